@@ -1,0 +1,3 @@
+from mailticket.cli import main
+
+raise SystemExit(main())

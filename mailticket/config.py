@@ -1,0 +1,330 @@
+"""Load `mailticket.toml`, overlay `MAILTICKET_<SECTION>_<KEY>` variables, validate everything.
+
+The dataclasses below are the schema: a key is known when it is a field, and its type is the
+field's type. Errors name the file, the key and, where the file has it, the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailticket.errors import ConfigError
+
+DEFAULT_PATH = "mailticket.toml"
+SECURITY_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str = ""
+    port: int = 993
+    security: str = "ssl"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    idle: bool = True
+    poll_interval: int = 60
+    batch_size: int = 50
+    timeout: int = 30
+    tls_verify: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    timeout: int = 30
+    batch_size: int = 100
+    tls_verify: bool = True
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    address: str = ""
+    name: str = "Complaint Desk"
+    ticket_prefix: str = "TKT"
+    timezone: str = "Asia/Shanghai"
+    sla_working_days: int = 7
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str = "var/mailticket"
+    lock_timeout: int = 30
+
+
+@dataclass(frozen=True)
+class AgentsConfig:
+    addresses: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 3600
+    stale_sending_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    desk: DeskConfig
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    source: str = field(default="<defaults>", compare=False)
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    @property
+    def storage_path(self) -> Path:
+        return self.base_dir / self.storage.path
+
+    @property
+    def desk_domain(self) -> str:
+        return self.desk.address.rpartition("@")[2]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.desk.timezone)
+
+    def is_agent(self, address: str) -> bool:
+        return address.lower() in {a.lower() for a in self.agents.addresses}
+
+    def password(self, section: str) -> str:
+        """The IMAP or SMTP password from `password_env` or `password_file`, read when needed."""
+        part = getattr(self, section)
+        if part.password_env:
+            value = os.environ.get(part.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {part.password_env} is not set",
+                    path=self.source,
+                    key=f"{section}.password_env",
+                )
+            return value
+        if part.password_file:
+            path = self.base_dir / part.password_file
+            try:
+                return path.read_text(encoding="utf-8").strip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {path}: {exc.strerror}",
+                    path=self.source,
+                    key=f"{section}.password_file",
+                ) from None
+        return ""
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name not in ("source", "base_dir")
+}
+
+
+def config_path(cli_value: str | None) -> tuple[Path, bool]:
+    """The file to read, and whether the user named it (then it must exist)."""
+    if cli_value:
+        return Path(cli_value), True
+    if os.environ.get("MAILTICKET_CONFIG"):
+        return Path(os.environ["MAILTICKET_CONFIG"]), True
+    return Path(DEFAULT_PATH), False
+
+
+def load(path: Path, *, required: bool = True, environ: dict[str, str] | None = None) -> Config:
+    environ = dict(os.environ) if environ is None else environ
+    source = str(path)
+    text = ""
+    if path.exists() or required:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(
+                "file not found (copy config.example.toml to start)", path=source
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", path=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_of_decode_error(exc)
+        raise ConfigError(f"invalid TOML: {exc}", path=source, line=line) from None
+    _overlay_environment(data, environ)
+    base_dir = path.parent if path.exists() else Path(".")
+    config = _build(data, source, text, base_dir)
+    _validate(config, text)
+    return config
+
+
+def _line_of_decode_error(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _line_of(text: str, section: str, key: str | None = None) -> int | None:
+    """Where `[section]` (or `key` inside it) is written, so errors can point at the line."""
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", stripped)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"MAILTICKET_{section}_{key}".upper()
+
+
+def _overlay_environment(data: dict[str, Any], environ: dict[str, str]) -> None:
+    """`MAILTICKET_IMAP_PORT=1143` wins over `[imap] port`; values are parsed by the key's type."""
+    for section, section_type in SECTIONS.items():
+        hints = typing.get_type_hints(section_type)
+        for key, hint in hints.items():
+            name = _env_name(section, key)
+            if name not in environ:
+                continue
+            raw = environ[name]
+            try:
+                value = _parse_env_value(hint, raw)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path="environment", key=name) from None
+            data.setdefault(section, {})
+            if not isinstance(data[section], dict):
+                raise ConfigError("is not a table", path="environment", key=section)
+            data[section][key] = value
+
+
+def _parse_env_value(hint: Any, raw: str) -> Any:
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    if typing.get_origin(hint) is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is list:
+        return "a list of strings"
+    return {str: "a string", int: "an integer", bool: "true or false"}.get(hint, str(hint))
+
+
+def _check_type(hint: Any, value: Any) -> bool:
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, hint)
+
+
+def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Config:
+    sections: dict[str, Any] = {}
+    for section, value in data.items():
+        if section not in SECTIONS:
+            known = ", ".join(f"[{s}]" for s in SECTIONS)
+            raise ConfigError(
+                f"unknown section (known: {known})",
+                path=source,
+                key=f"[{section}]",
+                line=_line_of(text, section),
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(
+                "must be a table", path=source, key=section, line=_line_of(text, section)
+            )
+        section_type = SECTIONS[section]
+        hints = typing.get_type_hints(section_type)
+        for key, item in value.items():
+            where = {
+                "path": source,
+                "key": f"{section}.{key}",
+                "line": _line_of(text, section, key),
+            }
+            if key not in hints:
+                raise ConfigError(f"unknown key (known: {', '.join(hints)})", **where)
+            if not _check_type(hints[key], item):
+                raise ConfigError(
+                    f"must be {_type_name(hints[key])}, not {type(item).__name__}", **where
+                )
+        sections[section] = section_type(**value)
+    if "desk" not in sections:
+        raise ConfigError("missing section [desk] (with at least `address`)", path=source)
+    return Config(**sections, source=source, base_dir=base_dir)
+
+
+_ADDRESS = re.compile(r"^[^@\s<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>]+@localhost$")
+
+
+def _validate(config: Config, text: str) -> None:
+    def fail(section: str, key: str, message: str) -> None:
+        raise ConfigError(
+            message, path=config.source, key=f"{section}.{key}", line=_line_of(text, section, key)
+        )
+
+    if not _ADDRESS.match(config.desk.address):
+        fail("desk", "address", f"must be an e-mail address, got {config.desk.address!r}")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", config.desk.ticket_prefix):
+        fail(
+            "desk",
+            "ticket_prefix",
+            "must be 2-10 capital letters or digits, starting with a letter",
+        )
+    try:
+        ZoneInfo(config.desk.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("desk", "timezone", f"unknown time zone {config.desk.timezone!r}")
+    if config.desk.sla_working_days < 1:
+        fail("desk", "sla_working_days", "must be at least 1")
+    for section in ("imap", "smtp"):
+        part = getattr(config, section)
+        if part.security not in SECURITY_MODES:
+            fail(section, "security", f"must be one of {', '.join(SECURITY_MODES)}")
+        if not 0 < part.port < 65536:
+            fail(section, "port", "must be between 1 and 65535")
+        if part.password_env and part.password_file:
+            fail(section, "password_file", "set password_env or password_file, not both")
+    if config.imap.host and not config.imap.username:
+        fail("imap", "username", "is required when imap.host is set")
+    for key in ("poll_interval", "batch_size", "timeout"):
+        if getattr(config.imap, key) < 1:
+            fail("imap", key, "must be at least 1")
+    for address in config.agents.addresses:
+        if not _ADDRESS.match(address):
+            fail("agents", "addresses", f"{address!r} is not an e-mail address")

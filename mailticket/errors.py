@@ -1,0 +1,67 @@
+"""One exception tree: every error carries what a person needs to fix it and an exit code."""
+
+from __future__ import annotations
+
+import os
+
+
+class MailticketError(Exception):
+    """Base of every error mailticket raises on purpose; the CLI prints it as one line."""
+
+    exit_code = 1
+
+
+class ConfigError(MailticketError):
+    """A config or rule file that cannot be used; names the file, the key and the line."""
+
+    exit_code = os.EX_CONFIG
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path, self.key, self.line, self.detail = path, key, line, message
+        where = path or "<config>"
+        if line is not None:
+            where += f":{line}"
+        if key:
+            where += f": {key}"
+        super().__init__(f"{where}: {message}")
+
+
+class StoreError(MailticketError):
+    """The store cannot be read or written; nothing was changed, the caller may retry."""
+
+    exit_code = os.EX_TEMPFAIL
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store's lock for longer than we are willing to wait."""
+
+
+class DeliveryError(MailticketError):
+    """Sending a mail failed."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth retrying later: 4xx replies, refused connections, timeouts."""
+
+    exit_code = os.EX_TEMPFAIL
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never retried: 5xx replies."""
+
+
+class MailboxError(MailticketError):
+    """The IMAP server could not be reached or refused a command; the daemon reconnects."""
+
+    exit_code = os.EX_TEMPFAIL
+
+
+class NotFoundError(MailticketError):
+    """A ticket, outbox entry or quarantine record asked for by id does not exist."""

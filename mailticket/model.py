@@ -1,0 +1,209 @@
+"""Plain data passed between the pipeline's stages, and its conversion to and from store records."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+Clock = Callable[[], datetime]
+"""Every part that needs the time takes one of these: tests and `--now` fast-forward it."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class MessageKind(StrEnum):
+    COMPLAINT = "complaint"  # the mail that opened the ticket
+    FOLLOWUP = "followup"  # a later mail from the customer (or anyone outside the desk)
+    AGENT = "agent"  # a mail from a configured agent address
+    AUTOMATED = "automated"  # an auto-reply, list mail or other machine mail on a ticket
+    BOUNCE = "bounce"  # a delivery status notification about one of our mails
+    ACKNOWLEDGEMENT = "acknowledgement"  # our receipt for a new ticket
+
+
+class OutboxState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment or inline image; its bytes live on disk by sha256, never in the database."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    content_id: str = ""
+    inline: bool = False
+    too_large: bool = False  # over `limits.max_attachment_bytes`: recorded, bytes not kept
+    payload: bytes = field(default=b"", repr=False, compare=False, metadata={"stored": False})
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """What the pipeline needs from one received mail, decoded once by `parse`."""
+
+    raw_sha256: str
+    size: int
+    message_id: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    from_addr: str
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    auto_headers: dict[str, str] = field(default_factory=dict)
+    is_delivery_report: bool = False
+    defects: tuple[str, ...] = ()
+
+    @property
+    def dedupe_key(self) -> str:
+        """Same Message-ID (or, without one, same bytes) means the same mail delivered twice."""
+        return f"mid:{self.message_id}" if self.message_id else f"sha:{self.raw_sha256}"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    status: TicketStatus
+    customer: str
+    customer_name: str
+    subject: str
+    language: str
+    created: datetime
+    updated: datetime
+    due: datetime | None = None
+    sla_working_days: int = 0
+
+
+@dataclass(frozen=True)
+class TicketMessage:
+    """One mail on a ticket, in or out, as shown by `tickets show`."""
+
+    ticket_id: str
+    direction: Direction
+    kind: MessageKind
+    message_id: str
+    from_addr: str
+    to: tuple[str, ...]
+    subject: str
+    date: datetime
+    text: str = ""
+    cc: tuple[str, ...] = ()
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    raw_sha256: str = ""
+    dedupe_key: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    defects: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """An entry of the persistent outbox; `raw` is the complete message, fixed at enqueue."""
+
+    id: str
+    ticket_id: str
+    kind: MessageKind
+    message_id: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    subject: str
+    raw: str
+    created: datetime
+    state: OutboxState = OutboxState.QUEUED
+    attempts: int = 0
+    next_attempt: datetime | None = None
+    last_error: str = ""
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    id: str
+    raw_sha256: str
+    reason: str
+    source: str
+    created: datetime
+    message_id: str = ""
+    from_addr: str = ""
+    subject: str = ""
+
+
+# --- records: dataclass <-> JSON-safe dict -------------------------------------------------
+
+T = TypeVar("T")
+
+
+def to_record(obj: Any) -> Any:
+    """A JSON-safe copy of a dataclass tree; fields marked `stored: False` are left out."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.name: to_record(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("stored", True)
+        }
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, StrEnum):
+        return obj.value
+    if isinstance(obj, tuple | list):
+        return [to_record(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_record(v) for k, v in obj.items()}
+    return obj
+
+
+def from_record(cls: type[T], record: dict[str, Any]) -> T:
+    """Rebuild a dataclass from `to_record` output; unknown keys (newer schema) are ignored."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in record:
+            kwargs[f.name] = _convert(hints[f.name], record[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(inner[0], value)
+    if origin is tuple:
+        return tuple(_convert(typing.get_args(hint)[0], v) for v in value)
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_record(hint, value)
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return hint(value)
+    return value

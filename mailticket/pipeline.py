@@ -1,0 +1,425 @@
+"""Orchestration of one mail (parse -> thread -> decide -> one store write), of an IMAP intake
+cycle, and of draining the outbox. The edges (store, mailbox, SMTP sender, clock) come in as
+arguments, so every path here runs in tests against real servers or plain objects alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from mailticket import compose
+from mailticket.calendar import add_working_days
+from mailticket.config import Config
+from mailticket.decide import Action, decide_inbound
+from mailticket.errors import DeliveryError, PermanentDeliveryError, StoreError
+from mailticket.imap import ImapSettings, Mailbox
+from mailticket.match import find_ticket
+from mailticket.model import (
+    Clock,
+    Direction,
+    InboundMail,
+    MessageKind,
+    OutboxState,
+    OutgoingMail,
+    QuarantineRecord,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    system_clock,
+)
+from mailticket.parse import ParseError, detect_language, parse
+from mailticket.smtp import Envelope, SmtpSettings, send_batch
+from mailticket.store import Store
+
+log = logging.getLogger("mailticket")
+
+Sender = Callable[[Sequence[Envelope]], dict[str, DeliveryError | None]]
+
+PROCESSED = "processed"
+QUARANTINED = "quarantine"
+
+
+@dataclass
+class Desk:
+    """What every pipeline step needs: the configuration, the store and the clock."""
+
+    config: Config
+    store: Store
+    clock: Clock = system_clock
+
+    @classmethod
+    def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
+        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        return cls(config=config, store=store, clock=clock)
+
+    @property
+    def own_addresses(self) -> set[str]:
+        return {self.config.desk.address.lower()}
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    outcome: str  # created | appended | duplicate | quarantined
+    destination: str  # PROCESSED or QUARANTINED: where the IMAP message belongs now
+    ticket_id: str = ""
+    reason: str = ""
+
+
+# --- one mail ---------------------------------------------------------------------------------
+
+
+def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
+    """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
+    sha = hashlib.sha256(raw).hexdigest()
+    desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
+    try:
+        mail = parse(raw, max_attachment_bytes=desk.config.limits.max_attachment_bytes)
+    except ParseError as exc:
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
+    except Exception as exc:
+        log.exception("parsing %s failed", source)
+        reason = f"parser failed: {type(exc).__name__}: {exc}"
+        return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
+    try:
+        for attachment in mail.attachments:
+            if attachment.payload:
+                desk.store.put_blob(attachment.sha256, attachment.payload)
+        return _record(desk, mail, source)
+    except StoreError:
+        raise
+    except Exception as exc:
+        log.exception("processing %s failed", source)
+        reason = f"processing failed: {type(exc).__name__}: {exc}"
+        return _quarantine(desk, sha, reason, source, dedupe_key=mail.dedupe_key, mail=mail)
+
+
+def _quarantine(
+    desk: Desk,
+    sha: str,
+    reason: str,
+    source: str,
+    *,
+    dedupe_key: str,
+    mail: InboundMail | None = None,
+) -> IntakeResult:
+    store = desk.store
+    with store.transaction():
+        if store.dedupe_destination(dedupe_key) is not None:
+            return IntakeResult("duplicate", QUARANTINED, reason=reason)
+        record = QuarantineRecord(
+            id=f"Q{store.next_serial('quarantine'):06d}",
+            raw_sha256=sha,
+            reason=reason,
+            source=source,
+            created=desk.clock(),
+            message_id=mail.message_id if mail else "",
+            from_addr=mail.from_addr if mail else "",
+            subject=mail.subject if mail else "",
+        )
+        store.add_quarantine(record, dedupe_key)
+    log.warning("quarantined %s as %s: %s", source, record.id, reason)
+    return IntakeResult("quarantined", QUARANTINED, reason=reason)
+
+
+def _record(desk: Desk, mail: InboundMail, source: str) -> IntakeResult:
+    store, config = desk.store, desk.config
+    now = desk.clock()
+    with store.transaction():
+        previous = store.dedupe_destination(mail.dedupe_key)
+        if previous is not None:
+            return IntakeResult("duplicate", previous)
+        ticket_id = find_ticket(
+            mail,
+            config.desk.ticket_prefix,
+            store.ticket_for_message_ids,
+            lambda candidate: store.find_ticket(candidate) is not None,
+        )
+        ticket = store.find_ticket(ticket_id) if ticket_id else None
+        decision = decide_inbound(
+            mail,
+            ticket,
+            is_agent=config.is_agent(mail.from_addr),
+            own_addresses=desk.own_addresses,
+        )
+        if decision.action == Action.QUARANTINE:
+            return _quarantine(
+                desk,
+                mail.raw_sha256,
+                decision.reason,
+                source,
+                dedupe_key=mail.dedupe_key,
+                mail=mail,
+            )
+        if decision.action == Action.NEW_TICKET:
+            ticket = _new_ticket(desk, mail)
+            store.add_ticket(ticket)
+            outcome = "created"
+        else:
+            assert ticket is not None
+            ticket = replace(ticket, updated=now)
+            store.update_ticket(ticket)
+            outcome = "appended"
+        store.add_message(_inbound_message(ticket.id, mail, decision.kind, decision.notes, now))
+        if decision.acknowledge:
+            outgoing, text = compose.acknowledgement(
+                ticket,
+                mail,
+                outbox_id=f"M{store.next_serial('outbox'):06d}",
+                desk_address=config.desk.address,
+                desk_name=config.desk.name,
+                zone=config.zone,
+                now=now,
+            )
+            _enqueue(store, outgoing, text=text)
+    for note in decision.notes:
+        log.info("%s: %s", ticket.id, note)
+    log.info("%s %s from %s (%s)", outcome, ticket.id, mail.from_addr, source)
+    return IntakeResult(outcome, PROCESSED, ticket_id=ticket.id)
+
+
+def _new_ticket(desk: Desk, mail: InboundMail) -> Ticket:
+    config, now = desk.config, desk.clock()
+    local_now = now.astimezone(config.zone)
+    days = config.desk.sla_working_days
+    return Ticket(
+        id=desk.store.next_ticket_id(config.desk.ticket_prefix, local_now.year),
+        status=TicketStatus.OPEN,
+        customer=mail.from_addr,
+        customer_name=mail.from_name,
+        subject=mail.subject,
+        language=detect_language(mail.subject, mail.text),
+        created=now,
+        updated=now,
+        due=add_working_days(now, days, config.zone),
+        sla_working_days=days,
+    )
+
+
+def _inbound_message(
+    ticket_id: str,
+    mail: InboundMail,
+    kind: MessageKind,
+    notes: tuple[str, ...],
+    now: datetime,
+) -> TicketMessage:
+    return TicketMessage(
+        ticket_id=ticket_id,
+        direction=Direction.IN,
+        kind=kind,
+        message_id=mail.message_id,
+        from_addr=mail.from_addr,
+        to=mail.to,
+        cc=mail.cc,
+        subject=mail.subject,
+        date=mail.date or now,
+        text=mail.text,
+        in_reply_to=mail.in_reply_to,
+        references=mail.references,
+        raw_sha256=mail.raw_sha256,
+        dedupe_key=mail.dedupe_key,
+        attachments=mail.attachments,
+        defects=mail.defects,
+        notes=notes,
+    )
+
+
+def _enqueue(store: Store, outgoing: OutgoingMail, *, text: str) -> None:
+    """Queue a mail and record it on its ticket, in the caller's store write."""
+    store.enqueue(outgoing)
+    store.add_message(
+        TicketMessage(
+            ticket_id=outgoing.ticket_id,
+            direction=Direction.OUT,
+            kind=outgoing.kind,
+            message_id=outgoing.message_id,
+            from_addr=outgoing.mail_from,
+            to=outgoing.rcpt_to,
+            subject=outgoing.subject,
+            date=outgoing.created,
+            text=text,
+        )
+    )
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+def smtp_sender(config: Config) -> Sender:
+    settings = SmtpSettings(
+        host=config.smtp.host,
+        port=config.smtp.port,
+        security=config.smtp.security,
+        username=config.smtp.username,
+        password=config.password("smtp") if config.smtp.username else "",
+        timeout=config.smtp.timeout,
+        verify_tls=config.smtp.tls_verify,
+    )
+    return functools.partial(send_batch, settings)
+
+
+@dataclass
+class DrainResult:
+    sent: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
+    """Send what is due, at least once and at most once more after a crash.
+
+    Each mail is marked `sending` (with the time after which it counts as abandoned) before the
+    SMTP transaction and `sent` after it; a crash in between re-sends it later with the same
+    Message-ID, so a duplicate is recognisable.
+    """
+    store, outbox = desk.store, desk.config.outbox
+    result = DrainResult()
+    while True:
+        now = desk.clock()
+        with store.transaction():
+            due = store.due_outgoing(now)[: desk.config.smtp.batch_size]
+            abandoned_after = now + timedelta(seconds=outbox.stale_sending_seconds)
+            batch = [
+                replace(
+                    m,
+                    state=OutboxState.SENDING,
+                    attempts=m.attempts + 1,
+                    next_attempt=abandoned_after,
+                )
+                for m in due
+            ]
+            for mail in batch:
+                store.save_outgoing(mail)
+        if not batch:
+            return result
+        outcomes = send(
+            [Envelope(m.id, m.mail_from, m.rcpt_to, m.raw.encode("ascii")) for m in batch]
+        )
+        now = desk.clock()
+        with store.transaction():
+            for mail in batch:
+                error = outcomes.get(mail.id)
+                if error is None and mail.id in outcomes:
+                    store.save_outgoing(
+                        replace(mail, state=OutboxState.SENT, sent_at=now, last_error="")
+                    )
+                    result.sent.append(mail.id)
+                elif isinstance(error, PermanentDeliveryError):
+                    store.save_outgoing(
+                        replace(mail, state=OutboxState.FAILED, last_error=str(error))
+                    )
+                    result.failed.append(mail.id)
+                    log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
+                else:
+                    delay = min(
+                        outbox.retry_base_seconds * 2 ** (mail.attempts - 1),
+                        outbox.retry_max_seconds,
+                    )
+                    store.save_outgoing(
+                        replace(
+                            mail,
+                            state=OutboxState.QUEUED,
+                            next_attempt=now + timedelta(seconds=delay),
+                            last_error=str(error or "no result from the sender"),
+                        )
+                    )
+                    result.deferred.append(mail.id)
+                    log.warning("%s deferred %ss: %s", mail.id, delay, error)
+        if result.deferred:  # the server is unwell: leave the rest for the next drain
+            return result
+
+
+def retry_outgoing(desk: Desk, outbox_id: str) -> OutgoingMail:
+    """Make a failed or waiting mail due now (an admin fixed the address or the server)."""
+    with desk.store.transaction():
+        mail = desk.store.get_outgoing(outbox_id)
+        if mail.state == OutboxState.SENT:
+            return mail
+        mail = replace(mail, state=OutboxState.QUEUED, next_attempt=None)
+        desk.store.save_outgoing(mail)
+    return mail
+
+
+# --- IMAP intake ------------------------------------------------------------------------------
+
+
+def imap_settings(config: Config) -> ImapSettings:
+    return ImapSettings(
+        host=config.imap.host,
+        port=config.imap.port,
+        security=config.imap.security,
+        username=config.imap.username,
+        password=config.password("imap"),
+        folder=config.imap.folder,
+        timeout=config.imap.timeout,
+        tls_verify=config.imap.tls_verify,
+    )
+
+
+def open_mailbox(config: Config) -> Mailbox:
+    """A connected mailbox with the processed and quarantine folders in place."""
+    mailbox = Mailbox(imap_settings(config))
+    try:
+        mailbox.ensure_folder(config.imap.processed_folder)
+        mailbox.ensure_folder(config.imap.quarantine_folder)
+    except Exception:
+        mailbox.close()
+        raise
+    return mailbox
+
+
+def intake_cycle(desk: Desk, mailbox: Mailbox) -> Counter[str]:
+    """Take in every message of the intake folder not yet taken in, then move it out.
+
+    The position (UIDVALIDITY, last UID, moves still owed) is stored, so a crash between storing
+    a ticket and moving its message costs one MOVE on the next cycle, never a second ticket.
+    """
+    config, store = desk.config, desk.store
+    folders = {PROCESSED: config.imap.processed_folder, QUARANTINED: config.imap.quarantine_folder}
+    key = f"{config.imap.username}@{config.imap.host}/{config.imap.folder}"
+    position = store.imap_position(key)
+    if position.get("uidvalidity") != mailbox.uidvalidity:
+        if position:
+            log.warning("UIDVALIDITY of %s changed: reading the folder again", key)
+        position = {"uidvalidity": mailbox.uidvalidity, "last_uid": 0, "pending": {}}
+    counts: Counter[str] = Counter()
+    present = mailbox.uids()
+    owed = {int(u): d for u, d in position.get("pending", {}).items() if int(u) in set(present)}
+    _move(mailbox, owed, folders)
+    position["pending"] = {}
+    store.save_imap_position(key, position)
+    fresh = [u for u in present if u > position["last_uid"]]
+    for start in range(0, len(fresh), config.imap.batch_size):
+        done: dict[int, str] = {}
+        failure: StoreError | None = None
+        for fetched in mailbox.fetch(fresh[start : start + config.imap.batch_size]):
+            try:
+                result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
+            except StoreError as exc:
+                failure = exc
+                break
+            done[fetched.uid] = result.destination
+            counts[result.outcome] += 1
+        if done:
+            position = {
+                "uidvalidity": mailbox.uidvalidity,
+                "last_uid": max(done),
+                "pending": {str(u): d for u, d in done.items()},
+            }
+            store.save_imap_position(key, position)
+            _move(mailbox, done, folders)
+            position["pending"] = {}
+            store.save_imap_position(key, position)
+        if failure is not None:
+            raise failure
+    return counts
+
+
+def _move(mailbox: Mailbox, destinations: dict[int, str], folders: dict[str, str]) -> None:
+    for destination, folder in folders.items():
+        mailbox.move([u for u, d in destinations.items() if d == destination], folder)

@@ -1,0 +1,70 @@
+"""Shared pytest fixtures: real mail servers from ``servers.py``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import Dovecot, ImapAccount, SmtpSink, find_dovecot
+
+
+def _require_mail_servers() -> None:
+    """Skip without Dovecot locally, but fail in CI, where a skip would hide lost coverage."""
+    missing = [
+        name
+        for name, found in (("dovecot", find_dovecot()), ("openssl", shutil.which("openssl")))
+        if not found
+    ]
+    if not missing:
+        return
+    message = (
+        f"{' and '.join(missing)} not installed: the IMAP/LMTP tests need "
+        "`apt-get install dovecot-imapd dovecot-lmtpd openssl`"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; in CI, run the test command from README.md", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One private Dovecot for the whole session; tests isolate themselves by user."""
+    _require_mail_servers()
+    # Not tmp_path_factory: its 0700 parent keeps Dovecot's unprivileged processes out.
+    root = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
+    try:
+        with Dovecot(root) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot) -> ImapAccount:
+    """A fresh mailbox user, so no test sees another test's mail."""
+    if not dovecot.running:  # an earlier test stopped it and failed before restarting
+        dovecot.start()
+    username = f"user-{uuid.uuid4().hex[:12]}"
+    password = secrets.token_urlsafe(12)
+    dovecot.add_user(username, password)
+    return ImapAccount(
+        host=dovecot.host,
+        port=dovecot.imap_port,
+        imaps_port=dovecot.imaps_port,
+        username=username,
+        password=password,
+        dovecot=dovecot,
+    )
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server recording what it receives; stopped after the test."""
+    with SmtpSink() as sink:
+        yield sink
