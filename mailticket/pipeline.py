@@ -8,10 +8,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from mailticket import compose
 from mailticket.calendar import add_working_days
@@ -423,3 +425,25 @@ def intake_cycle(desk: Desk, mailbox: Mailbox) -> Counter[str]:
 def _move(mailbox: Mailbox, destinations: dict[int, str], folders: dict[str, str]) -> None:
     for destination, folder in folders.items():
         mailbox.move([u for u, d in destinations.items() if d == destination], folder)
+
+
+# --- a local Maildir (the demo's inbox, or a server that delivers to disk) ----------------------
+
+MAILDIR_FOLDERS = {PROCESSED: ".Processed", QUARANTINED: ".Quarantine"}
+
+
+def maildir_cycle(desk: Desk, root: Path) -> Counter[str]:
+    """Take in every mail in a Maildir's new/ and cur/, then rename it into .Processed or
+    .Quarantine (Maildir++ folders); a crash before the rename only causes a dedupe hit."""
+    for folder in ("", *MAILDIR_FOLDERS.values()):
+        for part in ("new", "cur", "tmp"):
+            (root / folder / part).mkdir(parents=True, exist_ok=True)
+    counts: Counter[str] = Counter()
+    waiting = sorted((root / "new").iterdir()) + sorted((root / "cur").iterdir())
+    for path in waiting:
+        if not path.is_file():
+            continue
+        result = take_in(desk, path.read_bytes(), source=f"maildir:{path.name}")
+        counts[result.outcome] += 1
+        os.replace(path, root / MAILDIR_FOLDERS[result.destination] / "cur" / path.name)
+    return counts

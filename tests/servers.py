@@ -48,6 +48,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _free_ports(count: int) -> list[int]:
+    """Like free_port(), but ``count`` distinct ports (all held open while choosing)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOCALHOST, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
 def find_dovecot() -> str | None:
     """Locate the dovecot binary; /usr/sbin is often not on a non-root user's PATH."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/sbin"])
@@ -99,11 +110,11 @@ def _group_alive(pgid: int) -> bool:
             continue
         try:
             stat_line = (entry / "stat").read_text()
-        except OSError:
+            # Format: "pid (comm) state ppid pgrp ..."; comm may contain spaces and parens.
+            state, _ppid, pgrp = stat_line[stat_line.rindex(")") + 2 :].split()[:3]
+        except (OSError, ValueError):  # exited meanwhile
             continue
-        # Format: "pid (comm) state ppid pgrp ..."; comm may contain spaces and parens.
-        fields = stat_line[stat_line.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        if int(pgrp) == pgid and state not in ("Z", "X"):
             return True
     return False
 
@@ -114,8 +125,8 @@ def _check_traversable(path: Path) -> None:
     As root, auth runs as the ``dovecot`` user and mail access as uid 65534; both need
     search permission on every ancestor (pytest's ``tmp_path`` lives in a 0700 directory).
     """
-    for parent in path.resolve().parents:
-        if not parent.stat().st_mode & stat.S_IXOTH:
+    for parent in path.parents:
+        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
             raise ValueError(
                 f"{parent} is not world-searchable, so Dovecot's unprivileged processes "
                 f"cannot reach {path}; use a directory from tempfile.mkdtemp() instead"
@@ -135,9 +146,9 @@ class Dovecot:
     def __init__(self, root: Path, *, tls: bool = True) -> None:
         self.root = Path(root).resolve()
         self.tls = tls
-        self.imap_port = free_port()
-        self.imaps_port = free_port() if tls else 0
-        self.lmtp_port = free_port()
+        self.imap_port, self.imaps_port, self.lmtp_port = _free_ports(3)
+        if not tls:
+            self.imaps_port = 0  # "port = 0" disables the listener (else it binds 993)
         self.config_path = self.root / "dovecot.conf"
         self.log_path = self.root / "dovecot.log"
         self.users_dir = self.root / "users"
@@ -162,9 +173,10 @@ class Dovecot:
     def _prepare(self) -> None:
         """Create the directory tree, users file, certificate and config (once)."""
         as_root = os.geteuid() == 0
-        self.root.mkdir(parents=True, exist_ok=True)
         if as_root:
             _check_traversable(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if as_root:
             self.root.chmod(0o755)
         for directory in (self._base_dir, self._state_dir, self.mail_dir, self.users_dir):
             directory.mkdir(exist_ok=True)
@@ -198,8 +210,11 @@ class Dovecot:
             identity = ""
         else:
             uid, gid = os.getuid(), os.getgid()
-            user = pwd.getpwuid(uid).pw_name
-            group = grp.getgrgid(gid).gr_name
+            try:
+                user = pwd.getpwuid(uid).pw_name
+                group = grp.getgrgid(gid).gr_name
+            except KeyError as exc:
+                raise RuntimeError(f"Dovecot needs a user and group name for {uid}:{gid}") from exc
             identity = (
                 "# Not root: every process runs as this user, and chroot needs root.\n"
                 f"default_internal_user = {user}\n"
@@ -296,7 +311,7 @@ service lmtp {{
         while True:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
-                self._proc = None
+                self.stop()  # reap any child processes it left behind
                 raise RuntimeError(f"dovecot exited with status {code}\n{self._diagnostics()}")
             if self._greeting_ok():
                 return
@@ -380,7 +395,7 @@ service lmtp {{
         if not password or any(c in password for c in ":\r\n"):
             raise ValueError("password must be non-empty, without ':' or line breaks")
         path = self.users_dir / name
-        # Written aside and renamed so the auth process never reads a half-written file.
+        # Written aside and linked so the auth process never reads a half-written file.
         fd, tmp_name = tempfile.mkstemp(dir=self.users_dir, prefix=".new-")
         with os.fdopen(fd, "w", encoding="utf-8") as tmp_file:
             tmp_file.write(f"{name}:{{PLAIN}}{password}\n")
@@ -399,7 +414,10 @@ service lmtp {{
             lmtp.sendmail(mail_from, [user], raw)
 
     def append(self, user: str, password: str, raw: bytes, folder: str = "INBOX") -> int | None:
-        """APPEND ``raw`` to ``folder`` with plain imaplib (not our code); return its UID."""
+        """APPEND ``raw`` to ``folder`` with plain imaplib (not our code); return its UID.
+
+        ``folder`` is sent as is: ASCII names only (imaplib does no modified UTF-7).
+        """
         client = imaplib.IMAP4(self.host, self.imap_port, timeout=10)
         try:
             client.login(user, password)
@@ -474,10 +492,21 @@ class SmtpSink:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.reject_with: str | None = None
+        self._reject_with: str | None = None
         self._messages: list[ReceivedMail] = []
         self._cond = threading.Condition()
         self._controller: Controller | None = None
+
+    @property
+    def reject_with(self) -> str | None:
+        """Reply to DATA instead of accepting, e.g. "450 4.3.0 try later"; None accepts."""
+        return self._reject_with
+
+    @reject_with.setter
+    def reject_with(self, reply: str | None) -> None:
+        if reply is not None and not re.fullmatch(r"[45]\d\d( .*)?", reply):
+            raise ValueError(f"reject_with must be a 4xx or 5xx SMTP reply, not {reply!r}")
+        self._reject_with = reply
 
     @property
     def messages(self) -> list[ReceivedMail]:

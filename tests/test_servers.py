@@ -16,6 +16,7 @@ from typing import Literal
 
 import pytest
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import MailboxLoginError
 from imap_tools.mailbox import BaseMailBox
 from servers import Dovecot, ImapAccount, SmtpSink
 
@@ -56,7 +57,13 @@ def _login(account: ImapAccount, transport: Transport = "plain") -> BaseMailBox:
         mailbox = MailBoxStartTls(account.host, account.port, ssl_context=_unverified_context())
     else:
         mailbox = MailBox(account.host, account.imaps_port, ssl_context=_unverified_context())
-    return mailbox.login(account.username, account.password)
+    try:
+        return mailbox.login(account.username, account.password)
+    except BaseException:
+        # Unclosed sockets are ResourceWarnings, which pyproject.toml turns into errors.
+        with contextlib.suppress(OSError):
+            mailbox.client.shutdown()
+        raise
 
 
 # -- Dovecot --------------------------------------------------------------------------
@@ -98,8 +105,8 @@ def test_new_users_can_log_in_at_once(dovecot: Dovecot) -> None:
 def test_wrong_password_is_refused(imap_account: ImapAccount) -> None:
     """Bad credentials fail as on a real server (no test-only backdoor)."""
     imap_account.password = "wrong"
-    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
-        _login(imap_account).logout()
+    with pytest.raises(MailboxLoginError, match="AUTHENTICATIONFAILED"):
+        _login(imap_account)
 
 
 def test_folders_can_be_created(imap_account: ImapAccount) -> None:
@@ -233,15 +240,35 @@ def test_smtp_sink_reject_with(smtp_sink: SmtpSink, reply: str, code: int) -> No
         assert excinfo.value.smtp_code == code
         assert excinfo.value.smtp_error == reply[4:].encode()
     assert smtp_sink.messages == []
+    smtp_sink.reject_with = None
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=10) as client:
+        client.sendmail("desk@example.com", ["a@example.com"], _message("accepted"))
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_smtp_sink_rejects_malformed_reject_with(smtp_sink: SmtpSink) -> None:
+    """A typo in reject_with fails the test at once instead of confusing the client."""
+    with pytest.raises(ValueError, match="4xx or 5xx"):
+        smtp_sink.reject_with = "try later"
 
 
 def test_smtp_sink_restart_keeps_port(smtp_sink: SmtpSink) -> None:
-    """restart() comes back on the same port, even with closed connections in TIME_WAIT."""
+    """restart() drops open sessions and comes back on the same port.
+
+    The sink closed the first session after QUIT, so that connection is in TIME_WAIT on
+    the sink's port: binding again works only with SO_REUSEADDR.
+    """
     port = smtp_sink.port
     with smtplib.SMTP(smtp_sink.host, port, timeout=10) as client:
         client.sendmail("desk@example.com", ["a@example.com"], _message("before"))
-    smtp_sink.restart()  # the sink closed that session first, so its side is in TIME_WAIT
-    assert smtp_sink.port == port
+    idle_client = smtplib.SMTP(smtp_sink.host, port, timeout=10)
+    try:
+        smtp_sink.restart()
+        assert smtp_sink.port == port
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            idle_client.noop()
+    finally:
+        idle_client.close()
     with smtplib.SMTP(smtp_sink.host, port, timeout=10) as client:
         client.sendmail("desk@example.com", ["a@example.com"], _message("after"))
     assert len(smtp_sink.wait_for(2)) == 2

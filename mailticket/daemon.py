@@ -1,0 +1,175 @@
+"""The long-running daemon: IMAP IDLE (or polling), the outbox and scheduled jobs in one loop.
+
+It is the only user of `schedule`. Every job is wrapped so that one failure is logged and the loop
+goes on; an IMAP server that goes away is reconnected with backoff; SIGTERM stops it cleanly
+between two steps (or at once while it is only waiting).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+import schedule
+
+from mailticket.errors import MailboxError, MailticketError
+from mailticket.imap import Mailbox
+from mailticket.pipeline import Desk, Sender, drain_outbox, intake_cycle, open_mailbox
+
+log = logging.getLogger("mailticket.daemon")
+
+IDLE_RENEW_SECONDS = 5 * 60  # servers drop IDLE after ~29 minutes; renew well before
+MAX_BACKOFF_SECONDS = 300
+OUTBOX_INTERVAL_SECONDS = 30
+
+
+class _Stop(Exception):
+    """Raised from the signal handler only while the loop is waiting, never mid-write."""
+
+
+class Daemon:
+    def __init__(
+        self,
+        desk: Desk,
+        send: Sender,
+        *,
+        connect: Callable[[], Mailbox] | None = None,
+        use_idle: bool | None = None,
+    ) -> None:
+        self.desk = desk
+        self.send = send
+        config = desk.config
+        if connect is None and config.imap.host:
+            connect = lambda: open_mailbox(config)  # noqa: E731
+        self.connect = connect
+        self.use_idle = config.imap.idle if use_idle is None else use_idle
+        self.mailbox: Mailbox | None = None
+        self.stopping = threading.Event()
+        self._waiting = False
+        self._backoff = 1.0
+        self._next_connect = 0.0
+        self.scheduler = schedule.Scheduler()
+        self.scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(
+            self._guarded, "outbox", self.drain
+        )
+        if self.connect is not None:
+            interval = config.imap.poll_interval
+            self.scheduler.every(interval).seconds.do(
+                self._guarded, "intake", self.poll_if_not_idle
+            )
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _guarded(self, name: str, job: Callable[[], object]) -> None:
+        """schedule does not catch exceptions: a raising job would stop everything."""
+        try:
+            job()
+        except MailboxError as exc:
+            log.warning("%s: %s; reconnecting", name, exc)
+            self._drop_mailbox()
+        except MailticketError as exc:
+            log.error("%s: %s", name, exc)
+        except Exception:
+            log.exception("%s failed", name)
+
+    def drain(self) -> None:
+        result = drain_outbox(self.desk, self.send)
+        if result.sent or result.deferred or result.failed:
+            log.info(
+                "outbox: %d sent, %d deferred, %d failed",
+                len(result.sent),
+                len(result.deferred),
+                len(result.failed),
+            )
+
+    def intake(self) -> None:
+        if self.mailbox is None:
+            return
+        counts = intake_cycle(self.desk, self.mailbox)
+        if counts:
+            log.info("intake: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            self.drain()
+
+    def poll_if_not_idle(self) -> None:
+        if self.mailbox is not None and not self._idling():
+            self.intake()
+
+    def _idling(self) -> bool:
+        return bool(self.use_idle and self.mailbox is not None and self.mailbox.supports_idle)
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _ensure_mailbox(self, now: float) -> None:
+        if self.connect is None or self.mailbox is not None or now < self._next_connect:
+            return
+        try:
+            self.mailbox = self.connect()
+        except MailticketError as exc:
+            self._next_connect = now + self._backoff
+            log.warning("IMAP: %s; next try in %.0f s", exc, self._backoff)
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+            return
+        self._backoff = 1.0
+        log.info("IMAP connected (IDLE %s)", "on" if self._idling() else "off")
+        self._guarded("intake", self.intake)
+
+    def _drop_mailbox(self) -> None:
+        if self.mailbox is not None:
+            self.mailbox.close()
+            self.mailbox = None
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received signal %d: stopping", signum)
+        self.stopping.set()
+        if self._waiting:
+            raise _Stop
+
+    def run_forever(self, *, install_signals: bool = True) -> None:
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        log.info("mailticket running for %s", self.desk.config.desk.address)
+        self._guarded("outbox", self.drain)
+        try:
+            while not self.stopping.is_set():
+                self.step()
+        except _Stop:
+            pass
+        finally:
+            self._drop_mailbox()
+            log.info("mailticket stopped")
+
+    def step(self) -> None:
+        """One turn: connect if needed, run due jobs, then wait for mail or the next job."""
+        self._ensure_mailbox(time.monotonic())
+        self.scheduler.run_pending()
+        if self.stopping.is_set():
+            return
+        pause = self.scheduler.idle_seconds()
+        pause = 1.0 if pause is None else max(0.05, min(pause, IDLE_RENEW_SECONDS))
+        if self.connect is not None and self.mailbox is None:
+            pause = min(pause, max(0.05, self._next_connect - time.monotonic()))
+        self._waiting = True
+        try:
+            if self._idling():
+                assert self.mailbox is not None
+                try:
+                    changed = self.mailbox.wait(pause)
+                except MailboxError as exc:
+                    self._waiting = False
+                    log.warning("IMAP: %s; reconnecting", exc)
+                    self._drop_mailbox()
+                    return
+                self._waiting = False
+                if changed:
+                    self._guarded("intake", self.intake)
+            else:
+                self.stopping.wait(pause)
+        finally:
+            self._waiting = False

@@ -1,0 +1,89 @@
+"""What commands show: ticket summaries and details as plain dicts, and width-aware tables."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from mailticket.model import Ticket, to_record
+from mailticket.pipeline import Desk
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    record = to_record(ticket)
+    return {
+        "id": record["id"],
+        "status": record["status"],
+        "customer": record["customer"],
+        "customer_name": record["customer_name"],
+        "subject": record["subject"],
+        "created": record["created"],
+        "updated": record["updated"],
+        "due": record["due"],
+        "language": record["language"],
+    }
+
+
+def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
+    detail = ticket_summary(desk.store.get_ticket(ticket_id))
+    states = {m.message_id: m for m in desk.store.outbox()}
+    messages = []
+    for message in desk.store.messages(ticket_id):
+        record = to_record(message)
+        item: dict[str, Any] = {
+            "direction": record["direction"],
+            "kind": record["kind"],
+            "message_id": record["message_id"],
+            "from": record["from_addr"],
+            "to": record["to"],
+            "cc": record["cc"],
+            "subject": record["subject"],
+            "date": record["date"],
+            "text": record["text"],
+            "attachments": record["attachments"],
+            "notes": record["notes"],
+            "defects": record["defects"],
+        }
+        if message.message_id in states:
+            outgoing = states[message.message_id]
+            item["delivery"] = {
+                "outbox_id": outgoing.id,
+                "state": outgoing.state.value,
+                "attempts": outgoing.attempts,
+                "last_error": outgoing.last_error,
+            }
+        messages.append(item)
+    messages.sort(key=lambda m: m["date"])
+    detail["messages"] = messages
+    return detail
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _clip(text: str, limit: int) -> str:
+    out, used = "", 0
+    for char in text:
+        used += _width(char)
+        if used > limit:
+            return out + "…"
+        out += char
+    return out
+
+
+def emit_table(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        print("(none)")
+        return
+    cells = [[_clip(str(row.get(c, "") or ""), 48) for c in columns] for row in rows]
+    widths = [max(_width(c), *(_width(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print(
+            "  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip()
+        )
