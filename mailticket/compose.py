@@ -94,16 +94,16 @@ def acknowledgement(
     message["From"] = _address(desk_address, desk_name)
     message["To"] = _address(ticket.customer, ticket.customer_name)
     message["Subject"] = subject
-    message["Date"] = format_datetime(now)
+    message["Date"] = format_datetime(now.astimezone(zone))
     message["Message-ID"] = message_id
     if mail.message_id:
         message["In-Reply-To"] = mail.message_id
         message["References"] = " ".join([*mail.references[-10:], mail.message_id])
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
-    message["Content-Language"] = "zh-CN" if language == "zh" else "en"
     message["X-Mailticket-Ticket"] = ticket.id
     message.set_content(body, charset="utf-8")
+    message["Content-Language"] = "zh-CN" if language == "zh" else "en"  # after set_content
     outgoing = OutgoingMail(
         id=outbox_id,
         ticket_id=ticket.id,

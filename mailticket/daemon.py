@@ -160,15 +160,16 @@ class Daemon:
             if self._idling():
                 assert self.mailbox is not None
                 try:
-                    changed = self.mailbox.wait(pause)
+                    self.mailbox.wait(pause)
                 except MailboxError as exc:
                     self._waiting = False
                     log.warning("IMAP: %s; reconnecting", exc)
                     self._drop_mailbox()
                     return
                 self._waiting = False
-                if changed:
-                    self._guarded("intake", self.intake)
+                # Search after every IDLE, not only when it reported something: Dovecot does
+                # not report mail that arrived between our last search and the IDLE command.
+                self._guarded("intake", self.intake)
             else:
                 self.stopping.wait(pause)
         finally:

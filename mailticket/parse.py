@@ -114,6 +114,13 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
             pass
     if data.isascii():
         return data.decode("ascii")
+    for guess in ("gb18030", "big5hkscs"):  # unlabelled 8-bit mail here is most often Chinese
+        try:
+            text = data.decode(guess)
+        except UnicodeDecodeError:
+            continue
+        if _looks_chinese(text):
+            return text
     best = detect_charset(data).best()
     if best is not None and best.encoding:
         if defects is not None and declared:
@@ -122,6 +129,17 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
     if defects is not None:
         defects.append(f"undecodable bytes in charset {declared or 'none'}; replaced")
     return data.decode(codec or "gb18030", errors="replace")
+
+
+def _looks_chinese(text: str) -> bool:
+    """Nearly all non-ASCII characters are common hanzi or CJK punctuation: a plausible reading."""
+    wide = [c for c in text if ord(c) > 127]
+    common = sum(
+        1
+        for c in wide
+        if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
+    )
+    return bool(wide) and common >= 0.95 * len(wide)
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")

@@ -199,7 +199,7 @@ def test_log_tail_shows_dovecot_log(imap_account: ImapAccount) -> None:
 
 
 def test_dovecot_without_tls(dovecot: Dovecot) -> None:
-    """tls=False gives a plain-only server with IMAPS disabled."""
+    """tls=False gives a plain-only server with IMAPS disabled (``dovecot``: skip check)."""
     root = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
     try:
         with Dovecot(root, tls=False) as server:

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailticket import config as config_module
+from mailticket.errors import ConfigError
+
+GOOD = """\
+[desk]
+address = "complaints@okwallet.example"
+ticket_prefix = "OKW"
+
+[imap]
+host = "imap.example.com"
+port = 993
+username = "desk"
+password_env = "DESK_IMAP_PASSWORD"
+
+[agents]
+addresses = ["alice@okwallet.example"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mailticket.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
+    config = config_module.load(write(tmp_path, GOOD), environ={})
+    assert config.desk.ticket_prefix == "OKW"
+    assert config.imap.port == 993
+    assert config.imap.folder == "INBOX"
+    assert config.smtp.security == "starttls"
+    assert config.is_agent("Alice@okwallet.example")
+    assert config.storage_path == tmp_path / "var/mailticket"
+
+
+def test_environment_wins_over_file(tmp_path: Path) -> None:
+    environ = {
+        "MAILTICKET_IMAP_PORT": "1143",
+        "MAILTICKET_IMAP_IDLE": "false",
+        "MAILTICKET_AGENTS_ADDRESSES": "a@x.example, b@x.example",
+        "MAILTICKET_SMTP_HOST": "relay.internal",
+    }
+    config = config_module.load(write(tmp_path, GOOD), environ=environ)
+    assert config.imap.port == 1143
+    assert config.imap.idle is False
+    assert config.agents.addresses == ["a@x.example", "b@x.example"]
+    assert config.smtp.host == "relay.internal"
+
+
+def test_environment_alone_configures_a_container(tmp_path: Path) -> None:
+    environ = {"MAILTICKET_DESK_ADDRESS": "desk@example.com"}
+    config = config_module.load(tmp_path / "absent.toml", required=False, environ=environ)
+    assert config.desk.address == "desk@example.com"
+
+
+def test_bad_environment_value_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MAILTICKET_IMAP_PORT: expected an integer"):
+        config_module.load(write(tmp_path, GOOD), environ={"MAILTICKET_IMAP_PORT": "imap"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD.replace("port = 993", 'port = "993"'),
+            r"mailticket.toml:7: imap.port: must be an integer",
+        ),
+        (GOOD + "\n[imap2]\nx = 1\n", r"mailticket.toml:14: \[imap2\]: unknown section"),
+        (
+            GOOD.replace("username =", "user_name ="),
+            r"mailticket.toml:8: imap.user_name: unknown key",
+        ),
+        (GOOD.replace('ticket_prefix = "OKW"', "ticket_prefix = 'okw'"), r":3: desk.ticket_prefix"),
+        (GOOD.replace("port = 993", "port = "), r"mailticket.toml:7: invalid TOML"),
+        ("[imap]\nhost = 'x'\n", r"missing section \[desk\]"),
+        (GOOD.replace('"complaints@okwallet.example"', '"nobody"'), r":2: desk.address"),
+    ],
+)
+def test_bad_file_names_file_key_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        config_module.load(write(tmp_path, text), environ={})
+
+
+def test_secrets_from_environment_and_file(tmp_path: Path) -> None:
+    config = config_module.load(write(tmp_path, GOOD), environ={})
+    with pytest.raises(ConfigError, match="DESK_IMAP_PASSWORD is not set"):
+        config.password("imap")
+    (tmp_path / "secret").write_text("s3cret\n", encoding="utf-8")
+    text = GOOD.replace('password_env = "DESK_IMAP_PASSWORD"', 'password_file = "secret"')
+    assert config_module.load(write(tmp_path, text), environ={}).password("imap") == "s3cret"
+
+
+def test_cli_prints_one_line_and_exits_78(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("port = 993", "port = true"))
+    done = subprocess.run(
+        [sys.executable, "-m", "mailticket", "--config", str(path), "tickets", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 78
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"mailticket: error: {path}:7: imap.port: must be an integer, not bool"]
