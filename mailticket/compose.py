@@ -57,7 +57,8 @@ def reply_subject(ticket_id: str, original: str, language: str) -> str:
 
 
 def new_message_id(ticket_id: str, kind: MessageKind, domain: str) -> str:
-    return f"<{ticket_id}.{kind.value}.{secrets.token_hex(8)}@{domain}>"
+    """Short enough that `Message-ID:` is never folded (some parsers keep the fold)."""
+    return f"<{ticket_id}.{kind.value[:3]}.{secrets.token_hex(6)}@{domain}>"
 
 
 def _address(address: str, name: str = "") -> str:

@@ -138,7 +138,14 @@ class Daemon:
         self._guarded("outbox", self.drain)
         try:
             while not self.stopping.is_set():
-                self.step()
+                try:
+                    self.step()
+                except _Stop:
+                    raise
+                except Exception:  # the loop itself must outlive any bug in one turn
+                    log.exception("daemon step failed; going on")
+                    self._drop_mailbox()
+                    self.stopping.wait(1.0)
         except _Stop:
             pass
         finally:
@@ -151,7 +158,7 @@ class Daemon:
         self.scheduler.run_pending()
         if self.stopping.is_set():
             return
-        pause = self.scheduler.idle_seconds()
+        pause = self.scheduler.idle_seconds  # a property in schedule 1.2
         pause = 1.0 if pause is None else max(0.05, min(pause, IDLE_RENEW_SECONDS))
         if self.connect is not None and self.mailbox is None:
             pause = min(pause, max(0.05, self._next_connect - time.monotonic()))

@@ -114,8 +114,11 @@ class AtomicJSONStorage(Storage):
         self._signature = self._current_signature()
 
     def begin(self) -> None:
-        self._deferred, self._dirty = True, False
+        # Check the file before deferring: `read()` trusts the cache while deferred, and another
+        # process may have written since this transaction's lock was last held.
+        self._deferred, self._dirty = False, False
         self.read()
+        self._deferred = True
 
     def commit(self) -> None:
         self._deferred = False
