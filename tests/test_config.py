@@ -110,3 +110,16 @@ def test_cli_prints_one_line_and_exits_78(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines == [f"mailticket: error: {path}:7: imap.port: must be an integer, not bool"]
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    path = Path(__file__).resolve().parents[1] / "config.example.toml"
+    config = config_module.load(path, environ={})
+    assert config.desk.ticket_prefix == "OKW"
+    text = path.read_text(encoding="utf-8")
+    for section, section_type in config_module.SECTIONS.items():
+        assert f"[{section}]" in text
+        for key in section_type.__dataclass_fields__:
+            assert config_module._line_of(text, section, key) or f"# {key} =" in text, (
+                f"{section}.{key} is not documented in config.example.toml"
+            )
