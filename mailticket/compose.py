@@ -49,7 +49,8 @@ def header_safe(value: str, limit: int = 200) -> str:
 
 def reply_subject(ticket_id: str, original: str, language: str) -> str:
     """`[TKT-2026-000001] Re: <original>`, without stacking tags or Re: prefixes."""
-    bare = _REPLY_PREFIX.sub("", re.sub(rf"\[\s*{re.escape(ticket_id)}\s*\]", "", original))
+    untagged = re.sub(rf"\[\s*{re.escape(ticket_id)}\s*\]", "", original, flags=re.IGNORECASE)
+    bare = _REPLY_PREFIX.sub("", untagged)
     bare = header_safe(_REPLY_PREFIX.sub("", bare.strip()))
     if not bare:
         bare = "您的投诉已受理" if language == "zh" else "Your complaint has been received"

@@ -90,9 +90,12 @@ class AtomicJSONStorage(Storage):
             return None
         if signature != self._signature or self._data is None:
             try:
-                self._data = json.loads(self.path.read_bytes() or b"{}")
+                data = json.loads(self.path.read_bytes() or b"{}")
             except (OSError, ValueError) as exc:
                 raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+            if not isinstance(data, dict):
+                raise StoreError(f"cannot read the store {self.path}: not a JSON object")
+            self._data = data
             self._signature = signature
         return self._data
 
@@ -314,16 +317,16 @@ class Store:
         return None
 
     def ticket_for_message_ids(self, message_ids: list[str]) -> str | None:
-        """The ticket that any of these Message-IDs (ours or theirs) belongs to."""
-        wanted = {m for m in message_ids if m}
+        """The ticket of the first of these Message-IDs (ours or theirs) that is known here."""
+        wanted = [m for m in message_ids if m]
         if not wanted:
             return None
+        found: dict[str, str] = {}
         with self.transaction():
             for table in ("messages", "outbox"):
-                row = self._table(table).get(Query().message_id.one_of(list(wanted)))
-                if row is not None:
-                    return str(row["ticket_id"])
-        return None
+                for row in self._table(table).search(Query().message_id.one_of(wanted)):
+                    found.setdefault(row["message_id"], str(row["ticket_id"]))
+        return next((found[m] for m in wanted if m in found), None)
 
     # --- outbox -----------------------------------------------------------------------------
 

@@ -1,0 +1,324 @@
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailticket.calendar import add_working_days, is_working_day
+from mailticket.compose import acknowledgement, format_due, header_safe, reply_subject
+from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TID = "PFX-2026-000001"
+DESK = "desk@pfx.example"
+NOW = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+DUE = datetime(2026, 10, 15, 23, 59, 59, tzinfo=SHANGHAI)
+
+# --- reply_subject ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        ("充值未到账", "充值未到账"),
+        ("Re: 充值未到账", "充值未到账"),
+        ("Re: Re: RE: re: 充值未到账", "充值未到账"),
+        ("回复：充值未到账", "充值未到账"),
+        ("回复: 回复：答复: 充值未到账", "充值未到账"),
+        ("答复:充值未到账", "充值未到账"),
+        ("RE：Re[2]: 充值未到账", "充值未到账"),
+        ("Fwd: Re: 充值未到账", "充值未到账"),
+        (f"[{TID}] Re: 充值未到账", "充值未到账"),
+        (f"Re: [{TID}] Re: 充值未到账", "充值未到账"),
+        (f"回复：[ {TID} ] 充值未到账", "充值未到账"),
+        (f"[{TID}] [{TID}] 充值未到账", "充值未到账"),
+        (f"Re: [{TID.lower()}] 充值未到账", "充值未到账"),
+        ("充值未到账 [OTH-2026-000009]", "充值未到账 [OTH-2026-000009]"),
+        ("  Re:   spaced    out  ", "spaced out"),
+        ("Re: regarding your reply", "regarding your reply"),
+    ],
+)
+def test_reply_subject_does_not_stack(original: str, expected: str) -> None:
+    assert reply_subject(TID, original, "zh") == f"[{TID}] Re: {expected}"
+
+
+@pytest.mark.parametrize("original", ["", "   ", "Re:", "回复：", f"[{TID}]", f"Re: [{TID}] Re:"])
+def test_empty_subject_gets_a_default(original: str) -> None:
+    assert reply_subject(TID, original, "zh") == f"[{TID}] Re: 您的投诉已受理"
+    assert reply_subject(TID, original, "en") == f"[{TID}] Re: Your complaint has been received"
+
+
+def test_reply_subject_is_one_line() -> None:
+    subject = reply_subject(TID, "help\r\nBcc: evil@x", "en")
+    assert subject == f"[{TID}] Re: help Bcc: evil@x"
+    assert reply_subject(TID, subject, "en") == subject  # a reply to our reply: unchanged
+
+
+# --- header_safe ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("plain", "plain"),
+        ("help\r\nBcc: evil@x", "help Bcc: evil@x"),
+        ("a\nb\rc", "a b c"),
+        ("tab\tand\x0bvtab", "tab and vtab"),
+        ("nul\x00bell\x07esc\x1bdel\x7fend", "nul bell esc del end"),
+        ("line\u2028separator\x85next", "line separator next"),
+        ("  lots   of    space  ", "lots of space"),
+        ("\r\n", ""),
+        ("中文\r\n主题", "中文 主题"),
+    ],
+)
+def test_header_safe(value: str, expected: str) -> None:
+    cleaned = header_safe(value)
+    assert cleaned == expected
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in cleaned)
+    assert cleaned.splitlines() in ([cleaned], [])
+
+
+def test_header_safe_limits_length() -> None:
+    assert header_safe("x" * 500) == "x" * 200
+    assert header_safe("x" * 500, limit=80) == "x" * 80
+
+
+# --- format_due and the calendar --------------------------------------------------------------
+
+
+def test_format_due_zh() -> None:
+    assert format_due(DUE, "zh", SHANGHAI) == "2026年10月15日（星期四，北京时间）"
+    # The same instant given in UTC is still read as a date in the desk's zone.
+    assert format_due(DUE.astimezone(UTC), "zh", SHANGHAI) == "2026年10月15日（星期四，北京时间）"
+    sunday = datetime(2026, 10, 11, 12, tzinfo=SHANGHAI)
+    assert format_due(sunday, "zh", SHANGHAI) == "2026年10月11日（星期日，北京时间）"
+
+
+def test_format_due_en() -> None:
+    assert format_due(DUE, "en", SHANGHAI) == "Thursday, 15 October 2026 (Asia/Shanghai time)"
+    berlin = ZoneInfo("Europe/Berlin")
+    assert format_due(DUE, "en", berlin) == "Thursday, 15 October 2026 (Europe/Berlin time)"
+    assert format_due(DUE, "zh", berlin) == "2026年10月15日（星期四，Europe/Berlin）"
+
+
+def test_working_days_across_national_day_2026() -> None:
+    start = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)
+    assert add_working_days(start, 7, SHANGHAI) == DUE
+    assert add_working_days(start, 7, SHANGHAI).tzinfo == SHANGHAI
+    # Oct 1-7 off, Oct 10 (Saturday) is a make-up working day.
+    assert add_working_days(start, 1, SHANGHAI).date() == date(2026, 10, 8)
+    assert add_working_days(start, 3, SHANGHAI).date() == date(2026, 10, 10)
+    assert add_working_days(start, 4, SHANGHAI).date() == date(2026, 10, 12)
+    assert not is_working_day(date(2026, 10, 1))
+    assert is_working_day(date(2026, 10, 10))
+
+
+def test_working_days_count_from_the_local_day() -> None:
+    # 17:00 UTC on Sep 29 is already Sep 30 in Shanghai.
+    late = datetime(2026, 9, 29, 17, 0, tzinfo=UTC)
+    assert add_working_days(late, 7, SHANGHAI) == DUE
+    early = datetime(2026, 9, 29, 15, 0, tzinfo=UTC)  # 23:00 on Sep 29 in Shanghai
+    assert add_working_days(early, 7, SHANGHAI) == DUE - timedelta(days=1)
+
+
+def test_working_days_across_spring_festival_2026() -> None:
+    assert is_working_day(date(2026, 2, 14))  # Saturday, make-up day
+    assert is_working_day(date(2026, 2, 28))  # Saturday, make-up day
+    assert not is_working_day(date(2026, 2, 17))  # New Year's Day
+    assert not is_working_day(date(2026, 2, 21))  # an ordinary Saturday inside the holiday
+    friday = datetime(2026, 2, 13, 9, 0, tzinfo=SHANGHAI)
+    assert add_working_days(friday, 1, SHANGHAI) == datetime(
+        2026, 2, 14, 23, 59, 59, tzinfo=SHANGHAI
+    )
+    assert add_working_days(friday, 2, SHANGHAI).date() == date(2026, 2, 24)
+    assert add_working_days(friday, 6, SHANGHAI).date() == date(2026, 2, 28)
+    assert add_working_days(friday, 7, SHANGHAI).date() == date(2026, 3, 2)
+
+
+def test_zero_working_days_is_the_end_of_today() -> None:
+    start = datetime(2026, 10, 3, 8, 0, tzinfo=SHANGHAI)  # a holiday
+    assert add_working_days(start, 0, SHANGHAI) == datetime(
+        2026, 10, 3, 23, 59, 59, tzinfo=SHANGHAI
+    )
+
+
+# --- acknowledgement --------------------------------------------------------------------------
+
+
+def make_ticket(language: str, **changes: Any) -> Ticket:
+    zh = language == "zh"
+    ticket = Ticket(
+        id=TID,
+        status=TicketStatus.OPEN,
+        customer="li.wei@163.example" if zh else "jane@mail.example",
+        customer_name="李伟" if zh else "Jane Doe",
+        subject="充值未到账" if zh else "Card payment failed",
+        language=language,
+        created=NOW,
+        updated=NOW,
+        due=DUE,
+        sla_working_days=7,
+    )
+    return replace(ticket, **changes)
+
+
+def make_mail(ticket: Ticket, **changes: Any) -> InboundMail:
+    mail = InboundMail(
+        raw_sha256="e" * 64,
+        size=900,
+        message_id="<cust-1@mail.example>",
+        in_reply_to=("<cust-0@mail.example>",),
+        references=("<cust-00@mail.example>", "<cust-0@mail.example>"),
+        from_addr=ticket.customer,
+        from_name=ticket.customer_name,
+        to=(DESK,),
+        cc=(),
+        subject=f"Re: {ticket.subject}",
+        date=NOW,
+        text="...",
+    )
+    return replace(mail, **changes)
+
+
+def build(
+    ticket: Ticket, mail: InboundMail, desk_name: str
+) -> tuple[OutgoingMail, str, EmailMessage]:
+    outgoing, body = acknowledgement(
+        ticket,
+        mail,
+        outbox_id="M000001",
+        desk_address=DESK,
+        desk_name=desk_name,
+        zone=SHANGHAI,
+        now=NOW,
+    )
+    parsed = email.message_from_string(outgoing.raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return outgoing, body, parsed
+
+
+@pytest.mark.parametrize(
+    ("language", "desk_name", "greeting", "other_greeting", "content_language"),
+    [
+        ("zh", "PFX 投诉受理中心", "李伟，您好", "Dear", "zh-CN"),
+        ("en", "PFX Complaints Desk", "Dear Jane Doe", "您好", "en"),
+    ],
+)
+def test_acknowledgement(
+    language: str, desk_name: str, greeting: str, other_greeting: str, content_language: str
+) -> None:
+    ticket = make_ticket(language)
+    mail = make_mail(ticket)
+    outgoing, body, msg = build(ticket, mail, desk_name)
+
+    sender = msg["From"].addresses
+    assert len(sender) == 1
+    assert sender[0].addr_spec == DESK
+    assert sender[0].display_name == desk_name
+    recipient = msg["To"].addresses
+    assert [a.addr_spec for a in recipient] == [ticket.customer]
+    assert recipient[0].display_name == ticket.customer_name
+    assert msg["Subject"] == f"[{TID}] Re: {ticket.subject}"
+    assert msg["In-Reply-To"] == "<cust-1@mail.example>"
+    references = msg["References"].split()
+    assert references == [
+        "<cust-00@mail.example>",
+        "<cust-0@mail.example>",
+        "<cust-1@mail.example>",
+    ]
+    message_id = msg["Message-ID"]
+    assert message_id.startswith(f"<{TID}.")
+    assert message_id.endswith("@pfx.example>")
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg["X-Mailticket-Ticket"] == TID
+    assert msg["Content-Language"] == content_language
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg["Date"] is not None
+    assert msg["Date"].datetime == NOW
+    assert msg["Bcc"] is None and msg["Cc"] is None
+
+    text = msg.get_content().replace("\r\n", "\n")  # CRLF on the wire
+    assert text.rstrip("\n") == body.rstrip("\n")
+    assert TID in text
+    assert format_due(DUE, language, SHANGHAI) in text
+    assert greeting in text
+    assert other_greeting not in text
+    assert desk_name in text
+
+    assert outgoing.id == "M000001"
+    assert outgoing.ticket_id == TID
+    assert outgoing.kind is MessageKind.ACKNOWLEDGEMENT
+    assert outgoing.message_id == message_id
+    assert outgoing.mail_from == DESK
+    assert outgoing.rcpt_to == (ticket.customer,)
+    assert outgoing.subject == msg["Subject"]
+    assert outgoing.created == NOW
+    assert outgoing.raw.isascii()
+    assert all(len(line) <= 998 for line in outgoing.raw.split("\r\n"))
+
+
+def test_each_acknowledgement_gets_its_own_message_id() -> None:
+    ticket = make_ticket("en")
+    first, _, _ = build(ticket, make_mail(ticket), "Desk")
+    second, _, _ = build(ticket, make_mail(ticket), "Desk")
+    assert first.message_id != second.message_id
+
+
+def test_acknowledgement_without_customer_message_id_has_no_threading_headers() -> None:
+    ticket = make_ticket("en")
+    _, _, msg = build(ticket, make_mail(ticket, message_id="", references=()), "Desk")
+    assert msg["In-Reply-To"] is None
+    assert msg["References"] is None
+    assert msg["Subject"] == f"[{TID}] Re: Card payment failed"
+
+
+def test_references_are_capped() -> None:
+    ticket = make_ticket("en")
+    many = tuple(f"<r{n}@mail.example>" for n in range(30))
+    _, _, msg = build(ticket, make_mail(ticket, references=many), "Desk")
+    references = msg["References"].split()
+    assert references[-1] == "<cust-1@mail.example>"
+    assert references[:-1] == list(many[-10:])
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_customer_text_cannot_add_headers(language: str) -> None:
+    evil_subject = "help\r\nBcc: evil@x"
+    ticket = make_ticket(
+        language,
+        subject=evil_subject,
+        customer_name="Li\r\nBcc: evil2@x\r\nX-Injected: 1",
+    )
+    _, body, msg = build(ticket, make_mail(ticket, subject=evil_subject), "Desk\nCc: evil3@x")
+    assert msg["Bcc"] is None
+    assert msg["Cc"] is None
+    assert msg["X-Injected"] is None
+    assert set(msg.keys()) == {
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Auto-Submitted",
+        "X-Auto-Response-Suppress",
+        "X-Mailticket-Ticket",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "MIME-Version",
+        "Content-Language",
+    }
+    assert msg["Subject"] == f"[{TID}] Re: help Bcc: evil@x"
+    assert [a.addr_spec for a in msg["To"].addresses] == [ticket.customer]
+    assert [a.addr_spec for a in msg["From"].addresses] == [DESK]
+    assert msg.defects == []
+    assert "help Bcc: evil@x" in body
