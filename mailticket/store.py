@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -69,17 +70,24 @@ class AtomicJSONStorage(Storage):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Inode, mtime and size alone can repeat (ext4 reuses inodes; coarse clocks): each
+        # writer also leaves a random token beside the file, and a reader compares all four.
+        self.token_path = path.with_name(path.name + ".token")
         self._data: dict[str, Any] | None = None
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: tuple[int, int, int, bytes] | None = None
         self._deferred = False
         self._dirty = False
 
-    def _current_signature(self) -> tuple[int, int, int] | None:
+    def _current_signature(self) -> tuple[int, int, int, bytes] | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        try:
+            token = self.token_path.read_bytes()
+        except FileNotFoundError:
+            token = b""
+        return (st.st_ino, st.st_mtime_ns, st.st_size, token)
 
     def read(self) -> dict[str, Any] | None:
         if self._deferred and self._data is not None:
@@ -111,6 +119,7 @@ class AtomicJSONStorage(Storage):
         encoded = json.dumps(self._data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
             write_atomically(self.path, encoded)
+            self.token_path.write_bytes(secrets.token_bytes(8))
         except OSError as exc:
             self.forget()
             raise StoreError(f"cannot write the store {self.path}: {exc}") from None
