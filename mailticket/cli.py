@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.compose import Templates
 from mailticket.config import Config
 from mailticket.errors import MailticketError
 from mailticket.model import OutboxState, to_record
@@ -155,12 +157,22 @@ def _check(config: Config, as_json: bool) -> int:
         "smtp": f"{config.smtp.security}://{config.smtp.host}:{config.smtp.port}",
         "storage": str(config.storage_path),
         "agents": len(config.agents.addresses),
+        "templates": str(config.templates_path or "(built-in)"),
+        "template_errors": Templates(config.templates_path).check(),
     }
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         for key, value in summary.items():
-            print(f"{key:14} {value}")
+            if key != "template_errors":
+                print(f"{key:14} {value}")
+        for error in summary["template_errors"]:
+            print(f"template error: {error}")
+    if summary["template_errors"]:
+        if not as_json:
+            print("templates have errors / 模板有错误", file=sys.stderr)
+        return os.EX_CONFIG
+    if not as_json:
         print("configuration OK / 配置有效")
     return 0
 

@@ -1,34 +1,112 @@
-"""Templates -> complete outgoing messages, ready for the outbox; no I/O but reading templates."""
+"""Templates -> complete outgoing messages, ready for the outbox; no I/O but reading templates.
+
+Every text a customer or an agent reads comes from a Jinja2 template that admins can override
+(`[templates] path`): plain text always, an HTML alternative when a `.html` template exists
+(autoescaped). Header values never come from a template and are flattened to one line, so no
+input can add a header.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket
 
-_ENVIRONMENT = Environment(
-    loader=PackageLoader("mailticket", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+# Values for every variable any shipped template uses: `Templates.check` renders each template
+# with them, so a typo in an admin's template fails the check, not a customer's reply.
+SAMPLE_CONTEXT: dict[str, object] = {
+    "customer_name": "张伟",
+    "ticket_id": "OKW-2026-000123",
+    "subject": "充值500元未到账",
+    "sla_days": 7,
+    "due": "2026年12月4日（星期五，北京时间）",
+    "desk_name": "OK钱包客服中心",
+    "customer": "zhang.wei@example.com",
+    "recipient": "zhang.wei@example.com",
+    "detail": "550 5.1.1 mailbox unavailable",
+    "original_subject": "[OKW-2026-000123] Re: 充值500元未到账",
+}
+
+
+class Templates:
+    """An admin's folder first, then the packaged defaults; strict about undefined names."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        loaders: list = [FileSystemLoader(str(override))] if override else []
+        loaders.append(PackageLoader("mailticket", "templates"))
+        self.override = override
+        self.environment = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(("html",), default_for_string=False, default=False),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, name: str, language: str, **context: object) -> tuple[str, str | None]:
+        """The plain text, and the HTML alternative when the template set has one."""
+        text = self.environment.get_template(f"{language}/{name}.txt").render(**context)
+        try:
+            html_template = self.environment.get_template(f"{language}/{name}.html")
+        except TemplateNotFound:
+            return text, None
+        return text, html_template.render(**context)
+
+    def check(self) -> list[str]:
+        """Every template compiled and rendered with sample values; errors as `file:line: why`."""
+        errors = []
+        for name in self.environment.list_templates(extensions=("txt", "html")):
+            try:
+                self.environment.get_template(name).render(**SAMPLE_CONTEXT)
+            except TemplateSyntaxError as exc:
+                errors.append(f"{exc.filename or name}:{exc.lineno}: {exc.message}")
+            except TemplateError as exc:
+                errors.append(f"{self._where(name)}: {exc}")
+        return errors
+
+    def _where(self, name: str) -> str:
+        if self.override and (self.override / name).exists():
+            return str(self.override / name)
+        return f"mailticket/templates/{name}"
+
+
+@dataclass(frozen=True)
+class DeskIdentity:
+    """Who our mail comes from, and the clock face dates are shown in."""
+
+    address: str
+    name: str
+    zone: ZoneInfo
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
 
 _WEEKDAYS_ZH = "一二三四五六日"
 _REPLY_PREFIX = re.compile(
     r"^\s*((re|fw|fwd|aw|sv|答复|回复|转发|回覆|轉寄)\s*(\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE
 )
-
-
-def render(template: str, language: str, **context: object) -> str:
-    return _ENVIRONMENT.get_template(f"{language}/{template}.txt").render(**context)
 
 
 def format_due(due: datetime, language: str, zone: ZoneInfo) -> str:
@@ -66,55 +144,133 @@ def _address(address: str, name: str = "") -> str:
     return formataddr((header_safe(name, 80), header_safe(address)), charset="utf-8")
 
 
+def fingerprint(kind: MessageKind, ticket_id: str, text: str) -> str:
+    """Identical replies on one ticket share this, so a storm cannot repeat one reply."""
+    return hashlib.sha256(f"{kind.value}|{ticket_id}|{text}".encode()).hexdigest()[:32]
+
+
+def build_mail(
+    *,
+    desk: DeskIdentity,
+    outbox_id: str,
+    ticket_id: str,
+    kind: MessageKind,
+    recipients: list[tuple[str, str]],
+    subject: str,
+    text: str,
+    html: str | None,
+    now: datetime,
+    language: str,
+    auto_submitted: str,
+    in_reply_to: str = "",
+    references: tuple[str, ...] = (),
+) -> OutgoingMail:
+    """A complete RFC 5322 message from the desk, fixed at enqueue (its Message-ID included)."""
+    message_id = new_message_id(ticket_id, kind, desk.domain)
+    subject = header_safe(subject, 300)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = _address(desk.address, desk.name)
+    message["To"] = ", ".join(_address(address, name) for name, address in recipients)
+    message["Reply-To"] = _address(desk.address, desk.name)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now.astimezone(desk.zone))
+    message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = " ".join([*references[-10:], in_reply_to])
+    message["Auto-Submitted"] = auto_submitted
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Mailticket-Ticket"] = ticket_id
+    message.set_content(text, charset="utf-8")
+    if html is not None:
+        message.add_alternative(html, subtype="html", charset="utf-8")
+    message["Content-Language"] = "zh-CN" if language == "zh" else "en"  # after set_content
+    return OutgoingMail(
+        id=outbox_id,
+        ticket_id=ticket_id,
+        kind=kind,
+        message_id=message_id,
+        mail_from=desk.address,
+        rcpt_to=tuple(address for _, address in recipients),
+        subject=subject,
+        raw=message.as_bytes().decode("ascii"),
+        created=now,
+        fingerprint=fingerprint(kind, ticket_id, text),
+    )
+
+
 def acknowledgement(
+    templates: Templates,
+    desk: DeskIdentity,
     ticket: Ticket,
     mail: InboundMail,
     *,
     outbox_id: str,
-    desk_address: str,
-    desk_name: str,
-    zone: ZoneInfo,
     now: datetime,
 ) -> tuple[OutgoingMail, str]:
     """The receipt for a new ticket, threaded under the customer's own mail, and its text."""
     language = ticket.language
-    body = render(
+    text, html = templates.render(
         "acknowledgement",
         language,
         customer_name=header_safe(ticket.customer_name, 80),
         ticket_id=ticket.id,
         subject=header_safe(ticket.subject),
         sla_days=ticket.sla_working_days,
-        due=format_due(ticket.due, language, zone) if ticket.due else "",
-        desk_name=desk_name,
+        due=format_due(ticket.due, language, desk.zone) if ticket.due else "",
+        desk_name=desk.name,
     )
-    message_id = new_message_id(
-        ticket.id, MessageKind.ACKNOWLEDGEMENT, desk_address.rpartition("@")[2]
-    )
-    subject = reply_subject(ticket.id, mail.subject, language)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = _address(desk_address, desk_name)
-    message["To"] = _address(ticket.customer, ticket.customer_name)
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now.astimezone(zone))
-    message["Message-ID"] = message_id
-    if mail.message_id:
-        message["In-Reply-To"] = mail.message_id
-        message["References"] = " ".join([*mail.references[-10:], mail.message_id])
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Auto-Response-Suppress"] = "All"
-    message["X-Mailticket-Ticket"] = ticket.id
-    message.set_content(body, charset="utf-8")
-    message["Content-Language"] = "zh-CN" if language == "zh" else "en"  # after set_content
-    outgoing = OutgoingMail(
-        id=outbox_id,
+    outgoing = build_mail(
+        desk=desk,
+        outbox_id=outbox_id,
         ticket_id=ticket.id,
         kind=MessageKind.ACKNOWLEDGEMENT,
-        message_id=message_id,
-        mail_from=desk_address,
-        rcpt_to=(ticket.customer,),
-        subject=subject,
-        raw=message.as_bytes().decode("ascii"),
-        created=now,
+        recipients=[(ticket.customer_name, ticket.customer)],
+        subject=reply_subject(ticket.id, mail.subject, language),
+        text=text,
+        html=html,
+        now=now,
+        language=language,
+        auto_submitted="auto-replied",
+        in_reply_to=mail.message_id,
+        references=mail.references,
     )
-    return outgoing, body
+    return outgoing, text
+
+
+def agent_notice(
+    templates: Templates,
+    desk: DeskIdentity,
+    ticket: Ticket,
+    *,
+    event: str,
+    agents: list[str],
+    outbox_id: str,
+    now: datetime,
+    **context: object,
+) -> tuple[OutgoingMail, str]:
+    """A note to the agents about a ticket (a reply that could not be delivered, a bounce)."""
+    text, html = templates.render(
+        event,
+        "agent",
+        ticket_id=ticket.id,
+        customer=ticket.customer,
+        subject=header_safe(ticket.subject),
+        desk_name=desk.name,
+        **context,
+    )
+    first_line = text.strip().splitlines()[0] if text.strip() else event
+    outgoing = build_mail(
+        desk=desk,
+        outbox_id=outbox_id,
+        ticket_id=ticket.id,
+        kind=MessageKind.NOTICE,
+        recipients=[("", agent) for agent in agents],
+        subject=f"[{ticket.id}] {first_line}",
+        text=text,
+        html=html,
+        now=now,
+        language="zh",
+        auto_submitted="auto-generated",
+    )
+    return outgoing, text

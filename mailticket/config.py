@@ -83,6 +83,13 @@ class OutboxConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     max_attachment_bytes: int = 20 * 1024 * 1024
+    auto_replies_per_sender_per_hour: int = 3
+    identical_reply_hours: int = 24
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,12 +101,18 @@ class Config:
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     source: str = field(default="<defaults>", compare=False)
     base_dir: Path = field(default=Path("."), compare=False)
 
     @property
     def storage_path(self) -> Path:
         return self.base_dir / self.storage.path
+
+    @property
+    def templates_path(self) -> Path | None:
+        """The admin's template folder, tried before the packaged templates."""
+        return self.base_dir / self.templates.path if self.templates.path else None
 
     @property
     def desk_domain(self) -> str:
@@ -325,6 +338,10 @@ def _validate(config: Config, text: str) -> None:
     for key in ("poll_interval", "batch_size", "timeout"):
         if getattr(config.imap, key) < 1:
             fail("imap", key, "must be at least 1")
+    if config.templates_path and not config.templates_path.is_dir():
+        fail("templates", "path", f"{config.templates_path} is not a folder")
+    if config.limits.auto_replies_per_sender_per_hour < 1:
+        fail("limits", "auto_replies_per_sender_per_hour", "must be at least 1")
     for address in config.agents.addresses:
         if not _ADDRESS.match(address):
             fail("agents", "addresses", f"{address!r} is not an e-mail address")

@@ -66,6 +66,21 @@ def autoreply_block_reason(mail: InboundMail, own_addresses: set[str]) -> str | 
     return None
 
 
+def throttle_reason(
+    replies_to_sender_last_hour: int, per_hour_limit: int, identical_recently: bool
+) -> str | None:
+    """Why an automatic reply we would send must be held back (storm or repeat), or None.
+
+    Counted per sender address, not per subject or ticket, so a machine that varies its
+    subject cannot draw more than the limit out of us.
+    """
+    if replies_to_sender_last_hour >= per_hour_limit:
+        return f"{replies_to_sender_last_hour} automatic replies to this sender in the last hour"
+    if identical_recently:
+        return "the same reply was sent on this ticket recently"
+    return None
+
+
 def decide_inbound(
     mail: InboundMail, ticket: Ticket | None, *, is_agent: bool, own_addresses: set[str]
 ) -> Decision:

@@ -38,6 +38,7 @@ class MessageKind(StrEnum):
     AUTOMATED = "automated"  # an auto-reply, list mail or other machine mail on a ticket
     BOUNCE = "bounce"  # a delivery status notification about one of our mails
     ACKNOWLEDGEMENT = "acknowledgement"  # our receipt for a new ticket
+    NOTICE = "notice"  # our note to the agents (delivery failed, bounce)
 
 
 class OutboxState(StrEnum):
@@ -100,6 +101,7 @@ class Ticket:
     updated: datetime
     due: datetime | None = None
     sla_working_days: int = 0
+    undeliverable: tuple[str, ...] = ()  # addresses a bounce or a 5xx reply proved dead
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class OutgoingMail:
     next_attempt: datetime | None = None
     last_error: str = ""
     sent_at: datetime | None = None
+    fingerprint: str = ""  # same kind, ticket and text: an identical reply
 
 
 @dataclass(frozen=True)

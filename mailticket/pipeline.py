@@ -9,6 +9,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,8 +18,10 @@ from pathlib import Path
 
 from mailticket import compose
 from mailticket.calendar import add_working_days
+from mailticket.compose import DeskIdentity, Templates
 from mailticket.config import Config
-from mailticket.decide import Action, decide_inbound
+from mailticket.decide import Action, decide_inbound, throttle_reason
+from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.errors import DeliveryError, PermanentDeliveryError, StoreError
 from mailticket.imap import ImapSettings, Mailbox
 from mailticket.match import find_ticket
@@ -55,10 +58,18 @@ class Desk:
     store: Store
     clock: Clock = system_clock
 
+    templates: Templates = field(default_factory=Templates)
+
     @classmethod
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
-        return cls(config=config, store=store, clock=clock)
+        return cls(
+            config=config, store=store, clock=clock, templates=Templates(config.templates_path)
+        )
+
+    @property
+    def identity(self) -> DeskIdentity:
+        return DeskIdentity(self.config.desk.address, self.config.desk.name, self.config.zone)
 
     @property
     def own_addresses(self) -> set[str]:
@@ -92,7 +103,11 @@ def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
         for attachment in mail.attachments:
             if attachment.payload:
                 desk.store.put_blob(attachment.sha256, attachment.payload)
-        return _record(desk, mail, source)
+        report = None
+        if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
+            report = read_report(raw)
+            mail = replace(mail, is_delivery_report=True)
+        return _record(desk, mail, source, report)
     except StoreError:
         raise
     except Exception as exc:
@@ -129,7 +144,9 @@ def _quarantine(
     return IntakeResult("quarantined", QUARANTINED, reason=reason)
 
 
-def _record(desk: Desk, mail: InboundMail, source: str) -> IntakeResult:
+def _record(
+    desk: Desk, mail: InboundMail, source: str, report: DeliveryReport | None = None
+) -> IntakeResult:
     store, config = desk.store, desk.config
     now = desk.clock()
     with store.transaction():
@@ -142,6 +159,8 @@ def _record(desk: Desk, mail: InboundMail, source: str) -> IntakeResult:
             store.ticket_for_message_ids,
             lambda candidate: store.find_ticket(candidate) is not None,
         )
+        if ticket_id is None and report is not None and report.message_ids:
+            ticket_id = store.ticket_for_message_ids(list(report.message_ids))
         ticket = store.find_ticket(ticket_id) if ticket_id else None
         decision = decide_inbound(
             mail,
@@ -158,6 +177,7 @@ def _record(desk: Desk, mail: InboundMail, source: str) -> IntakeResult:
                 dedupe_key=mail.dedupe_key,
                 mail=mail,
             )
+        effects = Effects(notes=list(decision.notes))
         if decision.action == Action.NEW_TICKET:
             ticket = _new_ticket(desk, mail)
             store.add_ticket(ticket)
@@ -165,24 +185,115 @@ def _record(desk: Desk, mail: InboundMail, source: str) -> IntakeResult:
         else:
             assert ticket is not None
             ticket = replace(ticket, updated=now)
+            if decision.kind == MessageKind.BOUNCE and report is not None:
+                ticket = _apply_bounce(desk, ticket, report, effects)
             store.update_ticket(ticket)
             outcome = "appended"
-        store.add_message(_inbound_message(ticket.id, mail, decision.kind, decision.notes, now))
         if decision.acknowledge:
-            outgoing, text = compose.acknowledgement(
-                ticket,
-                mail,
-                outbox_id=f"M{store.next_serial('outbox'):06d}",
-                desk_address=config.desk.address,
-                desk_name=config.desk.name,
-                zone=config.zone,
-                now=now,
-            )
-            _enqueue(store, outgoing, text=text)
-    for note in decision.notes:
+            _acknowledge(desk, ticket, mail, effects)
+        store.add_message(
+            _inbound_message(ticket.id, mail, decision.kind, tuple(effects.notes), now)
+        )
+        effects.enqueue(store)
+    for note in effects.notes:
         log.info("%s: %s", ticket.id, note)
     log.info("%s %s from %s (%s)", outcome, ticket.id, mail.from_addr, source)
     return IntakeResult(outcome, PROCESSED, ticket_id=ticket.id)
+
+
+@dataclass
+class Effects:
+    """What handling one event adds besides the ticket: notes on it, and mail to queue after
+    the event's own record (so a ticket's history reads in order)."""
+
+    notes: list[str] = field(default_factory=list)
+    outgoing: list[tuple[OutgoingMail, str]] = field(default_factory=list)
+
+    def enqueue(self, store: Store) -> None:
+        for outgoing, text in self.outgoing:
+            _enqueue(store, outgoing, text=text)
+
+
+AUTOMATIC_CUSTOMER_KINDS = {MessageKind.ACKNOWLEDGEMENT.value}
+
+
+def _acknowledge(desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects) -> None:
+    """Queue the acknowledgement unless the address is dead or the sender is storming us."""
+    store, limits, now = desk.store, desk.config.limits, desk.clock()
+    if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+        effects.notes.append("no automatic reply: the address is marked undeliverable")
+        return
+    outgoing, text = compose.acknowledgement(
+        desk.templates, desk.identity, ticket, mail, outbox_id=_next_outbox_id(store), now=now
+    )
+    held = throttle_reason(
+        store.automatic_replies_since(
+            ticket.customer, AUTOMATIC_CUSTOMER_KINDS, now - timedelta(hours=1)
+        ),
+        limits.auto_replies_per_sender_per_hour,
+        store.has_identical_since(
+            ticket.id, outgoing.fingerprint, now - timedelta(hours=limits.identical_reply_hours)
+        ),
+    )
+    if held:
+        effects.notes.append(f"no automatic reply: {held}")
+        return
+    effects.outgoing.append((outgoing, text))
+
+
+def _next_outbox_id(store: Store) -> str:
+    return f"M{store.next_serial('outbox'):06d}"
+
+
+def _apply_bounce(desk: Desk, ticket: Ticket, report: DeliveryReport, effects: Effects) -> Ticket:
+    """Mark the addresses a bounce proves dead, and tell the agents."""
+    failed = dict(report.failed)
+    if not failed and not report.delayed:  # an old-style bounce: it is about our recipients
+        for outgoing in desk.store.outbox():
+            if outgoing.message_id in report.message_ids:
+                failed.update((r, "returned to sender") for r in outgoing.rcpt_to)
+    if not failed:
+        delayed = ", ".join(report.delayed) or "unknown recipients"
+        effects.notes.append(f"delivery delayed to {delayed}")
+        return ticket
+    dead = tuple(dict.fromkeys((*ticket.undeliverable, *failed)))
+    ticket = replace(ticket, undeliverable=dead)
+    original = next(
+        (m.subject for m in desk.store.outbox() if m.message_id in report.message_ids), ""
+    )
+    for recipient, detail in failed.items():
+        effects.notes.append(f"bounce: {recipient} marked undeliverable ({detail})")
+        _notify_agents(
+            desk,
+            ticket,
+            "bounced",
+            effects,
+            recipient=recipient,
+            detail=detail,
+            original_subject=original,
+        )
+    return ticket
+
+
+def _notify_agents(
+    desk: Desk, ticket: Ticket, event: str, effects: Effects, **context: object
+) -> None:
+    agents = desk.config.agents.addresses
+    if not agents:
+        effects.notes.append(f"agents not told ({event}): no [agents] addresses configured")
+        log.warning("%s: %s, but no agents are configured to tell", ticket.id, event)
+        return
+    outgoing, text = compose.agent_notice(
+        desk.templates,
+        desk.identity,
+        ticket,
+        event=event,
+        agents=list(agents),
+        outbox_id=_next_outbox_id(desk.store),
+        now=desk.clock(),
+        **context,
+    )
+    effects.outgoing.append((outgoing, text))
 
 
 def _new_ticket(desk: Desk, mail: InboundMail) -> Ticket:
@@ -317,6 +428,7 @@ def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
                     )
                     result.failed.append(mail.id)
                     log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
+                    _record_refusal(desk, mail, str(error))
                 else:
                     delay = min(
                         outbox.retry_base_seconds * 2 ** (mail.attempts - 1),
@@ -334,6 +446,36 @@ def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
                     log.warning("%s deferred %ss: %s", mail.id, delay, error)
         if result.deferred:  # the server is unwell: leave the rest for the next drain
             return result
+
+
+def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
+    """A 5xx for one of our mails: note it on the ticket and tell the agents (never for a
+    notice to the agents itself, which would only be refused again)."""
+    ticket = desk.store.find_ticket(mail.ticket_id)
+    if ticket is None or mail.kind == MessageKind.NOTICE:
+        return
+    effects = Effects()
+    if ADDRESS_FAILURE.search(error):
+        dead = tuple(dict.fromkeys((*ticket.undeliverable, *mail.rcpt_to)))
+        ticket = replace(ticket, undeliverable=dead, updated=desk.clock())
+        desk.store.update_ticket(ticket)
+    for recipient in mail.rcpt_to:
+        _notify_agents(
+            desk,
+            ticket,
+            "delivery_failed",
+            effects,
+            recipient=recipient,
+            detail=error,
+            original_subject=mail.subject,
+        )
+    effects.enqueue(desk.store)
+    for note in effects.notes:
+        log.warning("%s: %s", ticket.id, note)
+
+
+# Enhanced status 5.1.x: the address itself is bad (no such user, bad domain).
+ADDRESS_FAILURE = re.compile(r"\b5\.1\.\d+\b")
 
 
 def retry_outgoing(desk: Desk, outbox_id: str) -> OutgoingMail:

@@ -375,6 +375,25 @@ class Store:
         ]
         return sorted(due, key=lambda m: m.created)
 
+    def automatic_replies_since(self, address: str, kinds: set[str], since: datetime) -> int:
+        """How many automatic mails of these kinds went (or wait to go) to `address` since."""
+        address = address.lower()
+        with self.transaction():
+            rows = self._table("outbox").search(Query().kind.one_of(sorted(kinds)))
+        return sum(
+            1
+            for row in rows
+            if datetime.fromisoformat(row["created"]) >= since
+            and address in (r.lower() for r in row["rcpt_to"])
+        )
+
+    def has_identical_since(self, ticket_id: str, fingerprint: str, since: datetime) -> bool:
+        with self.transaction():
+            rows = self._table("outbox").search(
+                (Query().ticket_id == ticket_id) & (Query().fingerprint == fingerprint)
+            )
+        return any(datetime.fromisoformat(row["created"]) >= since for row in rows)
+
     # --- quarantine -------------------------------------------------------------------------
 
     def add_quarantine(self, record: QuarantineRecord, dedupe_key: str) -> None:

@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailticket.calendar import add_working_days, is_working_day
-from mailticket.compose import acknowledgement, format_due, header_safe, reply_subject
+from mailticket.compose import (
+    DeskIdentity,
+    Templates,
+    acknowledgement,
+    format_due,
+    header_safe,
+    reply_subject,
+)
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -190,12 +197,11 @@ def build(
     ticket: Ticket, mail: InboundMail, desk_name: str
 ) -> tuple[OutgoingMail, str, EmailMessage]:
     outgoing, body = acknowledgement(
+        Templates(),
+        DeskIdentity(DESK, desk_name, SHANGHAI),
         ticket,
         mail,
         outbox_id="M000001",
-        desk_address=DESK,
-        desk_name=desk_name,
-        zone=SHANGHAI,
         now=NOW,
     )
     parsed = email.message_from_string(outgoing.raw, policy=email.policy.default)
@@ -304,6 +310,7 @@ def test_customer_text_cannot_add_headers(language: str) -> None:
     assert set(msg.keys()) == {
         "From",
         "To",
+        "Reply-To",
         "Subject",
         "Date",
         "Message-ID",
