@@ -90,6 +90,11 @@ class Templates:
         return f"mailticket/templates/{name}"
 
 
+# Every part base64 or quoted-printable: the message is plain ASCII, so any relay carries it
+# (the default would send short non-ASCII lines as raw 8bit).
+SEVEN_BIT = SMTP.clone(cte_type="7bit")
+
+
 @dataclass(frozen=True)
 class DeskIdentity:
     """Who our mail comes from, and the clock face dates are shown in."""
@@ -168,7 +173,7 @@ def build_mail(
     """A complete RFC 5322 message from the desk, fixed at enqueue (its Message-ID included)."""
     message_id = new_message_id(ticket_id, kind, desk.domain)
     subject = header_safe(subject, 300)
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=SEVEN_BIT)
     message["From"] = _address(desk.address, desk.name)
     message["To"] = ", ".join(_address(address, name) for name, address in recipients)
     message["Reply-To"] = _address(desk.address, desk.name)

@@ -223,9 +223,16 @@ def _acknowledge(desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects
     if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
         effects.notes.append("no automatic reply: the address is marked undeliverable")
         return
-    outgoing, text = compose.acknowledgement(
-        desk.templates, desk.identity, ticket, mail, outbox_id=_next_outbox_id(store), now=now
-    )
+    try:
+        outgoing, text = compose.acknowledgement(
+            desk.templates, desk.identity, ticket, mail, outbox_id=_next_outbox_id(store), now=now
+        )
+    except Exception as exc:
+        log.exception("%s: the acknowledgement could not be composed", ticket.id)
+        effects.notes.append(
+            f"no acknowledgement: composing it failed: {type(exc).__name__}: {exc}"
+        )
+        return
     held = throttle_reason(
         store.automatic_replies_since(
             ticket.customer, AUTOMATIC_CUSTOMER_KINDS, now - timedelta(hours=1)

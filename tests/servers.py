@@ -467,6 +467,15 @@ class _SinkHandler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        rejection = self._sink.reject_recipients.get(address.lower())
+        if rejection:
+            return rejection
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         rejection = self._sink.reject_with
         if rejection:
@@ -493,6 +502,8 @@ class SmtpSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self._reject_with: str | None = None
+        # Per-recipient RCPT replies, e.g. {"gone@x.example": "550 5.1.1 no such user"}.
+        self.reject_recipients: dict[str, str] = {}
         self._messages: list[ReceivedMail] = []
         self._cond = threading.Condition()
         self._controller: Controller | None = None

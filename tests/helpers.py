@@ -1,0 +1,124 @@
+"""Helpers shared by the tests that drive the real servers: config, mails, one cycle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+
+from imap_tools import MailBoxUnencrypted
+from servers import ImapAccount, SmtpSink
+
+from mailticket import config as config_module
+from mailticket.config import Config
+from mailticket.pipeline import Desk, drain_outbox, intake_cycle, open_mailbox, smtp_sender
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def write_config(
+    tmp_path: Path,
+    account: ImapAccount,
+    sink: SmtpSink,
+    *,
+    imap_extra: str = "",
+    extra: str = "",
+) -> Path:
+    """A config for one test's mailbox and sink; `extra` is TOML appended as it is."""
+    (tmp_path / "imap-password").write_text(account.password, encoding="utf-8")
+    path = tmp_path / "mailticket.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            [desk]
+            address = "complaints@okwallet.example"
+            name = "OK钱包客服"
+            ticket_prefix = "OKW"
+
+            [imap]
+            host = "{account.host}"
+            port = {account.port}
+            security = "none"
+            username = "{account.username}"
+            password_file = "imap-password"
+            poll_interval = 1
+            {imap_extra}
+
+            [smtp]
+            host = "{sink.host}"
+            port = {sink.port}
+            security = "none"
+
+            [storage]
+            path = "store"
+
+            [outbox]
+            retry_base_seconds = 60
+            """
+        )
+        + textwrap.dedent(extra),
+        encoding="utf-8",
+    )
+    return path
+
+
+def load(path: Path) -> Config:
+    return config_module.load(path, environ={})
+
+
+def complaint(
+    subject: str = "充值500元一直没到账",
+    body: str = "我在11月24日充值了500元，银行已扣款但余额没有变化。账号13812345678。",
+    *,
+    sender: str = "张伟 <zhang.wei@qq.example>",
+    message_id: str = "<c1@qq.example>",
+    in_reply_to: str | None = None,
+) -> bytes:
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["From"] = sender
+    message["To"] = "complaints@okwallet.example"
+    message["Subject"] = subject
+    message["Date"] = "Tue, 24 Nov 2026 15:42:10 +0800"
+    message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
+    message.set_content(body, charset="utf-8")
+    return message.as_bytes()
+
+
+def cycle(config: Config, desk: Desk | None = None) -> Desk:
+    """One `poll --once`, in process: intake, then send what is owed."""
+    desk = desk or Desk.open(config)
+    mailbox = open_mailbox(config)
+    try:
+        intake_cycle(desk, mailbox)
+    finally:
+        mailbox.close()
+    drain_outbox(desk, smtp_sender(config))
+    return desk
+
+
+def folder_contents(account: ImapAccount, folder: str) -> list[tuple[str, tuple[str, ...]]]:
+    with MailBoxUnencrypted(account.host, account.port).login(
+        account.username, account.password, initial_folder=folder
+    ) as box:
+        return [
+            (m.headers.get("message-id", ("",))[0], m.flags) for m in box.fetch(mark_seen=False)
+        ]
+
+
+def run_cli(
+    config_path: Path, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mailticket", "--config", str(config_path), *args],
+        input=stdin,
+        capture_output=True,
+        check=False,
+        cwd=PROJECT,
+        timeout=60,
+    )
