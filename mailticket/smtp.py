@@ -86,8 +86,18 @@ async def _send_all(
     try:
         for envelope in envelopes:
             try:
-                await client.sendmail(envelope.mail_from, list(envelope.rcpt_to), envelope.data)
-            except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
+                # Each command has `timeout`; a whole message gets a few of them at most.
+                await asyncio.wait_for(
+                    client.sendmail(envelope.mail_from, list(envelope.rcpt_to), envelope.data),
+                    timeout=settings.timeout * 4,
+                )
+            except (
+                aiosmtplib.SMTPServerDisconnected,
+                aiosmtplib.SMTPTimeoutError,
+                TimeoutError,
+                ConnectionError,
+                OSError,
+            ) as exc:  # the connection is in an unknown state: the rest waits for next time
                 error = _classify(exc)
                 for rest in envelopes[len(results) :]:
                     results[rest.key] = error

@@ -18,6 +18,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -30,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 LOCALHOST = "127.0.0.1"
 _POLL_INTERVAL = 0.02
@@ -133,6 +135,21 @@ def _check_traversable(path: Path) -> None:
             )
 
 
+def make_certificate(cert_path: Path, key_path: Path) -> None:
+    """Make a self-signed EC certificate for localhost/127.0.0.1 (a few ms)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("openssl command not found (needed for TLS)")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "7", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key_path), "-out", str(cert_path)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
 class Dovecot:
     """A private Dovecot (IMAP + STARTTLS, IMAPS, LMTP) under ``root``, run as a child process.
 
@@ -188,19 +205,8 @@ class Dovecot:
         self.config_path.write_text(self.config_text(), encoding="utf-8")
 
     def _make_certificate(self) -> None:
-        """Make a self-signed EC certificate for localhost/127.0.0.1 (a few ms)."""
         assert self.cert_path is not None and self.key_path is not None
-        openssl = shutil.which("openssl")
-        if openssl is None:
-            raise FileNotFoundError("openssl command not found (needed for tls=True)")
-        subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-days", "7", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", str(self.key_path), "-out", str(self.cert_path)],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+        make_certificate(self.cert_path, self.key_path)
 
     def config_text(self) -> str:
         """The complete dovecot.conf; ``-c`` makes Dovecot ignore /etc/dovecot entirely."""
@@ -499,8 +505,24 @@ class SmtpSink:
 
     host: str = LOCALHOST
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        security: str = "none",
+        credentials: tuple[str, str] | None = None,
+        certificate: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`security` is none, starttls (required) or ssl; `credentials` requires AUTH."""
         self.port = port or free_port()
+        self.security = security
+        self.credentials = credentials
+        self._tls: ssl.SSLContext | None = None
+        if security != "none":
+            if certificate is None:
+                raise ValueError("a TLS sink needs certificate=(cert_path, key_path)")
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._tls.load_cert_chain(*map(str, certificate))
         self._reject_with: str | None = None
         # Per-recipient RCPT replies, e.g. {"gone@x.example": "550 5.1.1 no such user"}.
         self.reject_recipients: dict[str, str] = {}
@@ -541,15 +563,38 @@ class SmtpSink:
         # A Controller's event loop is closed on stop, so each start needs a new one.
         # asyncio's create_server sets SO_REUSEADDR, so restarting on the port works
         # even with the previous connections still in TIME_WAIT.
+        options: dict[str, Any] = {}
+        if self.security == "starttls":
+            options.update(tls_context=self._tls, require_starttls=True)
+        if self.credentials is not None:
+            options.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                # aiosmtpd does not count implicit TLS as TLS for this check (and then hides
+                # AUTH); the session is encrypted either way. pyproject.toml silences the
+                # warning aiosmtpd gives for it.
+                auth_require_tls=self.security != "ssl",
+            )
         controller = Controller(
             _SinkHandler(self),
             hostname=self.host,
             port=self.port,
             decode_data=False,
             ready_timeout=10.0,
+            ssl_context=self._tls if self.security == "ssl" else None,
+            server_hostname="localhost",
+            **options,
         )
         controller.start()
         self._controller = controller
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False)
+        given = (auth_data.login.decode(), auth_data.password.decode())
+        return AuthResult(success=given == self.credentials)
 
     def stop(self) -> None:
         """Stop listening and close the server's connections."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import complaint, cycle, folder_contents, load, write_config
-from servers import ImapAccount, SmtpSink
+from servers import ImapAccount, SmtpSink, make_certificate
 
 from mailticket.model import MessageKind, OutboxState
 from mailticket.pipeline import Desk, drain_outbox, smtp_sender
@@ -316,3 +316,30 @@ def test_message_ids_and_names_are_encoded_for_every_client(
     assert ack["Date"].datetime is not None
     assert b"\r\nMessage-ID: <OKW-" in received.data  # one line, never folded
     assert ack["Message-ID"].endswith("@okwallet.example>")
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_smtp_with_tls_and_login(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, security: str
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_certificate(cert, key)
+    with SmtpSink(
+        security=security, credentials=("desk", "s3cret"), certificate=(cert, key)
+    ) as sink:
+        (tmp_path / "smtp-password").write_text("s3cret\n", encoding="utf-8")
+        path = write_config(tmp_path, imap_account, smtp_sink)
+        text = path.read_text(encoding="utf-8").replace(
+            f'host = "{smtp_sink.host}"\nport = {smtp_sink.port}\nsecurity = "none"',
+            f'host = "{sink.host}"\nport = {sink.port}\nsecurity = "{security}"\n'
+            'username = "desk"\npassword_file = "smtp-password"\ntls_verify = false',
+        )
+        assert f"port = {sink.port}" in text
+        path.write_text(text, encoding="utf-8")
+        imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
+        desk = cycle(load(path))
+        [received] = sink.wait_for(1)
+        assert received.rcpt_tos == ["zhang.wei@qq.example"]
+        assert desk.store.outbox()[0].state == OutboxState.SENT
+
+    assert smtp_sink.messages == []
