@@ -1,10 +1,22 @@
-"""The store: TinyDB tables in one JSON file, crash-safe and shared by the daemon and the CLI.
+"""The store: tables of JSON documents in memory, made durable by a write-ahead journal.
 
-TinyDB's stock `JSONStorage` rewrites its file in place (a crash mid-write corrupts it) and
-re-reads it on every query. `AtomicJSONStorage` writes a temporary file, fsyncs it and renames it
-over the old one, and keeps the parsed data in memory for as long as the file on disk is unchanged.
-Every operation holds a file lock; a `transaction()` defers all of its writes to one rename at the
-end, so a pipeline step (ticket + message + outbox entry) lands whole or not at all.
+Why not TinyDB's tables: every TinyDB write copies the whole table and its stock storage
+rewrites the whole file, so a desk with years of tickets would pay for all of them on every
+mail (measured here: 20 ms per mail at 1,000 tickets, 140 ms at 10,000). This store keeps
+TinyDB's model (documents as plain JSON, readable by hand) and makes a write cost what it
+changes:
+
+- `snapshot-G.json` holds every table as of a checkpoint; `journal-G.log` holds each committed
+  transaction since, one line each (`<crc32> <json>`), appended and fsynced at commit;
+  `CURRENT` names the generation G in use.
+- A crash leaves at worst a torn last line, which fails its checksum and is cut off by the next
+  writer: a transaction is in the journal whole or not at all.
+- A checkpoint writes a new snapshot and an empty journal beside the old pair, then replaces
+  `CURRENT` (the atomic step) and removes the old pair.
+- Every operation holds a file lock; before it reads, a process replays the journal lines other
+  processes appended since it last looked, so the daemon and the CLI share one store.
+- Indexes (Message-IDs, dedupe keys, a ticket's messages, the outbox still owed) live in memory
+  beside the tables, so lookups do not scan.
 
 Raw mails and attachments are blobs on disk named by their sha256, never inside the JSON.
 """
@@ -15,17 +27,14 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import tempfile
 import time
+import zlib
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from tinydb import Query
-from tinydb.storages import Storage
-from tinydb.table import Table
 
 from mailticket.errors import NotFoundError, StoreBusyError, StoreError
 from mailticket.model import (
@@ -38,7 +47,11 @@ from mailticket.model import (
     to_record,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CHECKPOINT_BYTES = 64 * 1024 * 1024
+_ACTIVE_OUTBOX = {OutboxState.QUEUED.value, OutboxState.SENDING.value}
+
+Record = dict[str, Any]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,102 +78,116 @@ def write_atomically(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-class AtomicJSONStorage(Storage):
-    """A TinyDB storage that never leaves a half-written file and re-reads only after a change."""
+def _encode_line(changes: list[list[Any]]) -> bytes:
+    payload = json.dumps(changes, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        # Inode, mtime and size alone can repeat (ext4 reuses inodes; coarse clocks): each
-        # writer also leaves a random token beside the file, and a reader compares all four.
-        self.token_path = path.with_name(path.name + ".token")
-        self._data: dict[str, Any] | None = None
-        self._signature: tuple[int, int, int, bytes] | None = None
-        self._deferred = False
-        self._dirty = False
 
-    def _current_signature(self) -> tuple[int, int, int, bytes] | None:
+def _decode_lines(data: bytes) -> tuple[list[list[list[Any]]], int]:
+    """The complete, intact transactions in `data`, and how many bytes they span.
+
+    Only the last line can be torn (a writer died mid-append); a bad line with good ones
+    after it is damage, not a crash, and is reported instead of cut off.
+    """
+    transactions, good = [], 0
+    while good < len(data):
+        end = data.find(b"\n", good)
+        line = data[good:] if end < 0 else data[good:end]
+        payload = line[9:]
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        try:
-            token = self.token_path.read_bytes()
-        except FileNotFoundError:
-            token = b""
-        return (st.st_ino, st.st_mtime_ns, st.st_size, token)
+            intact = line[8:9] == b" " and int(line[:8], 16) == zlib.crc32(payload)
+            changes = json.loads(payload) if intact and end >= 0 else None
+        except ValueError:
+            changes = None
+        if changes is None:
+            if 0 <= end < len(data) - 1:
+                raise ValueError(f"damaged transaction at byte {good}, followed by others")
+            break
+        transactions.append(changes)
+        good = end + 1
+    return transactions, good
 
-    def read(self) -> dict[str, Any] | None:
-        if self._deferred and self._data is not None:
-            return self._data
-        signature = self._current_signature()
-        if signature is None:
-            self._data, self._signature = None, None
-            return None
-        if signature != self._signature or self._data is None:
-            try:
-                data = json.loads(self.path.read_bytes() or b"{}")
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read the store {self.path}: {exc}") from None
-            if not isinstance(data, dict):
-                raise StoreError(f"cannot read the store {self.path}: not a JSON object")
-            self._data = data
-            self._signature = signature
-        return self._data
 
-    def write(self, data: dict[str, Any]) -> None:
-        self._data = data
-        if self._deferred:
-            self._dirty = True
-            return
-        self._flush()
+class _Tables:
+    """The documents of every table, and the indexes the domain queries need."""
 
-    def _flush(self) -> None:
-        assert self._data is not None
-        encoded = json.dumps(self._data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        try:
-            write_atomically(self.path, encoded)
-            self.token_path.write_bytes(secrets.token_bytes(8))
-        except OSError as exc:
-            self.forget()
-            raise StoreError(f"cannot write the store {self.path}: {exc}") from None
-        self._signature = self._current_signature()
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Record]] = defaultdict(dict)
+        self.by_message_id: dict[str, str] = {}
+        self.dedupe: dict[str, str] = {}
+        self.messages_of: dict[str, list[str]] = defaultdict(list)
+        self.outbox_of: dict[str, list[str]] = defaultdict(list)
+        self.active_outbox: set[str] = set()
 
-    def begin(self) -> None:
-        # Check the file before deferring: `read()` trusts the cache while deferred, and another
-        # process may have written since this transaction's lock was last held.
-        self._deferred, self._dirty = False, False
-        self.read()
-        self._deferred = True
+    def put(self, table: str, key: str, record: Record | None) -> Record | None:
+        """Set (or, with None, delete) one document; returns the document it replaced."""
+        old = self.docs[table].get(key)
+        if record is None:
+            self.docs[table].pop(key, None)
+        else:
+            self.docs[table][key] = record
+        self._reindex(table, key, old, record)
+        return old
 
-    def commit(self) -> None:
-        self._deferred = False
-        if self._dirty:
-            self._dirty = False
-            self._flush()
+    def _reindex(self, table: str, key: str, old: Record | None, new: Record | None) -> None:
+        if table == "messages":
+            if old is None and new is not None:
+                self.messages_of[new["ticket_id"]].append(key)
+            elif old is not None and new is None:
+                self.messages_of[old["ticket_id"]].remove(key)
+            for record, add in ((old, False), (new, True)):
+                if record is None:
+                    continue
+                if record.get("message_id"):
+                    self._index(self.by_message_id, record["message_id"], record["ticket_id"], add)
+                if record.get("dedupe_key"):
+                    self._index(self.dedupe, record["dedupe_key"], "processed", add)
+        elif table == "quarantine":
+            for record, add in ((old, False), (new, True)):
+                if record is not None and record.get("dedupe_key"):
+                    self._index(self.dedupe, record["dedupe_key"], "quarantine", add)
+        elif table == "outbox":
+            if old is None and new is not None:
+                self.outbox_of[new["ticket_id"]].append(key)
+            elif old is not None and new is None:
+                self.outbox_of[old["ticket_id"]].remove(key)
+            for record, add in ((old, False), (new, True)):
+                if record is not None:
+                    self._index(self.by_message_id, record["message_id"], record["ticket_id"], add)
+            self.active_outbox.discard(key)
+            if new is not None and new["state"] in _ACTIVE_OUTBOX:
+                self.active_outbox.add(key)
 
-    def forget(self) -> None:
-        """Drop what is in memory (after a failed transaction): the file on disk is the truth."""
-        self._deferred = self._dirty = False
-        self._data, self._signature = None, None
-
-    def close(self) -> None:
-        pass
+    @staticmethod
+    def _index(index: dict[str, str], key: str, value: str, add: bool) -> None:
+        if add:
+            index.setdefault(key, value)
+        elif index.get(key) == value:
+            del index[key]
 
 
 class Store:
     """Domain operations over the tables; every public method runs under the store's lock."""
 
-    def __init__(self, root: Path, *, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self, root: Path, *, lock_timeout: float = 30.0, checkpoint_bytes: int = CHECKPOINT_BYTES
+    ) -> None:
         self.root = root
         try:
             (root / "blobs").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store directory {root}: {exc}") from None
         self.lock_timeout = lock_timeout
-        self.storage = AtomicJSONStorage(root / "mailticket.json")
+        self.checkpoint_bytes = checkpoint_bytes
         self._lock_fd: int | None = None
         self._depth = 0
+        self._tables = _Tables()
+        self._generation: int | None = None
+        self._offset = 0
+        self._changes: list[list[Any]] = []
+        self._undo: list[tuple[str, str, Record | None]] = []
         with self.transaction():
+            imported = self._import_version_1()
             meta = self._meta()
             if "schema_version" not in meta:
                 self._set_meta(schema_version=SCHEMA_VERSION)
@@ -169,6 +196,138 @@ class Store:
                     f"the store {root} has schema {meta['schema_version']}, newer than this "
                     f"mailticket ({SCHEMA_VERSION}): upgrade mailticket"
                 )
+        if imported:  # only once its content is committed to the journal
+            os.replace(root / "mailticket.json", root / "mailticket.json.imported")
+
+    def _import_version_1(self) -> bool:
+        """Bring in a store written by mailticket 0.1 (one TinyDB file), once."""
+        old = self.root / "mailticket.json"
+        if self._generation != 0 or self._offset or self._doc("meta", "meta") or not old.exists():
+            return False
+        try:
+            data = json.loads(old.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the store {old} to import it: {exc}") from None
+        if not isinstance(data, dict):
+            raise StoreError(f"cannot read the store {old} to import it: not a JSON object")
+        for record in data.get("meta", {}).values():
+            self._put("meta", "meta", {**record, "schema_version": SCHEMA_VERSION})
+        for table, key_field in (("tickets", "id"), ("outbox", "id"), ("quarantine", "id")):
+            for record in data.get(table, {}).values():
+                self._put(table, record[key_field], record)
+        for record in data.get("messages", {}).values():
+            number = len(self._tables.messages_of[record["ticket_id"]]) + 1
+            self._put("messages", f"{record['ticket_id']}#{number:05d}", record)
+        return True
+
+    # --- files ------------------------------------------------------------------------------
+
+    def _path(self, kind: str, generation: int) -> Path:
+        return self.root / (
+            f"snapshot-{generation}.json" if kind == "snapshot" else f"journal-{generation}.log"
+        )
+
+    def _current_generation(self) -> int:
+        try:
+            return int((self.root / "CURRENT").read_text(encoding="ascii").strip())
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read {self.root / 'CURRENT'}: {exc}") from None
+
+    def _load(self, generation: int) -> None:
+        """Everything from the snapshot of `generation`, then its journal from the start."""
+        tables = _Tables()
+        snapshot = self._path("snapshot", generation)
+        try:
+            data = json.loads(snapshot.read_bytes()) if snapshot.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the store snapshot {snapshot}: {exc}") from None
+        if not isinstance(data, dict):
+            raise StoreError(f"cannot read the store snapshot {snapshot}: not a JSON object")
+        for table, docs in data.get("tables", {}).items():
+            for key, record in docs.items():
+                tables.put(table, key, record)
+        self._tables, self._generation, self._offset = tables, generation, 0
+
+    def _catch_up(self) -> None:
+        """Replay what other processes committed since we last looked; cut a torn tail."""
+        generation = self._current_generation()
+        if generation != self._generation:
+            self._load(generation)
+        journal = self._path("journal", generation)
+        try:
+            with journal.open("rb") as stream:
+                stream.seek(self._offset)
+                data = stream.read()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read the store journal {journal}: {exc}") from None
+        try:
+            transactions, good = _decode_lines(data)
+        except ValueError as exc:
+            raise StoreError(f"the store journal {journal} is damaged: {exc}") from None
+        for changes in transactions:
+            for table, key, record in changes:
+                self._tables.put(table, key, record)
+        self._offset += good
+        if good < len(data):  # a writer died mid-append; we hold the lock, nobody else writes
+            with contextlib.suppress(OSError), journal.open("r+b") as stream:
+                stream.truncate(self._offset)
+
+    def _commit(self) -> None:
+        if not self._changes:
+            return
+        assert self._generation is not None
+        journal = self._path("journal", self._generation)
+        line = _encode_line(self._changes)
+        created = not journal.exists()
+        try:
+            fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(f"short write ({written} of {len(line)} bytes)")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                _fsync_dir(self.root)
+        except OSError as exc:
+            with contextlib.suppress(OSError), journal.open("r+b") as stream:
+                stream.truncate(self._offset)
+            raise StoreError(f"cannot write the store journal {journal}: {exc}") from None
+        self._offset += len(line)
+        if self._offset >= self.checkpoint_bytes:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """A new snapshot and an empty journal; `CURRENT` switches to them in one rename."""
+        assert self._generation is not None
+        old, new = self._generation, self._generation + 1
+        snapshot = {
+            "schema_version": SCHEMA_VERSION,
+            "tables": {name: docs for name, docs in self._tables.docs.items() if docs},
+        }
+        try:
+            write_atomically(
+                self._path("snapshot", new),
+                json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            )
+            write_atomically(self._path("journal", new), b"")
+            write_atomically(self.root / "CURRENT", f"{new}\n".encode("ascii"))
+        except OSError as exc:
+            raise StoreError(f"cannot checkpoint the store {self.root}: {exc}") from None
+        self._generation, self._offset = new, 0
+        for kind in ("snapshot", "journal"):
+            with contextlib.suppress(OSError):
+                self._path(kind, old).unlink()
+
+    def checkpoint(self) -> None:
+        """Fold the journal into a snapshot now (otherwise done when it grows large)."""
+        with self.transaction():
+            self._checkpoint()
 
     # --- locking and transactions ----------------------------------------------------------
 
@@ -197,7 +356,7 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All writes inside land in one atomic file replace, or none of them do."""
+        """All writes inside land in one journal line, or none of them do."""
         if self._depth:
             self._depth += 1
             try:
@@ -207,38 +366,41 @@ class Store:
             return
         self._acquire()
         self._depth = 1
+        self._changes, self._undo = [], []
         try:
-            self.storage.begin()
+            self._catch_up()
             yield self
-            self.storage.commit()
+            self._commit()
         except BaseException:
-            self.storage.forget()
+            for table, key, old in reversed(self._undo):
+                self._tables.put(table, key, old)
             raise
         finally:
+            self._changes, self._undo = [], []
             self._depth = 0
             self._release()
 
-    def _table(self, name: str) -> Table:
-        # No query cache and a fresh next-id: another process may have written since.
-        return Table(self.storage, name, cache_size=0)
+    def _put(self, table: str, key: str, record: Record | None) -> None:
+        assert self._depth, "writes happen inside a transaction"
+        old = self._tables.put(table, key, record)
+        self._undo.append((table, key, old))
+        self._changes.append([table, key, record])
+
+    def _doc(self, table: str, key: str) -> Record | None:
+        return self._tables.docs[table].get(key)
 
     # --- meta -------------------------------------------------------------------------------
 
-    def _meta(self) -> dict[str, Any]:
-        rows = self._table("meta").all()
-        return dict(rows[0]) if rows else {}
+    def _meta(self) -> Record:
+        return dict(self._doc("meta", "meta") or {})
 
     def _set_meta(self, **values: Any) -> None:
-        table = self._table("meta")
-        if table.all():
-            table.update(values)
-        else:
-            table.insert(values)
+        self._put("meta", "meta", {**self._meta(), **values})
 
     def next_ticket_id(self, prefix: str, year: int) -> str:
         """`OKW-2026-000123`: readable on the phone, numbered per year, never reused."""
         with self.transaction():
-            counters = self._meta().get("ticket_counters", {})
+            counters = dict(self._meta().get("ticket_counters", {}))
             number = counters.get(str(year), 0) + 1
             counters[str(year)] = number
             self._set_meta(ticket_counters=counters)
@@ -246,7 +408,7 @@ class Store:
 
     def next_serial(self, name: str) -> int:
         with self.transaction():
-            serials = self._meta().get("serials", {})
+            serials = dict(self._meta().get("serials", {}))
             serials[name] = serials.get(name, 0) + 1
             self._set_meta(serials=serials)
         return serials[name]
@@ -280,20 +442,22 @@ class Store:
 
     def add_ticket(self, ticket: Ticket) -> None:
         with self.transaction():
-            self._table("tickets").insert(to_record(ticket))
+            if self._doc("tickets", ticket.id) is not None:
+                raise StoreError(f"ticket {ticket.id} exists already")
+            self._put("tickets", ticket.id, to_record(ticket))
 
     def update_ticket(self, ticket: Ticket) -> None:
         with self.transaction():
-            updated = self._table("tickets").update(to_record(ticket), Query().id == ticket.id)
-            if not updated:
+            if self._doc("tickets", ticket.id) is None:
                 raise NotFoundError(f"no ticket {ticket.id}")
+            self._put("tickets", ticket.id, to_record(ticket))
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         with self.transaction():
-            row = self._table("tickets").get(Query().id == ticket_id)
-        if row is None:
+            record = self._doc("tickets", ticket_id)
+        if record is None:
             raise NotFoundError(f"no ticket {ticket_id}")
-        return from_record(Ticket, dict(row))
+        return from_record(Ticket, record)
 
     def find_ticket(self, ticket_id: str) -> Ticket | None:
         try:
@@ -303,107 +467,119 @@ class Store:
 
     def tickets(self, status: str | None = None) -> list[Ticket]:
         with self.transaction():
-            table = self._table("tickets")
-            rows = table.search(Query().status == status) if status else table.all()
-        return [from_record(Ticket, dict(r)) for r in rows]
+            records = list(self._tables.docs["tickets"].values())
+        return [from_record(Ticket, r) for r in records if status is None or r["status"] == status]
 
     def add_message(self, message: TicketMessage) -> None:
         with self.transaction():
-            self._table("messages").insert(to_record(message))
+            number = len(self._tables.messages_of[message.ticket_id]) + 1
+            self._put("messages", f"{message.ticket_id}#{number:05d}", to_record(message))
 
     def messages(self, ticket_id: str) -> list[TicketMessage]:
         with self.transaction():
-            rows = self._table("messages").search(Query().ticket_id == ticket_id)
-        return [from_record(TicketMessage, dict(r)) for r in rows]
+            keys = list(self._tables.messages_of.get(ticket_id, ()))
+            records = [self._tables.docs["messages"][k] for k in keys]
+        return [from_record(TicketMessage, r) for r in records]
 
     def dedupe_destination(self, key: str) -> str | None:
         """ "processed" or "quarantine" when this mail was taken in before, else None."""
         with self.transaction():
-            if self._table("messages").contains(Query().dedupe_key == key):
-                return "processed"
-            if self._table("quarantine").contains(Query().dedupe_key == key):
-                return "quarantine"
-        return None
+            return self._tables.dedupe.get(key)
 
     def ticket_for_message_ids(self, message_ids: list[str]) -> str | None:
-        """The ticket of the first of these Message-IDs (ours or theirs) that is known here."""
-        wanted = [m for m in message_ids if m]
-        if not wanted:
-            return None
-        found: dict[str, str] = {}
+        """The ticket of the first of these Message-IDs (ours or theirs) that we know."""
         with self.transaction():
-            for table in ("messages", "outbox"):
-                for row in self._table(table).search(Query().message_id.one_of(wanted)):
-                    found.setdefault(row["message_id"], str(row["ticket_id"]))
-        return next((found[m] for m in wanted if m in found), None)
+            for message_id in message_ids:
+                if message_id and message_id in self._tables.by_message_id:
+                    return self._tables.by_message_id[message_id]
+        return None
 
     # --- outbox -----------------------------------------------------------------------------
 
     def enqueue(self, mail: OutgoingMail) -> None:
         with self.transaction():
-            self._table("outbox").insert(to_record(mail))
+            if self._doc("outbox", mail.id) is not None:
+                raise StoreError(f"outbox entry {mail.id} exists already")
+            self._put("outbox", mail.id, to_record(mail))
 
     def outbox(self, state: OutboxState | None = None) -> list[OutgoingMail]:
         with self.transaction():
-            table = self._table("outbox")
-            rows = table.search(Query().state == state.value) if state else table.all()
-        return [from_record(OutgoingMail, dict(r)) for r in rows]
+            records = list(self._tables.docs["outbox"].values())
+        return [
+            from_record(OutgoingMail, r)
+            for r in records
+            if state is None or r["state"] == state.value
+        ]
 
     def get_outgoing(self, outbox_id: str) -> OutgoingMail:
         with self.transaction():
-            row = self._table("outbox").get(Query().id == outbox_id)
-        if row is None:
+            record = self._doc("outbox", outbox_id)
+        if record is None:
             raise NotFoundError(f"no outbox entry {outbox_id}")
-        return from_record(OutgoingMail, dict(row))
+        return from_record(OutgoingMail, record)
 
     def save_outgoing(self, mail: OutgoingMail) -> None:
         with self.transaction():
-            if not self._table("outbox").update(to_record(mail), Query().id == mail.id):
+            if self._doc("outbox", mail.id) is None:
                 raise NotFoundError(f"no outbox entry {mail.id}")
+            self._put("outbox", mail.id, to_record(mail))
 
     def due_outgoing(self, now: datetime) -> list[OutgoingMail]:
         """Queued mail whose time has come, and `sending` mail whose sender died mid-send.
 
         A sender sets `next_attempt` of a mail it starts sending to when it would count as
-        abandoned, so both cases are one comparison.
+        abandoned, so both cases are one comparison. Only mail still owed is looked at.
         """
+        with self.transaction():
+            records = [self._tables.docs["outbox"][k] for k in self._tables.active_outbox]
         due = [
-            mail
-            for mail in self.outbox()
-            if mail.state in (OutboxState.QUEUED, OutboxState.SENDING)
-            and (mail.next_attempt is None or mail.next_attempt <= now)
+            from_record(OutgoingMail, r)
+            for r in records
+            if r["next_attempt"] is None or datetime.fromisoformat(r["next_attempt"]) <= now
         ]
-        return sorted(due, key=lambda m: m.created)
+        return sorted(due, key=lambda m: (m.created, m.id))
+
+    def _outbox_of(self, ticket_id: str) -> list[Record]:
+        return [self._tables.docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())]
 
     def automatic_replies_since(self, address: str, kinds: set[str], since: datetime) -> int:
         """How many automatic mails of these kinds went (or wait to go) to `address` since."""
         address = address.lower()
         with self.transaction():
-            rows = self._table("outbox").search(Query().kind.one_of(sorted(kinds)))
-        return sum(
-            1
-            for row in rows
-            if datetime.fromisoformat(row["created"]) >= since
-            and address in (r.lower() for r in row["rcpt_to"])
-        )
+            return sum(
+                1
+                for r in self._recent_outbox(since)
+                if r["kind"] in kinds and address in (a.lower() for a in r["rcpt_to"])
+            )
+
+    def _recent_outbox(self, since: datetime) -> Iterator[Record]:
+        """Outbox entries created since `since`, newest first: entries are kept in the order
+        they were queued, so this stops at the first older one instead of reading them all."""
+        docs = self._tables.docs["outbox"]
+        for key in reversed(docs):
+            record = docs[key]
+            if datetime.fromisoformat(record["created"]) < since:
+                return
+            yield record
 
     def has_identical_since(self, ticket_id: str, fingerprint: str, since: datetime) -> bool:
         with self.transaction():
-            rows = self._table("outbox").search(
-                (Query().ticket_id == ticket_id) & (Query().fingerprint == fingerprint)
-            )
-        return any(datetime.fromisoformat(row["created"]) >= since for row in rows)
+            records = self._outbox_of(ticket_id)
+        return any(
+            r.get("fingerprint") == fingerprint and datetime.fromisoformat(r["created"]) >= since
+            for r in records
+        )
 
     # --- quarantine -------------------------------------------------------------------------
 
     def add_quarantine(self, record: QuarantineRecord, dedupe_key: str) -> None:
         with self.transaction():
-            self._table("quarantine").insert({**to_record(record), "dedupe_key": dedupe_key})
+            self._put("quarantine", record.id, {**to_record(record), "dedupe_key": dedupe_key})
 
     def quarantine(self) -> list[QuarantineRecord]:
         with self.transaction():
-            rows = self._table("quarantine").all()
-        return [from_record(QuarantineRecord, dict(r)) for r in rows]
+            records = list(self._tables.docs["quarantine"].values())
+        return [from_record(QuarantineRecord, r) for r in records]
 
     # --- IMAP position ----------------------------------------------------------------------
 
@@ -414,6 +590,6 @@ class Store:
 
     def save_imap_position(self, key: str, position: dict[str, Any]) -> None:
         with self.transaction():
-            positions = self._meta().get("imap", {})
+            positions = dict(self._meta().get("imap", {}))
             positions[key] = position
             self._set_meta(imap=positions)

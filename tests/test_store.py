@@ -113,8 +113,18 @@ def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "store", lock_timeout=10)
 
 
-def db_file(store: Store) -> Path:
-    return store.root / "mailticket.json"
+def on_disk(store: Store) -> bytes:
+    """Everything durable about the tables: CURRENT, snapshots and journals."""
+    names = sorted(p.name for p in store.root.iterdir() if p.name.split("-")[0] in DURABLE)
+    return b"".join(name.encode() + (store.root / name).read_bytes() for name in names)
+
+
+DURABLE = {"CURRENT", "snapshot", "journal"}
+
+
+def journal_lines(root: Path) -> list[bytes]:
+    generation = (root / "CURRENT").read_text().strip() if (root / "CURRENT").exists() else "0"
+    return (root / f"journal-{generation}.log").read_bytes().splitlines(keepends=True)
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -153,7 +163,7 @@ def test_message_round_trip_keeps_tuples_and_attachments(store: Store) -> None:
     assert loaded.attachments[1].too_large is True
     # The bytes live in blobs, never in the database.
     assert loaded.attachments[0].payload == b""
-    assert "payload" not in db_file(store).read_text(encoding="utf-8")
+    assert b"payload" not in on_disk(store)
     assert loaded.date.utcoffset() == timedelta(hours=8)
     assert loaded.direction is Direction.IN
     assert loaded.kind is MessageKind.COMPLAINT
@@ -242,7 +252,7 @@ def test_serials_are_independent_and_persistent(store: Store) -> None:
 
 def test_failed_transaction_writes_nothing(store: Store) -> None:
     store.add_ticket(make_ticket())
-    before = db_file(store).read_bytes()
+    before = on_disk(store)
     with pytest.raises(RuntimeError, match="boom"), store.transaction():
         assert store.next_ticket_id("PFX", 2026) == "PFX-2026-000001"
         store.add_ticket(make_ticket("PFX-2026-000002"))
@@ -250,9 +260,9 @@ def test_failed_transaction_writes_nothing(store: Store) -> None:
         store.enqueue(make_outgoing())
         # Visible inside the transaction, not yet on disk.
         assert len(store.tickets()) == 2
-        assert db_file(store).read_bytes() == before
+        assert on_disk(store) == before
         raise RuntimeError("boom")
-    assert db_file(store).read_bytes() == before
+    assert on_disk(store) == before
     for view in (store, Store(store.root, lock_timeout=1)):
         assert [t.id for t in view.tickets()] == ["PFX-2026-000001"]
         assert view.messages("PFX-2026-000002") == []
@@ -261,27 +271,16 @@ def test_failed_transaction_writes_nothing(store: Store) -> None:
     assert Store(store.root, lock_timeout=1).next_ticket_id("PFX", 2026) == "PFX-2026-000001"
 
 
-def test_nested_transactions_commit_once_at_the_outer_end(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[Path] = []
-    original = store_module.write_atomically
-
-    def counting(path: Path, data: bytes) -> None:
-        writes.append(path)
-        original(path, data)
-
-    monkeypatch.setattr(store_module, "write_atomically", counting)
-    before = db_file(store).read_bytes()
+def test_nested_transactions_commit_once_at_the_outer_end(store: Store) -> None:
+    before = journal_lines(store.root)
     with store.transaction():
         with store.transaction():
             store.add_ticket(make_ticket())
             with store.transaction():
                 store.add_message(make_message())
         store.enqueue(make_outgoing())
-        assert writes == []
-        assert db_file(store).read_bytes() == before
-    assert writes == [db_file(store)]
+        assert journal_lines(store.root) == before
+    assert len(journal_lines(store.root)) == len(before) + 1  # one line: one transaction
     reopened = Store(store.root)
     assert [t.id for t in reopened.tickets()] == ["PFX-2026-000001"]
     assert len(reopened.messages("PFX-2026-000001")) == 1
@@ -289,13 +288,13 @@ def test_nested_transactions_commit_once_at_the_outer_end(
 
 
 def test_failure_in_a_nested_transaction_rolls_back_the_outer_one(store: Store) -> None:
-    before = db_file(store).read_bytes()
+    before = on_disk(store)
     with pytest.raises(ValueError), store.transaction():
         store.add_ticket(make_ticket())
         with store.transaction():
             store.add_message(make_message())
             raise ValueError("inner")
-    assert db_file(store).read_bytes() == before
+    assert on_disk(store) == before
     assert Store(store.root).tickets() == []
     assert store.tickets() == []
 
@@ -370,8 +369,6 @@ def test_two_processes_creating_tickets_concurrently(tmp_path: Path) -> None:
         out, _ = writer.communicate(timeout=120)
         assert writer.returncode == 0
         reported += out.split()
-    data = json.loads((root / "mailticket.json").read_text(encoding="utf-8"))
-    assert len(data["tickets"]) == 200
     tickets = Store(root).tickets()
     ids = [t.id for t in tickets]
     assert len(ids) == 200
@@ -386,7 +383,9 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> No
     root = tmp_path / "store"
     Store(root)
     # A stray temporary file (as a killed writer leaves) must never be taken for the database.
-    (root / ".mailticket.json.stray.tmp").write_text('{"tickets": {"1": {"id": "FAKE"', "utf-8")
+    (root / ".snapshot-1.json.stray.tmp").write_text(
+        '{"tables": {"tickets": {"F": {"id": "FAKE"', "utf-8"
+    )
     rng = random.Random()
     committed: set[str] = set()
     previous = 0
@@ -402,11 +401,12 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> No
         lines = out.split("\n")
         committed.update(line for line in lines[:-1] if line)
 
-        data = json.loads((root / "mailticket.json").read_text(encoding="utf-8"))
         tickets = Store(root, lock_timeout=5).tickets()
         ids = {t.id for t in tickets}
         context = f"round {round_number}, killed after {delay:.3f} s"
-        assert len(data.get("tickets", {})) == len(tickets), context
+        # After a reopen, a torn last line is cut off: every line left is whole and intact.
+        data = b"".join(journal_lines(root))
+        assert store_module._decode_lines(data)[1] == len(data), context
         assert len(tickets) >= previous, context
         assert committed <= ids, context
         assert "FAKE" not in ids, context
@@ -592,21 +592,66 @@ def test_unreadable_store_file_is_a_store_error_naming_the_path(
     assert (root / "mailticket.json").read_bytes() == content  # left alone for a person to see
 
 
-def test_store_file_damaged_under_an_open_store(store: Store) -> None:
+def test_damage_inside_the_journal_is_reported_not_cut_off(store: Store) -> None:
     store.add_ticket(make_ticket())
-    db_file(store).write_text("{broken", encoding="utf-8")
+    store.add_ticket(make_ticket("PFX-2026-000002"))
+    journal = store.root / "journal-0.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[-2] = lines[-2].replace(b"PFX-2026-000001", b"PFX-2026-00000X")
+    journal.write_bytes(b"".join(lines))
     with pytest.raises(StoreError) as caught:
-        store.tickets()
-    assert str(db_file(store)) in str(caught.value)
-    assert not isinstance(caught.value, NotFoundError)
+        Store(store.root)
+    assert str(journal) in str(caught.value) and "damaged" in str(caught.value)
+    assert b"".join(lines) == journal.read_bytes()  # left alone for a person to see
+
+
+def test_a_torn_last_line_is_cut_off(store: Store) -> None:
+    store.add_ticket(make_ticket())
+    journal = store.root / "journal-0.log"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'0badc0de [["tickets","PFX-2026-0000')
+    assert [t.id for t in Store(store.root).tickets()] == ["PFX-2026-000001"]
+    assert journal.read_bytes() == whole
+
+
+def test_checkpoint_folds_the_journal_into_a_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = Store(root, checkpoint_bytes=4096)
+    for number in range(1, 40):
+        store.add_ticket(make_ticket(f"PFX-2026-{number:06d}"))
+    generation = int((root / "CURRENT").read_text())
+    assert generation >= 1
+    assert sorted(p.name for p in root.glob("snapshot-*")) == [f"snapshot-{generation}.json"]
+    assert len(Store(root).tickets()) == 39
+    other = Store(root)  # an open store follows a checkpoint made by another
+    store.checkpoint()
+    store.add_ticket(make_ticket("PFX-2026-000099"))
+    assert len(other.tickets()) == 40
+
+
+def test_a_version_1_store_is_imported_once(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    ticket = to_record(make_ticket())
+    version_1 = {
+        "meta": {"1": {"schema_version": 1, "ticket_counters": {"2026": 1}}},
+        "tickets": {"1": ticket},
+        "messages": {"1": to_record(make_message())},
+    }
+    (root / "mailticket.json").write_text(json.dumps(version_1), encoding="utf-8")
+    store = Store(root)
+    assert [t.id for t in store.tickets()] == ["PFX-2026-000001"]
+    assert len(store.messages("PFX-2026-000001")) == 1
+    assert store.next_ticket_id("PFX", 2026) == "PFX-2026-000002"
+    assert not (root / "mailticket.json").exists()
+    assert (root / "mailticket.json.imported").exists()
+    assert len(Store(root).tickets()) == 1
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "store"
-    Store(root)
-    path = root / "mailticket.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["meta"]["1"]["schema_version"] = store_module.SCHEMA_VERSION + 1
-    path.write_text(json.dumps(data), encoding="utf-8")
+    store = Store(root)
+    with store.transaction():
+        store._set_meta(schema_version=store_module.SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="upgrade mailticket"):
         Store(root)
