@@ -7,15 +7,22 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.calendar import WEEKDAY_NAMES
 from mailticket.compose import Templates
-from mailticket.config import Config
-from mailticket.errors import MailticketError
-from mailticket.model import OutboxState, to_record
+from mailticket.config import Config, DeskConfig, LimitsConfig
+from mailticket.errors import ConfigError, MailticketError, UsageError
+from mailticket.match import find_ticket
+from mailticket.model import InboundMail, OutboxState, system_clock, to_record
+from mailticket.parse import ParseError, detect_language, parse
 from mailticket.pipeline import (
     Desk,
     DrainResult,
@@ -26,6 +33,9 @@ from mailticket.pipeline import (
     smtp_sender,
     take_in,
 )
+from mailticket.rules import RuleSet, check_rules, load_rules
+from mailticket.score import check_report
+from mailticket.store import Store
 from mailticket.views import emit_table, ticket_detail, ticket_summary
 
 EX_TEMPFAIL = 75
@@ -77,8 +87,35 @@ def _parser() -> argparse.ArgumentParser:
     q_list = quarantine_commands.add_parser("list", help="list quarantined mail with reasons")
     q_list.add_argument("--json", action="store_true")
 
-    check = commands.add_parser("check", help="validate the configuration and show it")
+    check = commands.add_parser(
+        "check",
+        help="validate the configuration; with FILE, show how a mail is read (stores nothing)",
+    )
+    check.add_argument(
+        "file",
+        nargs="*",
+        metavar="FILE.eml",
+        help="mails to parse as the daemon would (- = stdin); several, or a folder of .eml "
+        "files: one line each and a summary per category",
+    )
+    check.add_argument(
+        "--rules", metavar="DIR", help="score with the rule files in DIR (try edits first)"
+    )
     check.add_argument("--json", action="store_true")
+
+    rules = commands.add_parser("rules", help="completeness rules / 完整性规则")
+    rules_commands = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rules_check = rules_commands.add_parser(
+        "check", help="validate every rule file and template; exit 1 on errors"
+    )
+    rules_check.add_argument("folder", nargs="?", help="rule folder (default: [rules] path)")
+    rules_check.add_argument("--json", action="store_true")
+
+    calendar = commands.add_parser(
+        "calendar", help="which days count as working days / 哪些日子是工作日"
+    )
+    calendar.add_argument("range", metavar="DATE..DATE", help="e.g. 2026-09-28..2026-10-12")
+    calendar.add_argument("--json", action="store_true")
 
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on sample complaints, no mail server needed"
@@ -122,7 +159,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailticket.demo import run_demo
 
         return run_demo(Path(args.dir) if args.dir else None)
+    if args.command == "check" and args.file:
+        single = len(args.file) == 1 and not Path(args.file[0]).is_dir()
+        return _check_mail(args) if single else _check_mails(args)
+    if args.command == "rules":
+        return _rules_check(args)
     config = _load_config(args)
+    if args.command == "calendar":
+        return _calendar(config, args.range, args.json)
     if args.command == "check":
         return _check(config, args.json)
     if args.command == "ingest":
@@ -159,22 +203,267 @@ def _check(config: Config, as_json: bool) -> int:
         "agents": len(config.agents.addresses),
         "templates": str(config.templates_path or "(built-in)"),
         "template_errors": Templates(config.templates_path).check(),
+        "rules": str(config.rules_path or "(none: plain receipts)"),
+        "rule_errors": [str(e) for e in check_rules(config.rules_path)[1]]
+        if config.rules_path
+        else [],
     }
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         for key, value in summary.items():
-            if key != "template_errors":
+            if key not in ("template_errors", "rule_errors"):
                 print(f"{key:14} {value}")
         for error in summary["template_errors"]:
             print(f"template error: {error}")
-    if summary["template_errors"]:
+        for error in summary["rule_errors"]:
+            print(f"rule error: {error}")
+    if summary["template_errors"] or summary["rule_errors"]:
         if not as_json:
-            print("templates have errors / 模板有错误", file=sys.stderr)
+            print("templates or rules have errors / 模板或规则有错误", file=sys.stderr)
         return os.EX_CONFIG
     if not as_json:
         print("configuration OK / 配置有效")
     return 0
+
+
+def _check_mail(args: argparse.Namespace) -> int:
+    """`check FILE.eml`: parse a mail exactly as the daemon would and explain what it read.
+
+    Nothing is stored or sent. Exit 0 for anything that parses, 65 for input that is no mail,
+    66 for a file that cannot be read. Without a usable config the threading is "unknown".
+    """
+    [name] = args.file
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        print(f"mailticket: error: cannot read {name}: {exc.strerror}", file=sys.stderr)
+        return os.EX_NOINPUT
+    try:
+        config: Config | None = _load_config(args)
+    except MailticketError:
+        config = None
+    try:
+        mail = (
+            parse(raw, max_attachment_bytes=config.limits.max_attachment_bytes)
+            if config
+            else parse(raw)
+        )
+    except ParseError as exc:
+        print(f"mailticket: error: {name}: not a mail message: {exc}", file=sys.stderr)
+        return os.EX_DATAERR
+    report = _mail_report(mail, _thread_decision(mail, config))
+    report |= _rules_report(mail, _check_rules(config, args.rules), config)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_mail_report(report)
+        _print_rules_report(report)
+    return 0
+
+
+def _check_rules(config: Config | None, folder: str | None) -> RuleSet | None:
+    """The rules `check` scores with: `--rules DIR`, else the configured ones, else none."""
+    path = Path(folder) if folder else config.rules_path if config else None
+    return load_rules(path) if path else None
+
+
+def _rules_report(
+    mail: InboundMail, rules: RuleSet | None, config: Config | None
+) -> dict[str, Any]:
+    """The keys `check` adds from the rules: the mail scored on its own, as a new complaint."""
+    zone = config.zone if config else ZoneInfo(DeskConfig().timezone)
+    return check_report(rules, mail, zone, system_clock())
+
+
+def _print_rules_report(report: dict[str, Any]) -> None:
+    if report["category"] is None:
+        print("rules: (none configured; --rules DIR to try a folder)")
+        return
+    state = "complete" if report["complete"] else "incomplete"
+    print(f"{'category':11} {report['category']} (confidence {report['category_confidence']})")
+    print(f"{'score':11} {report['score']}/100, {state}")
+    print(f"{'missing':11} {', '.join(report['missing']) or '(nothing)'}")
+    for field_id, value in report["fields"].items():
+        print(f"  {field_id}: {value}")
+    for flag in report["flags"]:
+        print(f"{'flag':11} {flag}")
+
+
+def _check_mails(args: argparse.Namespace) -> int:
+    """`check` on several mails or folders of .eml files: one line (one JSON object with
+    `--json`) per mail, then a summary per category, so admins can replay real mail against
+    edited rules before they deploy them. Nothing is stored or sent."""
+    try:
+        config: Config | None = _load_config(args)
+    except MailticketError:
+        config = None
+    rules = _check_rules(config, args.rules)
+    limit = config.limits.max_attachment_bytes if config else LimitsConfig().max_attachment_bytes
+    paths = [
+        path
+        for name in args.file
+        for path in (sorted(Path(name).rglob("*.eml")) if Path(name).is_dir() else [Path(name)])
+    ]
+    counts: Counter[str] = Counter()
+    complete: Counter[str] = Counter()
+    unreadable = 0
+    for path in paths:
+        try:
+            mail = parse(path.read_bytes(), max_attachment_bytes=limit)
+        except (OSError, ParseError) as exc:
+            unreadable += 1
+            error = exc.strerror if isinstance(exc, OSError) else f"not a mail message: {exc}"
+            entry = {"file": str(path), "error": error}
+            print(json.dumps(entry, ensure_ascii=False) if args.json else f"{path}  error: {error}")
+            continue
+        report = {
+            "file": str(path),
+            "from": mail.from_addr,
+            "subject": mail.subject,
+            "language": detect_language(mail.subject, mail.text),
+            **_rules_report(mail, rules, config),
+        }
+        category = report["category"] or "(no rules)"
+        counts[category] += 1
+        complete[category] += bool(report["complete"])
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False))
+            continue
+        verdict = "complete" if report["complete"] else f"missing {', '.join(report['missing'])}"
+        print(f"{path}  {category}  score {report['score']}  {verdict}")
+    out = sys.stderr if args.json else sys.stdout  # JSON lines stay one object per mail
+    print(f"{len(paths)} mails, {unreadable} not readable; by category:", file=out)
+    for category, count in counts.most_common():
+        print(f"  {category:24} {count:5}  ({complete[category]} complete)", file=out)
+    return os.EX_DATAERR if unreadable else 0
+
+
+def _rules_check(args: argparse.Namespace) -> int:
+    """`rules check`: every rule file and template validated; each error as `file:line:`."""
+    if args.folder:
+        try:
+            config: Config | None = _load_config(args)
+        except MailticketError:  # the folder alone can be checked without a config
+            config = None
+        folder = Path(args.folder)
+    else:
+        config = _load_config(args)
+        if config.rules_path is None:
+            raise ConfigError(
+                "no rules folder: set [rules] path, or name the folder",
+                path=config.source,
+                key="rules.path",
+            )
+        folder = config.rules_path
+    rules, rule_errors = check_rules(folder)
+    errors = [str(e) for e in rule_errors]
+    errors += Templates(config.templates_path if config else None).check()
+    categories: list[dict[str, Any]] = [
+        {
+            "id": c.id,
+            "name": {"zh": c.name.zh, "en": c.name.en},
+            "file": c.source,
+            "sla_working_days": c.sla_working_days,
+            "catch_all": c.catch_all,
+            "fields": [f.id for f in c.fields],
+            "required": [f.id for f in c.fields if f.required],
+        }
+        for c in (rules.categories if rules else ())
+    ]
+    if args.json:
+        result = {"folder": str(folder), "categories": categories, "errors": errors}
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        for c in categories:
+            required = ", ".join(c["required"]) or "none"
+            print(
+                f"{c['id']:20} {c['name']['zh']} / {c['name']['en']}: "
+                f"{c['sla_working_days']} working days, {len(c['fields'])} fields "
+                f"({required} required){', catch-all' if c['catch_all'] else ''}"
+            )
+        for error in errors:
+            print(error)
+        verdict = "rules and templates OK / 规则与模板有效"
+        print(f"{len(errors)} errors / 有错误" if errors else verdict)
+    return 1 if errors else 0
+
+
+def _mail_report(mail: InboundMail, thread: str) -> dict[str, Any]:
+    """What `check FILE` shows: the fields scoring, threading and agents work from."""
+    return {
+        "from": mail.from_addr,
+        "from_name": mail.from_name,
+        "subject": mail.subject,
+        "date": mail.date.isoformat() if mail.date else None,
+        "message_id": mail.message_id,
+        "language": detect_language(mail.subject, mail.text),
+        "text": mail.text,
+        "quoted": mail.quoted,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "sniffed_type": a.sniffed_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "content_id": a.content_id,
+                "inline": a.inline,
+                "too_large": a.too_large,
+            }
+            for a in mail.attachments
+        ],
+        "defects": list(mail.defects),
+        "thread": thread,
+    }
+
+
+def _thread_decision(mail: InboundMail, config: Config | None) -> str:
+    """What threading decides against the current store, read only (no store is created)."""
+    if config is None:
+        return "unknown (no config)"
+    if not config.storage_path.is_dir():
+        return "new ticket"  # no store yet, and checking must not create one
+    try:
+        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        ticket_id = find_ticket(
+            mail,
+            config.desk.ticket_prefix,
+            store.ticket_for_message_ids,
+            lambda candidate: store.find_ticket(candidate) is not None,
+        )
+    except MailticketError as exc:
+        return f"unknown (store: {exc})"
+    return f"follow-up of {ticket_id}" if ticket_id else "new ticket"
+
+
+def _print_mail_report(report: dict[str, Any]) -> None:
+    sender = f"{report['from_name']} <{report['from']}>" if report["from_name"] else report["from"]
+    heading = {
+        "from": sender,
+        "subject": report["subject"],
+        "date": report["date"],
+        "message-id": report["message_id"],
+        "language": report["language"],
+        "thread": report["thread"],
+    }
+    for key, value in heading.items():
+        print(f"{key:11} {value or '-'}")
+    print(f"{'defects':11} {'; '.join(report['defects']) or '(none)'}")
+    print(f"{'attachments':11} {len(report['attachments']) or '(none)'}")
+    for item in report["attachments"]:
+        inline = ", inline" if item["inline"] else ""
+        kind = f"{item['content_type']} (looks like {item['sniffed_type']})"
+        print(f"  {item['filename']}  {kind}, {item['size']} bytes{inline}, {item['sha256'][:16]}…")
+    print("text:")
+    for line in report["text"].splitlines() or [""]:
+        print(f"  | {line}")
+    quoted = report["quoted"].splitlines()
+    print(f"quoted ({len(quoted)} lines):")
+    for line in quoted[:20]:
+        print(f"  : {line}")
+    if len(quoted) > 20:
+        print(f"  : … {len(quoted) - 20} more lines")
 
 
 def _ingest(config: Config, file: str) -> int:
@@ -220,6 +509,14 @@ def _tickets(desk: Desk, args: argparse.Namespace) -> int:
         return 0
     for key in ("id", "status", "customer", "subject", "created", "due", "language"):
         print(f"{key:9} {detail[key]}")
+    if detail["category"]:
+        state = "complete" if detail["complete"] else "missing " + ", ".join(detail["missing"])
+        print(f"{'category':9} {detail['category']} ({detail['category_confidence']:.2f})")
+        print(f"{'score':9} {detail['score']}/100, {state}")
+        for field_id, value in detail["fields"].items():
+            print(f"  {field_id}: {value}")
+    for flag in detail["flags"]:
+        print(f"{'flag':9} {flag}")
     for message in detail["messages"]:
         arrow = "<-" if message["direction"] == "in" else "->"
         state = f" [{message['delivery']['state']}]" if "delivery" in message else ""
@@ -228,9 +525,15 @@ def _tickets(desk: Desk, args: argparse.Namespace) -> int:
         for note in message["notes"]:
             print(f"   note: {note}")
         for attachment in message["attachments"]:
-            print(f"   attachment: {attachment['filename']} ({attachment['size']} bytes)")
+            sniffed = attachment.get("sniffed_type") or attachment["content_type"]
+            print(
+                f"   attachment: {attachment['filename']} ({sniffed}, {attachment['size']} bytes)"
+            )
         for line in message["text"].splitlines()[:12]:
             print(f"   | {line}")
+        if message["quoted"]:
+            lines = len(message["quoted"].splitlines())
+            print(f"   (+ {lines} lines of quoted history and signature: see --json)")
     return 0
 
 
@@ -263,3 +566,40 @@ def _drain_line(result: DrainResult) -> str:
         f"outbox: {len(result.sent)} sent, {len(result.deferred)} deferred, "
         f"{len(result.failed)} failed"
     )
+
+
+def _calendar(config: Config, span: str, as_json: bool) -> int:
+    try:
+        first, last = (date.fromisoformat(part.strip()) for part in span.split("..", 1))
+    except ValueError:
+        raise UsageError(f"expected DATE..DATE like 2026-09-28..2026-10-12, got {span!r}") from None
+    if not 0 <= (last - first).days <= 3660:
+        raise UsageError("the range must run forwards and span at most ten years")
+    calendar = config.business_calendar
+    days = [calendar.info(first + timedelta(days=n)) for n in range((last - first).days + 1)]
+    rows = [
+        {
+            "date": d.day.isoformat(),
+            "weekday": WEEKDAY_NAMES[d.day.weekday()],
+            "working": d.working,
+            "why": d.why,
+        }
+        for d in days
+    ]
+    unofficial = calendar.unofficial_years(range(first.year, last.year + 1))
+    if as_json:
+        print(
+            json.dumps({"days": rows, "unofficial_years": unofficial}, ensure_ascii=False, indent=2)
+        )
+        return 0
+    for row in rows:
+        row["working"] = "yes 上班" if row["working"] else "no 休息"
+    emit_table(rows, False, ["date", "weekday", "working", "why"])
+    print(f"{sum(d.working for d in days)} working days of {len(days)}")
+    for year in unofficial:
+        print(
+            f"warning: China's official holiday schedule for {year} is not known yet; "
+            "add its holidays and make-up days in [calendar] / 尚无该年官方放假安排",
+            file=sys.stderr,
+        )
+    return 0

@@ -31,22 +31,36 @@ from jinja2 import (
     select_autoescape,
 )
 
+from mailticket.guard import SECRET_NAMES
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket
+from mailticket.rules import Category
 
 # Values for every variable any shipped template uses: `Templates.check` renders each template
-# with them, so a typo in an admin's template fails the check, not a customer's reply.
+# with each of these, so a typo in an admin's template (in any branch: with rules or without,
+# details missing or complete) fails the check, not a customer's reply.
 SAMPLE_CONTEXT: dict[str, object] = {
     "customer_name": "张伟",
     "ticket_id": "OKW-2026-000123",
     "subject": "充值500元未到账",
-    "sla_days": 7,
-    "due": "2026年12月4日（星期五，北京时间）",
+    "sla_days": 3,
+    "due": "2026年11月27日（星期五，北京时间）",
     "desk_name": "OK钱包客服中心",
     "customer": "zhang.wei@example.com",
     "recipient": "zhang.wei@example.com",
     "detail": "550 5.1.1 mailbox unavailable",
     "original_subject": "[OKW-2026-000123] Re: 充值500元未到账",
+    "category": "充值不到账",
+    "complete": False,
+    "missing": [{"label": "充值交易单号", "hint": "在 App「账单」中点开这笔充值。"}],
+    "optional": [{"label": "扣款凭证截图", "hint": "银行扣款短信的截图。"}],
+    "received": ["充值金额"],
+    "redacted": ["短信验证码"],
 }
+SAMPLE_CONTEXTS: tuple[dict[str, object], ...] = (
+    SAMPLE_CONTEXT,
+    SAMPLE_CONTEXT | {"complete": True, "missing": [], "received": [], "redacted": []},
+    SAMPLE_CONTEXT | {"category": "", "missing": [], "optional": [], "received": []},
+)
 
 
 class Templates:
@@ -61,6 +75,8 @@ class Templates:
             autoescape=select_autoescape(("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            trim_blocks=True,  # a line holding only {% if %} or {% for %} leaves no blank line
+            lstrip_blocks=True,
         )
 
     def render(self, name: str, language: str, **context: object) -> tuple[str, str | None]:
@@ -77,7 +93,9 @@ class Templates:
         errors = []
         for name in self.environment.list_templates(extensions=("txt", "html")):
             try:
-                self.environment.get_template(name).render(**SAMPLE_CONTEXT)
+                template = self.environment.get_template(name)
+                for context in SAMPLE_CONTEXTS:
+                    template.render(**context)
             except TemplateSyntaxError as exc:
                 errors.append(f"{exc.filename or name}:{exc.lineno}: {exc.message}")
             except TemplateError as exc:
@@ -212,11 +230,83 @@ def acknowledgement(
     *,
     outbox_id: str,
     now: datetime,
+    category: Category | None = None,
+    redacted: tuple[str, ...] = (),
 ) -> tuple[OutgoingMail, str]:
-    """The receipt for a new ticket, threaded under the customer's own mail, and its text."""
+    """The receipt for a new ticket, threaded under the customer's own mail, and its text:
+    with rules, it names the category and asks for exactly the details still missing."""
+    return _customer_reply(
+        templates,
+        desk,
+        ticket,
+        mail,
+        MessageKind.ACKNOWLEDGEMENT,
+        outbox_id=outbox_id,
+        now=now,
+        category=category,
+        redacted=redacted,
+    )
+
+
+def information_request(
+    templates: Templates,
+    desk: DeskIdentity,
+    ticket: Ticket,
+    mail: InboundMail,
+    *,
+    outbox_id: str,
+    now: datetime,
+    category: Category,
+    received: tuple[str, ...],
+    redacted: tuple[str, ...] = (),
+) -> tuple[OutgoingMail, str]:
+    """The answer to a customer's follow-up: thanks for what it gave (`received` field ids),
+    and only what is still missing, or that nothing is and when we will answer."""
+    return _customer_reply(
+        templates,
+        desk,
+        ticket,
+        mail,
+        MessageKind.INFORMATION_REQUEST,
+        outbox_id=outbox_id,
+        now=now,
+        category=category,
+        received=received,
+        redacted=redacted,
+    )
+
+
+def _details(category: Category | None, ids: tuple[str, ...], language: str) -> list[dict]:
+    fields = [category.field(i) for i in ids] if category else []
+    return [
+        {
+            "id": f.id,
+            "label": f.label.get(language),
+            "hint": f.hint.get(language),
+            "required": f.required,
+        }
+        for f in fields
+        if f is not None
+    ]
+
+
+def _customer_reply(
+    templates: Templates,
+    desk: DeskIdentity,
+    ticket: Ticket,
+    mail: InboundMail,
+    kind: MessageKind,
+    *,
+    outbox_id: str,
+    now: datetime,
+    category: Category | None,
+    received: tuple[str, ...] = (),
+    redacted: tuple[str, ...] = (),
+) -> tuple[OutgoingMail, str]:
     language = ticket.language
+    missing = _details(category, ticket.missing, language)
     text, html = templates.render(
-        "acknowledgement",
+        kind.value,
         language,
         customer_name=header_safe(ticket.customer_name, 80),
         ticket_id=ticket.id,
@@ -224,12 +314,18 @@ def acknowledgement(
         sla_days=ticket.sla_working_days,
         due=format_due(ticket.due, language, desk.zone) if ticket.due else "",
         desk_name=desk.name,
+        category=category.name.get(language) if category else "",
+        complete=bool(category) and ticket.complete,
+        missing=[m for m in missing if m["required"]],
+        optional=[m for m in missing if not m["required"]],
+        received=[r["label"] for r in _details(category, received, language)],
+        redacted=[SECRET_NAMES[k][0 if language == "zh" else 1] for k in redacted],
     )
     outgoing = build_mail(
         desk=desk,
         outbox_id=outbox_id,
         ticket_id=ticket.id,
-        kind=MessageKind.ACKNOWLEDGEMENT,
+        kind=kind,
         recipients=[(ticket.customer_name, ticket.customer)],
         subject=reply_subject(ticket.id, mail.subject, language),
         text=text,

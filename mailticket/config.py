@@ -11,12 +11,17 @@ import os
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, time
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailticket.calendar import WEEKDAY_NAMES, BusinessCalendar
 from mailticket.errors import ConfigError
+from mailticket.toml_lines import decode_error_line, line_of
 
 DEFAULT_PATH = "mailticket.toml"
 SECURITY_MODES = ("none", "starttls", "ssl")
@@ -63,6 +68,15 @@ class DeskConfig:
 
 
 @dataclass(frozen=True)
+class CalendarConfig:
+    working_days: list[str] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    work_start: str = "09:00"
+    work_end: str = "18:00"
+    holidays: list[str] = field(default_factory=list)
+    workdays: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     path: str = "var/mailticket"
     lock_timeout: int = 30
@@ -93,15 +107,22 @@ class TemplatesConfig:
 
 
 @dataclass(frozen=True)
+class RulesConfig:
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     desk: DeskConfig
     imap: ImapConfig = field(default_factory=ImapConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
     source: str = field(default="<defaults>", compare=False)
     base_dir: Path = field(default=Path("."), compare=False)
 
@@ -115,12 +136,29 @@ class Config:
         return self.base_dir / self.templates.path if self.templates.path else None
 
     @property
+    def rules_path(self) -> Path | None:
+        """The folder of completeness rule files; None scores nothing (plain receipts)."""
+        return self.base_dir / self.rules.path if self.rules.path else None
+
+    @property
     def desk_domain(self) -> str:
         return self.desk.address.rpartition("@")[2]
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.desk.timezone)
+
+    @cached_property
+    def business_calendar(self) -> BusinessCalendar:
+        part = self.calendar
+        return BusinessCalendar(
+            zone=self.zone,
+            weekdays=frozenset(WEEKDAY_NAMES.index(d.lower()) for d in part.working_days),
+            work_start=time.fromisoformat(part.work_start),
+            work_end=time.fromisoformat(part.work_end),
+            days_off=frozenset(date.fromisoformat(d) for d in part.holidays),
+            days_on=frozenset(date.fromisoformat(d) for d in part.workdays),
+        )
 
     def is_agent(self, address: str) -> bool:
         return address.lower() in {a.lower() for a in self.agents.addresses}
@@ -182,34 +220,13 @@ def load(path: Path, *, required: bool = True, environ: dict[str, str] | None = 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = _line_of_decode_error(exc)
+        line = decode_error_line(exc)
         raise ConfigError(f"invalid TOML: {exc}", path=source, line=line) from None
     _overlay_environment(data, environ)
     base_dir = path.parent if path.exists() else Path(".")
     config = _build(data, source, text, base_dir)
     _validate(config, text)
     return config
-
-
-def _line_of_decode_error(exc: tomllib.TOMLDecodeError) -> int | None:
-    match = re.search(r"line (\d+)", str(exc))
-    return int(match.group(1)) if match else None
-
-
-def _line_of(text: str, section: str, key: str | None = None) -> int | None:
-    """Where `[section]` (or `key` inside it) is written, so errors can point at the line."""
-    current = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", stripped)
-        if header:
-            current = header.group(1)
-            if key is None and current == section:
-                return number
-            continue
-        if key is not None and current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
-            return number
-    return None
 
 
 def _env_name(section: str, key: str) -> str:
@@ -276,11 +293,11 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
                 f"unknown section (known: {known})",
                 path=source,
                 key=f"[{section}]",
-                line=_line_of(text, section),
+                line=line_of(text, section),
             )
         if not isinstance(value, dict):
             raise ConfigError(
-                "must be a table", path=source, key=section, line=_line_of(text, section)
+                "must be a table", path=source, key=section, line=line_of(text, section)
             )
         section_type = SECTIONS[section]
         hints = typing.get_type_hints(section_type)
@@ -288,7 +305,7 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
             where = {
                 "path": source,
                 "key": f"{section}.{key}",
-                "line": _line_of(text, section, key),
+                "line": line_of(text, section, key),
             }
             if key not in hints:
                 raise ConfigError(f"unknown key (known: {', '.join(hints)})", **where)
@@ -306,9 +323,9 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>]+@loca
 
 
 def _validate(config: Config, text: str) -> None:
-    def fail(section: str, key: str, message: str) -> None:
+    def fail(section: str, key: str, message: str) -> NoReturn:
         raise ConfigError(
-            message, path=config.source, key=f"{section}.{key}", line=_line_of(text, section, key)
+            message, path=config.source, key=f"{section}.{key}", line=line_of(text, section, key)
         )
 
     if not _ADDRESS.match(config.desk.address):
@@ -338,10 +355,33 @@ def _validate(config: Config, text: str) -> None:
     for key in ("poll_interval", "batch_size", "timeout"):
         if getattr(config.imap, key) < 1:
             fail("imap", key, "must be at least 1")
+    _validate_calendar(config.calendar, fail)
     if config.templates_path and not config.templates_path.is_dir():
         fail("templates", "path", f"{config.templates_path} is not a folder")
+    if config.rules_path and not config.rules_path.is_dir():
+        fail("rules", "path", f"{config.rules_path} is not a folder")
     if config.limits.auto_replies_per_sender_per_hour < 1:
         fail("limits", "auto_replies_per_sender_per_hour", "must be at least 1")
     for address in config.agents.addresses:
         if not _ADDRESS.match(address):
             fail("agents", "addresses", f"{address!r} is not an e-mail address")
+
+
+def _validate_calendar(part: CalendarConfig, fail: Callable[[str, str, str], None]) -> None:
+    for name in part.working_days:
+        if name.lower() not in WEEKDAY_NAMES:
+            fail("calendar", "working_days", f"{name!r} is not one of {', '.join(WEEKDAY_NAMES)}")
+    times = {}
+    for key in ("work_start", "work_end"):
+        try:
+            times[key] = time.fromisoformat(getattr(part, key))
+        except ValueError:
+            fail("calendar", key, f"must be a time like 09:00, got {getattr(part, key)!r}")
+    if times["work_start"] >= times["work_end"]:
+        fail("calendar", "work_end", "must be later than work_start")
+    for key in ("holidays", "workdays"):
+        for value in getattr(part, key):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                fail("calendar", key, f"{value!r} is not a date like 2027-02-05")

@@ -25,6 +25,7 @@ log = logging.getLogger("mailticket.daemon")
 IDLE_RENEW_SECONDS = 5 * 60  # servers drop IDLE after ~29 minutes; renew well before
 MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
+RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its error logged)
 
 
 class _Stop(Exception):
@@ -56,6 +57,10 @@ class Daemon:
         self.scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(
             self._guarded, "outbox", self.drain
         )
+        if desk.rules is not None:
+            self.scheduler.every(RULES_INTERVAL_SECONDS).seconds.do(
+                self._guarded, "rules", self.reload_rules
+            )
         if self.connect is not None:
             interval = config.imap.poll_interval
             self.scheduler.every(interval).seconds.do(
@@ -85,6 +90,18 @@ class Daemon:
                 len(result.deferred),
                 len(result.failed),
             )
+
+    def reload_rules(self) -> None:
+        """Rule files edited while we run take effect without a restart; a broken edit is
+        logged and the last good rules stay in force until the file is fixed."""
+        rules = self.desk.rules
+        if rules is None or not rules.refresh():
+            return
+        if rules.error is not None:
+            log.error("rules not reloaded, the last good rules stay in force: %s", rules.error)
+        else:
+            names = ", ".join(c.id for c in rules.current.categories)
+            log.info("rules reloaded from %s: %s", rules.folder, names)
 
     def intake(self) -> None:
         if self.mailbox is None:

@@ -116,3 +116,19 @@ def decide_inbound(
         notes += ("no automatic reply: the sender is an agent",)
         return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, notes=notes)
     return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, acknowledge=not blocked, notes=notes)
+
+
+def wants_information_reply(before: Ticket, after: Ticket, kind: MessageKind) -> bool:
+    """Whether a customer's follow-up gets an automatic answer about the ticket's details.
+
+    Only while we are still collecting them (the ticket was scored and incomplete) and only when
+    the mail changed what is missing: it gave some of it, or made the category clear. A mail
+    that gives nothing new gets no second copy of the same list, and once the ticket is
+    complete the agents take over the conversation.
+    """
+    return (
+        kind == MessageKind.FOLLOWUP
+        and bool(before.category)
+        and not before.complete
+        and after.missing != before.missing
+    )

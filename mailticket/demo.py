@@ -8,6 +8,7 @@ on a loopback port. Then a customer answers the acknowledgement, and the answer 
 from __future__ import annotations
 
 import email
+import json
 import logging
 import shutil
 import socket
@@ -40,7 +41,13 @@ security = "none"
 
 [storage]
 path = "store"
+
+[rules]
+path = {rules}
 """
+# The shipped rule files, beside the package in a checkout (and an editable install); an
+# installed wheel has none, and the demo then runs without rules.
+SHIPPED_RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
 class _Collector:
@@ -67,6 +74,27 @@ def _deliver(maildir: Path, name: str, raw: bytes) -> None:
     (maildir / "new" / name).write_bytes(raw)
 
 
+def _show_tickets(desk: Desk, only: list[str] | None = None) -> None:
+    """Tickets with what the rules decided: category, score, and the details still missing."""
+    rows = [
+        {
+            **ticket_summary(t),
+            "complete": "yes" if t.complete else "no",
+            "missing": ", ".join(t.missing) or "-",
+        }
+        for t in desk.store.tickets()
+        if only is None or t.id in only
+    ]
+    columns = ["id", "language", "category", "score", "complete", "missing", "subject", "due"]
+    emit_table(rows, False, columns)
+
+
+def _indented(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    return "\n".join(f"    {line}" for line in text.strip().splitlines()) + "\n"
+
+
 def run_demo(directory: Path | None = None) -> int:
     temporary = directory is None
     root = Path(tempfile.mkdtemp(prefix="mailticket-demo-")) if directory is None else directory
@@ -77,7 +105,10 @@ def run_demo(directory: Path | None = None) -> int:
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        (root / "mailticket.toml").write_text(DEMO_CONFIG.format(port=port), encoding="utf-8")
+        rules = json.dumps(str(SHIPPED_RULES) if SHIPPED_RULES.is_dir() else "")
+        (root / "mailticket.toml").write_text(
+            DEMO_CONFIG.format(port=port, rules=rules), encoding="utf-8"
+        )
         config = config_module.load(root / "mailticket.toml")
         desk = Desk.open(config)
         maildir = root / "Maildir"
@@ -98,8 +129,7 @@ def run_demo(directory: Path | None = None) -> int:
         print(f"outbox: {len(sent.sent)} sent, {len(sent.deferred)} deferred\n")
 
         print("Tickets / 工单")
-        emit_table([ticket_summary(t) for t in desk.store.tickets()], False,
-              ["id", "status", "language", "customer", "subject", "due"])  # fmt: skip
+        _show_tickets(desk)
         print("\nQuarantine / 隔离")
         emit_table([{"id": q.id, "reason": q.reason} for q in desk.store.quarantine()], False,
               ["id", "reason"])  # fmt: skip
@@ -109,7 +139,11 @@ def run_demo(directory: Path | None = None) -> int:
         emit_table([{"to": r["To"], "subject": r["Subject"], "in_reply_to": r["In-Reply-To"]}
                for r in replies], False, ["to", "subject", "in_reply_to"])  # fmt: skip
 
-        first = replies[0]
+        # A customer answers the acknowledgement that asked them for missing details.
+        incomplete = {t.id for t in desk.store.tickets() if t.category and not t.complete}
+        first = next((r for r in replies if r["X-Mailticket-Ticket"] in incomplete), replies[0])
+        print(f"\nThe acknowledgement {first['X-Mailticket-Ticket']} received / 受理确认:")
+        print(_indented(first))
         answer = EmailMessage(policy=SMTP)
         answer["From"] = first["To"]
         answer["To"] = first["From"]
@@ -117,13 +151,22 @@ def run_demo(directory: Path | None = None) -> int:
         answer["Message-ID"] = "<demo-followup@qq.example>"
         answer["In-Reply-To"] = first["Message-ID"]
         answer["References"] = f"{first['References']} {first['Message-ID']}"
-        answer.set_content("补充：银行扣款截图稍后发送。\n", charset="utf-8")
+        answer.set_content(
+            "补充：我的账号是 138 0013 8000，收款银行卡尾号 6688。\n", charset="utf-8"
+        )
         _deliver(maildir, "06_followup.eml", answer.as_bytes())
         maildir_cycle(desk, maildir)
+        drain_outbox(desk, smtp_sender(config))
         ticket_id = str(first["X-Mailticket-Ticket"])
         detail = ticket_detail(desk, ticket_id)
-        print(f"\nThe customer answered the acknowledgement; {ticket_id} now holds:")
+        print(f"The customer answered; {ticket_id} now holds / 客户补充后的工单:")
         emit_table(detail["messages"], False, ["direction", "kind", "from", "subject"])
+        print()
+        _show_tickets(desk, [ticket_id])
+        if len(collector.messages) > len(replies):
+            answered = email.message_from_bytes(collector.messages[-1], policy=default_policy)
+            print("\nOur answer to the follow-up / 对补充邮件的答复:")
+            print(_indented(answered))
         print(
             f"\nTry: mailticket --config {root / 'mailticket.toml'} tickets show {ticket_id}"
             if not temporary

@@ -33,6 +33,10 @@ class ConfigError(MailticketError):
         super().__init__(f"{where}: {message}")
 
 
+class RuleError(ConfigError):
+    """A completeness rule file that cannot be used; `file:line: key: message` like config."""
+
+
 class StoreError(MailticketError):
     """The store cannot be read or written; nothing was changed, the caller may retry."""
 
@@ -65,3 +69,9 @@ class MailboxError(MailticketError):
 
 class NotFoundError(MailticketError):
     """A ticket, outbox entry or quarantine record asked for by id does not exist."""
+
+
+class UsageError(MailticketError):
+    """A command line that cannot be carried out as written."""
+
+    exit_code = os.EX_USAGE

@@ -38,6 +38,7 @@ class MessageKind(StrEnum):
     AUTOMATED = "automated"  # an auto-reply, list mail or other machine mail on a ticket
     BOUNCE = "bounce"  # a delivery status notification about one of our mails
     ACKNOWLEDGEMENT = "acknowledgement"  # our receipt for a new ticket
+    INFORMATION_REQUEST = "information_request"  # our answer to a follow-up: what is still missing
     NOTICE = "notice"  # our note to the agents (delivery failed, bounce)
 
 
@@ -60,6 +61,7 @@ class Attachment:
     inline: bool = False
     too_large: bool = False  # over `limits.max_attachment_bytes`: recorded, bytes not kept
     payload: bytes = field(default=b"", repr=False, compare=False, metadata={"stored": False})
+    sniffed_type: str = ""  # what the bytes are by their magic numbers (`parse.sniff_type`)
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,24 @@ class InboundMail:
     auto_headers: dict[str, str] = field(default_factory=dict)
     is_delivery_report: bool = False
     defects: tuple[str, ...] = ()
+    quoted: str = ""  # the history below `text`: quotes, signatures, forwarded mails' text
 
     @property
     def dedupe_key(self) -> str:
         """Same Message-ID (or, without one, same bytes) means the same mail delivered twice."""
         return f"mid:{self.message_id}" if self.message_id else f"sha:{self.raw_sha256}"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """A value the customer gave for one of the ticket's fields; `previous` is the value it
+    corrected ("" the first time), so the history of a ticket's details is never lost."""
+
+    field_id: str
+    value: str
+    previous: str
+    message_id: str
+    date: datetime
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,15 @@ class Ticket:
     due: datetime | None = None
     sla_working_days: int = 0
     undeliverable: tuple[str, ...] = ()  # addresses a bounce or a 5xx reply proved dead
+    # What the completeness rules decided on the latest customer mail (empty without rules).
+    category: str = ""
+    category_confidence: float = 0.0  # 0 when the catch-all was chosen for want of a better one
+    score: int = 0  # 0-100, from the weights of the fields present
+    complete: bool = False  # every required field has a value
+    missing: tuple[str, ...] = ()  # field ids without a value, required ones first
+    fields: dict[str, str] = field(default_factory=dict)  # field id -> normalised value
+    field_history: tuple[FieldChange, ...] = ()
+    flags: tuple[str, ...] = ()  # for agents: unclear category, abusive language, secrets cut
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,9 @@ class TicketMessage:
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    quoted: str = ""  # what `text` leaves out: quoted history and signatures
+    extracted: dict[str, str] = field(default_factory=dict)  # field values found in this mail
+    flags: tuple[str, ...] = ()  # what the guards found in this mail (see `Ticket.flags`)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mailticket import compose
-from mailticket.calendar import add_working_days
+from mailticket import compose, guard
 from mailticket.compose import DeskIdentity, Templates
 from mailticket.config import Config
-from mailticket.decide import Action, decide_inbound, throttle_reason
+from mailticket.decide import Action, decide_inbound, throttle_reason, wants_information_reply
 from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.errors import DeliveryError, PermanentDeliveryError, StoreError
 from mailticket.imap import ImapSettings, Mailbox
@@ -39,6 +38,8 @@ from mailticket.model import (
     system_clock,
 )
 from mailticket.parse import ParseError, detect_language, parse
+from mailticket.rules import Category, LiveRules
+from mailticket.score import Assessment, ThreadMail, assess
 from mailticket.smtp import Envelope, SmtpSettings, send_batch
 from mailticket.store import Store
 
@@ -59,12 +60,19 @@ class Desk:
     clock: Clock = system_clock
 
     templates: Templates = field(default_factory=Templates)
+    rules: LiveRules | None = None  # completeness rules; None: no scoring, plain receipts
 
     @classmethod
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
+        """Raises `RuleError` on broken rules: a desk does not start without its rules."""
+        rules = LiveRules.open(config.rules_path) if config.rules_path else None
         store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
         return cls(
-            config=config, store=store, clock=clock, templates=Templates(config.templates_path)
+            config=config,
+            store=store,
+            clock=clock,
+            templates=Templates(config.templates_path),
+            rules=rules,
         )
 
     @property
@@ -149,6 +157,7 @@ def _record(
 ) -> IntakeResult:
     store, config = desk.store, desk.config
     now = desk.clock()
+    mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
     with store.transaction():
         previous = store.dedupe_destination(mail.dedupe_key)
         if previous is not None:
@@ -179,26 +188,121 @@ def _record(
             )
         effects = Effects(notes=list(decision.notes))
         if decision.action == Action.NEW_TICKET:
-            ticket = _new_ticket(desk, mail)
-            store.add_ticket(ticket)
+            ticket = before = _new_ticket(desk, mail)
             outcome = "created"
         else:
             assert ticket is not None
+            before = ticket
             ticket = replace(ticket, updated=now)
             if decision.kind == MessageKind.BOUNCE and report is not None:
                 ticket = _apply_bounce(desk, ticket, report, effects)
-            store.update_ticket(ticket)
             outcome = "appended"
+        assessment: Assessment | None = None
+        flags: tuple[str, ...] = ()
+        if decision.kind in CUSTOMER_KINDS:
+            flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
+            effects.notes.extend(flags)
+            ticket, assessment = _rescore(desk, ticket, mail, decision.kind, flags, effects)
+        if outcome == "created":
+            store.add_ticket(ticket)
+        else:
+            store.update_ticket(ticket)
         if decision.acknowledge:
-            _acknowledge(desk, ticket, mail, effects)
+            category = assessment.category if assessment else None
+            _reply_automatically(desk, ticket, mail, effects, category=category, redacted=redacted)
+        elif assessment and wants_information_reply(before, ticket, decision.kind):
+            _reply_automatically(
+                desk,
+                ticket,
+                mail,
+                effects,
+                category=assessment.category,
+                received=assessment.received,
+                redacted=redacted,
+            )
         store.add_message(
-            _inbound_message(ticket.id, mail, decision.kind, tuple(effects.notes), now)
+            _inbound_message(
+                ticket.id,
+                mail,
+                decision.kind,
+                tuple(effects.notes),
+                now,
+                extracted=assessment.extracted if assessment else {},
+                flags=flags,
+            )
         )
         effects.enqueue(store)
     for note in effects.notes:
         log.info("%s: %s", ticket.id, note)
     log.info("%s %s from %s (%s)", outcome, ticket.id, mail.from_addr, source)
     return IntakeResult(outcome, PROCESSED, ticket_id=ticket.id)
+
+
+CUSTOMER_KINDS = (MessageKind.COMPLAINT, MessageKind.FOLLOWUP)
+
+
+def _rescore(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    kind: MessageKind,
+    flags: tuple[str, ...],
+    effects: Effects,
+) -> tuple[Ticket, Assessment | None]:
+    """The ticket scored again on its whole thread with this customer mail (when there are
+    rules), its flags gathered from every customer mail; a new category brings its deadline."""
+    zone = desk.config.zone
+    earlier = [
+        m
+        for m in desk.store.messages(ticket.id)
+        if m.direction == Direction.IN and m.kind in CUSTOMER_KINDS
+    ]
+    thread_flags = [f for m in earlier for f in m.flags] + list(flags)
+    if desk.rules is None:
+        return replace(ticket, flags=tuple(dict.fromkeys(thread_flags))), None
+    thread = [
+        ThreadMail(
+            m.message_id,
+            m.date.astimezone(zone),
+            m.subject if m.kind == MessageKind.COMPLAINT else "",  # replies repeat it
+            m.text,
+            m.attachments,
+        )
+        for m in earlier
+    ]
+    thread.append(
+        ThreadMail(
+            mail.message_id,
+            (mail.date or desk.clock()).astimezone(zone),
+            mail.subject if kind == MessageKind.COMPLAINT else "",
+            mail.text,
+            mail.attachments,
+        )
+    )
+    assessment = assess(desk.rules.current, thread)
+    effects.notes.append(assessment.explanation())
+    classification = assessment.classification
+    scored = replace(
+        ticket,
+        category=assessment.category.id,
+        category_confidence=classification.confidence,
+        score=assessment.score,
+        complete=assessment.complete,
+        missing=assessment.missing,
+        fields=assessment.fields,
+        field_history=assessment.history,
+        flags=tuple(dict.fromkeys([*filter(None, [classification.flag]), *thread_flags])),
+    )
+    if scored.category != ticket.category:
+        scored = _with_deadline(desk, scored, assessment.category)
+    return scored, assessment
+
+
+def _with_deadline(desk: Desk, ticket: Ticket, category: Category) -> Ticket:
+    """The category's promise in working days, counted from when the complaint arrived."""
+    days = category.sla_working_days
+    due = desk.config.business_calendar.add_working_days(ticket.created, days)
+    return replace(ticket, sla_working_days=days, due=due)
 
 
 @dataclass
@@ -214,24 +318,58 @@ class Effects:
             _enqueue(store, outgoing, text=text)
 
 
-AUTOMATIC_CUSTOMER_KINDS = {MessageKind.ACKNOWLEDGEMENT.value}
+AUTOMATIC_CUSTOMER_KINDS = {
+    MessageKind.ACKNOWLEDGEMENT.value,
+    MessageKind.INFORMATION_REQUEST.value,
+}
 
 
-def _acknowledge(desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects) -> None:
-    """Queue the acknowledgement unless the address is dead or the sender is storming us."""
+def _reply_automatically(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    effects: Effects,
+    *,
+    category: Category | None,
+    redacted: tuple[str, ...],
+    received: tuple[str, ...] | None = None,
+) -> None:
+    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) unless the
+    address is dead, the sender is storming us, or the same reply went out recently."""
     store, limits, now = desk.store, desk.config.limits, desk.clock()
+    what = "acknowledgement" if received is None else "information request"
     if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
         effects.notes.append("no automatic reply: the address is marked undeliverable")
         return
+    outbox_id = _next_outbox_id(store)
     try:
-        outgoing, text = compose.acknowledgement(
-            desk.templates, desk.identity, ticket, mail, outbox_id=_next_outbox_id(store), now=now
-        )
+        if received is None:
+            outgoing, text = compose.acknowledgement(
+                desk.templates,
+                desk.identity,
+                ticket,
+                mail,
+                outbox_id=outbox_id,
+                now=now,
+                category=category,
+                redacted=redacted,
+            )
+        else:
+            assert category is not None
+            outgoing, text = compose.information_request(
+                desk.templates,
+                desk.identity,
+                ticket,
+                mail,
+                outbox_id=outbox_id,
+                now=now,
+                category=category,
+                received=received,
+                redacted=redacted,
+            )
     except Exception as exc:
-        log.exception("%s: the acknowledgement could not be composed", ticket.id)
-        effects.notes.append(
-            f"no acknowledgement: composing it failed: {type(exc).__name__}: {exc}"
-        )
+        log.exception("%s: the %s could not be composed", ticket.id, what)
+        effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
         return
     held = throttle_reason(
         store.automatic_replies_since(
@@ -316,7 +454,7 @@ def _new_ticket(desk: Desk, mail: InboundMail) -> Ticket:
         language=detect_language(mail.subject, mail.text),
         created=now,
         updated=now,
-        due=add_working_days(now, days, config.zone),
+        due=config.business_calendar.add_working_days(now, days),
         sla_working_days=days,
     )
 
@@ -327,6 +465,9 @@ def _inbound_message(
     kind: MessageKind,
     notes: tuple[str, ...],
     now: datetime,
+    *,
+    extracted: dict[str, str],
+    flags: tuple[str, ...],
 ) -> TicketMessage:
     return TicketMessage(
         ticket_id=ticket_id,
@@ -346,6 +487,9 @@ def _inbound_message(
         attachments=mail.attachments,
         defects=mail.defects,
         notes=notes,
+        quoted=mail.quoted,
+        extracted=extracted,
+        flags=flags,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from mailticket.model import Ticket, to_record
@@ -22,11 +23,20 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "updated": record["updated"],
         "due": record["due"],
         "language": record["language"],
+        "category": record["category"],
+        "score": record["score"],
+        "complete": record["complete"],
+        "missing": record["missing"],
+        "flags": record["flags"],
     }
 
 
 def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
-    detail = ticket_summary(desk.store.get_ticket(ticket_id))
+    ticket = desk.store.get_ticket(ticket_id)
+    detail = ticket_summary(ticket)
+    detail["category_confidence"] = ticket.category_confidence
+    detail["fields"] = ticket.fields
+    detail["field_history"] = to_record(ticket.field_history)
     states = {m.message_id: m for m in desk.store.outbox()}
     messages = []
     for message in desk.store.messages(ticket_id):
@@ -41,9 +51,12 @@ def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
             "subject": record["subject"],
             "date": record["date"],
             "text": record["text"],
+            "quoted": record["quoted"],
             "attachments": record["attachments"],
             "notes": record["notes"],
             "defects": record["defects"],
+            "extracted": record["extracted"],
+            "flags": record["flags"],
         }
         if message.message_id in states:
             outgoing = states[message.message_id]
@@ -54,7 +67,7 @@ def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
                 "last_error": outgoing.last_error,
             }
         messages.append(item)
-    messages.sort(key=lambda m: m["date"])
+    messages.sort(key=lambda m: datetime.fromisoformat(m["date"]))  # offsets differ
     detail["messages"] = messages
     return detail
 

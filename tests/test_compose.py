@@ -3,14 +3,13 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.calendar import add_working_days, is_working_day
 from mailticket.compose import (
     DeskIdentity,
     Templates,
@@ -25,7 +24,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TID = "PFX-2026-000001"
 DESK = "desk@pfx.example"
 NOW = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-DUE = datetime(2026, 10, 15, 23, 59, 59, tzinfo=SHANGHAI)
+DUE = datetime(2026, 10, 15, 18, 0, tzinfo=SHANGHAI)
 
 # --- reply_subject ----------------------------------------------------------------------------
 
@@ -112,47 +111,6 @@ def test_format_due_en() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     assert format_due(DUE, "en", berlin) == "Thursday, 15 October 2026 (Europe/Berlin time)"
     assert format_due(DUE, "zh", berlin) == "2026年10月15日（星期四，Europe/Berlin）"
-
-
-def test_working_days_across_national_day_2026() -> None:
-    start = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)
-    assert add_working_days(start, 7, SHANGHAI) == DUE
-    assert add_working_days(start, 7, SHANGHAI).tzinfo == SHANGHAI
-    # Oct 1-7 off, Oct 10 (Saturday) is a make-up working day.
-    assert add_working_days(start, 1, SHANGHAI).date() == date(2026, 10, 8)
-    assert add_working_days(start, 3, SHANGHAI).date() == date(2026, 10, 10)
-    assert add_working_days(start, 4, SHANGHAI).date() == date(2026, 10, 12)
-    assert not is_working_day(date(2026, 10, 1))
-    assert is_working_day(date(2026, 10, 10))
-
-
-def test_working_days_count_from_the_local_day() -> None:
-    # 17:00 UTC on Sep 29 is already Sep 30 in Shanghai.
-    late = datetime(2026, 9, 29, 17, 0, tzinfo=UTC)
-    assert add_working_days(late, 7, SHANGHAI) == DUE
-    early = datetime(2026, 9, 29, 15, 0, tzinfo=UTC)  # 23:00 on Sep 29 in Shanghai
-    assert add_working_days(early, 7, SHANGHAI) == DUE - timedelta(days=1)
-
-
-def test_working_days_across_spring_festival_2026() -> None:
-    assert is_working_day(date(2026, 2, 14))  # Saturday, make-up day
-    assert is_working_day(date(2026, 2, 28))  # Saturday, make-up day
-    assert not is_working_day(date(2026, 2, 17))  # New Year's Day
-    assert not is_working_day(date(2026, 2, 21))  # an ordinary Saturday inside the holiday
-    friday = datetime(2026, 2, 13, 9, 0, tzinfo=SHANGHAI)
-    assert add_working_days(friday, 1, SHANGHAI) == datetime(
-        2026, 2, 14, 23, 59, 59, tzinfo=SHANGHAI
-    )
-    assert add_working_days(friday, 2, SHANGHAI).date() == date(2026, 2, 24)
-    assert add_working_days(friday, 6, SHANGHAI).date() == date(2026, 2, 28)
-    assert add_working_days(friday, 7, SHANGHAI).date() == date(2026, 3, 2)
-
-
-def test_zero_working_days_is_the_end_of_today() -> None:
-    start = datetime(2026, 10, 3, 8, 0, tzinfo=SHANGHAI)  # a holiday
-    assert add_working_days(start, 0, SHANGHAI) == datetime(
-        2026, 10, 3, 23, 59, 59, tzinfo=SHANGHAI
-    )
 
 
 # --- acknowledgement --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 
 from mailticket import config as config_module
 from mailticket.errors import ConfigError
+from mailticket.toml_lines import line_of
 
 GOOD = """\
 [desk]
@@ -120,6 +121,6 @@ def test_example_config_loads_and_documents_every_key() -> None:
     for section, section_type in config_module.SECTIONS.items():
         assert f"[{section}]" in text
         for key in section_type.__dataclass_fields__:
-            assert config_module._line_of(text, section, key) or f"# {key} =" in text, (
+            assert line_of(text, section, key) or f"# {key} =" in text, (
                 f"{section}.{key} is not documented in config.example.toml"
             )

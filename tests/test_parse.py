@@ -11,8 +11,10 @@ from mailticket.parse import (
     decode_header_value,
     detect_language,
     html_to_text,
+    html_to_text_split,
     parse,
     sanitise_filename,
+    sniff_type,
 )
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -187,3 +189,172 @@ def test_every_corpus_mail_parses_or_is_refused_cleanly() -> None:
         assert isinstance(mail.text, str)
         assert "\n" not in mail.subject
     assert parsed > 150
+
+
+# --- charsets ---------------------------------------------------------------------------------
+
+
+def _plain(body: bytes, content_type: str = "text/plain", extra: bytes = b"") -> bytes:
+    return (
+        b"From: a@x.example\r\nMessage-ID: <c@x.example>\r\n"
+        + f"Content-Type: {content_type}\r\n".encode()
+        + extra
+        + b"\r\n"
+        + body
+    )
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "hex", "utf-8\\0", "x-unknown"])
+def test_a_label_naming_no_text_codec_is_unknown_not_fatal(label: str) -> None:
+    mail = parse(_plain("账户 hello".encode(), f"text/plain; charset={label}"))
+    assert mail.text == "账户 hello"
+    assert any("charset" in d for d in mail.defects)
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "label", "read_as"),
+    [
+        ("我们的账户被冻结了 frozen", "utf-8", "iso-8859-1", "utf-8"),
+        ("我們的帳戶被凍結了，請儘快處理", "big5", "gb2312", "big5hkscs"),
+        ("我们的账户被冻结了，请尽快处理", "gbk", "iso-8859-1", "gb18030"),
+        ("我们的账户被冻结了", "gbk", "us-ascii", "gb18030"),
+    ],
+)
+def test_a_wrong_label_is_overruled_and_recorded(
+    text: str, codec: str, label: str, read_as: str
+) -> None:
+    mail = parse(_plain(text.encode(codec), f"text/plain; charset={label}"))
+    assert mail.text == text
+    assert any(read_as in d for d in mail.defects)
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("こんにちは、アカウントが凍結されました", "iso2022_jp"),
+        ("こんにちは、アカウントが凍結されました", "cp932"),
+        ("こんにちは、アカウントが凍結されました", "euc_jp"),
+        ("我們的帳戶被凍結了，請儘快處理", "big5"),
+        ("我们的账户被冻结了，请尽快处理", "gb18030"),
+        ("Grüße aus München, die Überweisung fehlt", "cp1252"),
+    ],
+)
+def test_unlabelled_bytes_are_detected(text: str, codec: str) -> None:
+    assert parse(_plain(text.encode(codec))).text == text
+
+
+def test_declared_utf8_with_a_stray_byte_keeps_the_rest() -> None:
+    body = "充值没有到账，订单号 TX1234，请尽快处理。".encode() + b"\xff"
+    mail = parse(_plain(body, "text/plain; charset=utf-8"))
+    assert mail.text == "充值没有到账，订单号 TX1234，请尽快处理。\ufffd"
+    assert "invalid UTF-8 bytes replaced" in mail.defects
+    unlabelled = parse(_plain(body))  # still UTF-8, not GBK mojibake
+    assert (unlabelled.text, unlabelled.defects) == (mail.text, mail.defects)
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("line1<br/>line2<br />line3", "line1\nline2\nline3"),
+        ("<div>a</div><div>b</div><div><br></div><div>c</div>", "a\nb\n\nc"),
+        ("<html><head><meta charset=utf-8><body><p>body text</p>", "body text"),
+        ("<table><tr><td>金额</td><td>500元</td></tr></table>", "金额 500元"),
+        ('<p class="MsoNormal">a</p><p class="MsoNormal">&nbsp;</p><p class="MsoNormal">b</p>',
+         "a\n\nb"),
+        ("<p>mine</p><blockquote>theirs<br><br>more</blockquote>", "mine\n\n> theirs\n>\n> more"),
+        ("<ol><li>one</li><li>two</li></ol>", "1. one\n2. two"),
+        ("<pre>  a\n    b</pre>", "a\n    b"),
+    ],
+)  # fmt: skip
+def test_html_is_rendered_like_a_mail_client_shows_it(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_history_containers_split_html_before_text() -> None:
+    html = (
+        '<div>新的内容</div><div id="appendonsend"></div><hr><div id="divRplyFwdMsg">'
+        "<b>发件人:</b> 客服</div><div>旧的内容</div>"
+    )
+    assert html_to_text_split(html) == ("新的内容", "发件人: 客服\n旧的内容")
+
+
+# --- structure, attachments and damage ----------------------------------------------------------
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(20), "image/png"),
+        (b"\xff\xd8\xff\xe0" + bytes(20), "image/jpeg"),
+        (b"GIF89a" + bytes(20), "image/gif"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"BM" + bytes(4) + bytes(4) + b"\x36" + bytes(20), "image/bmp"),
+        (b"\x00\x00\x00\x18ftypheic" + bytes(12), "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1" + bytes(12), "image/heif"),
+        (b"\x00\x00\x00\x18ftypisom" + bytes(12), "video/mp4"),
+        (b"%PDF-1.7\n", "application/pdf"),
+        (b"PK\x03\x04" + bytes(26) + b"[Content_Types].xmlxl/workbook.xml", XLSX),
+        (b"PK\x03\x04" + bytes(26) + b"notes.txt", "application/zip"),
+        ("转账记录 2026-11-24\n".encode(), "text/plain"),
+        (bytes(range(256)), "application/octet-stream"),
+        (b"", "application/octet-stream"),
+    ],
+)  # fmt: skip
+def test_attachments_are_sniffed_by_their_bytes(data: bytes, expected: str) -> None:
+    assert sniff_type(data) == expected
+
+
+def test_plain_part_is_preferred_unless_it_is_a_stub() -> None:
+    def alternative(plain: str) -> bytes:
+        return _plain(
+            f"--A\r\nContent-Type: text/plain\r\n\r\n{plain}\r\n--A\r\n"
+            "Content-Type: text/html\r\n\r\n<p>from html</p>\r\n--A--\r\n".encode(),
+            'multipart/alternative; boundary="A"',
+        )
+
+    assert parse(alternative("from plain")).text == "from plain"
+    assert parse(alternative("")).text == "from html"
+    assert parse(alternative("Please view this message in HTML.")).text == "from html"
+
+
+def test_format_flowed_lines_are_joined() -> None:
+    body = b"Der Betrag wurde zweimal \r\nabgebucht.\r\n> zitiert \r\n> weiter\r\n"
+    mail = parse(_plain(body, "text/plain; charset=utf-8; format=flowed"))
+    assert mail.text == "Der Betrag wurde zweimal abgebucht."
+    assert mail.quoted == "> zitiert weiter"
+
+
+def test_a_thousand_nested_multiparts_are_cut_not_fatal() -> None:
+    nested = b"From: a@x.example\r\nSubject: deep\r\n"
+    for depth in range(1000):
+        nested += f'Content-Type: multipart/mixed; boundary="{depth}"\r\n\r\n--{depth}\r\n'.encode()
+    nested += b"Content-Type: text/plain\r\n\r\ndeep\r\n"
+    mail = parse(nested)
+    assert mail.subject == "deep"
+    assert any("nesting deeper than" in d for d in mail.defects)
+
+
+def test_thousands_of_parts_are_capped() -> None:
+    parts = b"".join(b"--B\r\nContent-Type: text/plain\r\n\r\npart\r\n" for _ in range(2500))
+    mail = parse(_plain(parts + b"--B--\r\n", 'multipart/mixed; boundary="B"'))
+    assert any("MIME parts; the rest ignored" in d for d in mail.defects)
+    assert mail.text.startswith("part\n\npart")
+
+
+def test_headers_only_mail_parses_with_empty_text() -> None:
+    mail = parse(b"From: a@x.example\r\nSubject: only a subject\r\n")
+    assert (mail.subject, mail.text, mail.quoted) == ("only a subject", "", "")
+
+
+def test_quoted_history_is_kept_apart_from_the_new_text() -> None:
+    attribution = "在 2026年11月24日，15:00，客服 <k@x.example> 写道："
+    body = f"请尽快退款。\n\n发自我的iPhone\n\n> {attribution}\n> 您好"
+    mail = parse(_plain(body.encode(), "text/plain; charset=utf-8"))
+    assert mail.text == "请尽快退款。"
+    assert mail.quoted.startswith("发自我的iPhone\n\n> 在 2026年11月24日")

@@ -1,0 +1,354 @@
+"""Values out of the way people write them, normalised so a later mail can be compared.
+
+Mobile numbers become `+8613812345678`, amounts `1200.50` (yuan), dates `2026-11-24` or
+`2026-11-24 15:00` (the desk's local time), e-mail addresses lower-case in their domain.
+Full-width digits and letters (１３８, ＴＸ) are read as their ASCII forms first. Relative dates
+("昨天", "yesterday") count from the mail's own date, never from the clock. Every finder returns
+matches in text order and never raises.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from mailticket.model import Attachment
+from mailticket.rules import Field
+
+# Full-width ASCII (U+FF01-FF5E), the ideographic space and the full-width yen sign map one
+# character to one, so positions found in folded text are positions in the original.
+_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xFFE5: 0xA5}
+
+
+def fold_width(text: str) -> str:
+    """１２３ -> 123, ＴＸ -> TX, ： -> :, ￥ -> ¥; same length as the input."""
+    return text.translate(_WIDTH)
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int
+    value: str
+
+
+# --- mobile numbers and e-mail addresses ------------------------------------------------------
+
+_MOBILE = re.compile(
+    r"(?<![0-9A-Za-z+])(?:\(?(?:\+|00)\s?86\)?[\s-]?|86[\s-]?)?"
+    r"(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?![0-9A-Za-z])"
+)
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+)
+
+
+def mobiles(text: str) -> list[Found]:
+    """Mainland mobile numbers, with or without +86, in 3-4-4 groups or not."""
+    folded = fold_width(text)
+    return [Found(m.start(), "+86" + "".join(m.groups())) for m in _MOBILE.finditer(folded)]
+
+
+def emails(text: str) -> list[Found]:
+    return [
+        Found(m.start(), f"{m.group(1)}@{m.group(2).lower()}")
+        for m in _EMAIL.finditer(fold_width(text))
+    ]
+
+
+# --- amounts ----------------------------------------------------------------------------------
+
+_ZH_DIGITS = dict(zip("零一二三四五六七八九", range(10), strict=True)) | {"〇": 0, "两": 2}
+_ZH_DIGITS |= dict(zip("壹贰叁肆伍陆柒捌玖", range(1, 10), strict=True))  # as on receipts
+_ZH_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_ZH_BIG = {"万": 10_000, "萬": 10_000, "亿": 100_000_000}
+ZH_NUMERALS = "".join((*_ZH_DIGITS, *_ZH_UNITS, *_ZH_BIG))
+
+
+def chinese_number(text: str) -> int | None:
+    """一千二百 -> 1200, 一千二 -> 1200 (the unit after 千 is implied), 两万五 -> 25000,
+    一千零五 -> 1005, 十五 -> 15; None for anything else."""
+    total = section = 0
+    digit: int | None = None
+    last_unit = 1
+    for char in text:
+        if char in _ZH_DIGITS:
+            if digit is not None:  # two digits in a row: not a number as people write amounts
+                return None
+            digit = _ZH_DIGITS[char]
+            if digit == 0:
+                last_unit, digit = 1, None  # 零: what follows is ones
+        elif char in _ZH_UNITS:
+            section += (1 if digit is None else digit) * _ZH_UNITS[char]
+            last_unit, digit = _ZH_UNITS[char], None
+        elif char in _ZH_BIG:
+            total += (section + (digit or 0)) * _ZH_BIG[char]
+            section, digit, last_unit = 0, None, _ZH_BIG[char]
+        else:
+            return None
+    if digit is not None:
+        section += digit * (last_unit // 10 if last_unit >= 100 else 1)
+    value = total + section
+    return value or None
+
+
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
+_YUAN = r"(?:元|块(?!儿)|圆|人民币|RMB|CNY|yuan)"
+_AMOUNTS = (
+    re.compile(rf"(?:¥|RMB|CNY|人民币)\s?({_NUMBER})(?![\d.])", re.IGNORECASE),
+    re.compile(rf"(?<![\d.,])({_NUMBER})\s?(万|千)?\s?{_YUAN}", re.IGNORECASE),
+    re.compile(rf"(?:金额|amount)\s*(?:是|为|of|:|\s)\s*({_NUMBER})(?![\d.])", re.IGNORECASE),
+    re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"),
+)
+
+
+def amounts(text: str) -> list[Found]:
+    """Yuan amounts written with a currency word or sign: ¥1,200.50, 1200元, 1200.5 RMB,
+    1.2万元, 一千二百元, 金额：300; as `1200.50`."""
+    folded = fold_width(text)
+    found: dict[int, str] = {}
+    for pattern in _AMOUNTS:
+        for match in pattern.finditer(folded):
+            value = _amount(match)
+            if value is not None:
+                found.setdefault(match.start(), value)
+    return [Found(start, value) for start, value in sorted(found.items())]
+
+
+def _amount(match: re.Match[str]) -> str | None:
+    number = match.group(1)
+    if number[0] in ZH_NUMERALS:
+        value = chinese_number(number)
+        amount = Decimal(value) if value else None
+    else:
+        try:
+            amount = Decimal(number.replace(",", ""))
+        except InvalidOperation:
+            return None
+        multiplier = match.group(2) if match.re.groups > 1 else None
+        if multiplier:
+            amount *= _ZH_BIG.get(multiplier) or _ZH_UNITS[multiplier]
+    if not amount or amount <= 0:
+        return None
+    return str(amount.quantize(Decimal("0.01")))
+
+
+# --- dates and times --------------------------------------------------------------------------
+
+_ZH_SMALL = "零〇一二两三四五六七八九十"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_WORD = (
+    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATES = (
+    re.compile(
+        r"(?<!\d)(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)\s*[日号號]?"
+    ),
+    re.compile(
+        r"(?<![\d/.-])(?P<d>\d{1,2})(?P<sep>[/.-])(?P<mo>\d{1,2})(?P=sep)(?P<y>\d{4})(?!\d)"
+    ),
+    re.compile(
+        rf"(?<![\d年])(?P<mo>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*月\s*"
+        rf"(?P<d>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*[日号號]"
+    ),
+    re.compile(
+        rf"(?<![A-Za-z\d])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_WORD}"
+        r"(?![A-Za-z])(?:,?\s+(?P<y>\d{4}))?",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"(?<![A-Za-z]){_MONTH_WORD}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?![\d:])(?:,?\s+(?P<y>\d{{4}}))?",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"(?P<rel>大前天|前天|昨天|昨日|昨晚|今天|今日|今早|今晚"
+        r"|the day before yesterday|yesterday|today|this morning|last night|tonight)",
+        re.IGNORECASE,
+    ),
+)
+_RELATIVE_DAYS = {
+    "大前天": 3,
+    "前天": 2,
+    "昨天": 1,
+    "昨日": 1,
+    "昨晚": 1,
+    "今天": 0,
+    "今日": 0,
+    "今早": 0,
+    "今晚": 0,
+    "the day before yesterday": 2,
+    "yesterday": 1,
+    "today": 0,
+    "this morning": 0,
+    "last night": 1,
+    "tonight": 0,
+}
+_TIME = re.compile(
+    rf"\s*(?:的|at|around|about|约|大约|大概|,|，)?\s*"
+    r"(?P<period>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|半夜)?\s*"
+    r"(?:(?P<h>\d{1,2})\s*:\s*(?P<m>\d{2})(?::\d{2})?"
+    rf"|(?P<zh_h>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*[点點时時]"
+    rf"(?:(?P<zh_m>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})(?!\d)\s*分?|(?P<half>半))?"
+    r"|(?P<en_h>\d{1,2})(?=\s*[ap]\.?m(?![a-z])))"
+    r"(?:\s*(?P<ampm>[ap])\.?m(?![a-z])\.?)?",
+    re.IGNORECASE,
+)
+_AFTERNOON = ("下午", "傍晚", "晚上", "夜里")
+
+
+def datetimes(text: str, reference: datetime) -> list[Found]:
+    """Dates, with the time when one follows, as `2026-11-24 15:00` or `2026-11-24`.
+
+    `reference` is when the mail was written (in the desk's zone): "昨天" is the day before it,
+    a date without a year is its most recent past occurrence, and dates after it are ignored
+    (nobody complains about a payment they have not made yet). 24/11/2026 is day/month/year
+    unless the month would be over 12.
+    """
+    folded = fold_width(text)
+    today = reference.date()
+    found: list[Found] = []
+    taken: list[tuple[int, int]] = []
+    for pattern in _DATES:
+        for match in pattern.finditer(folded):
+            if any(start < match.end() and match.start() < end for start, end in taken):
+                continue
+            day = _date(match, today)
+            if day is None or day > today:
+                continue
+            end, clock = _time_after(folded, match.end(), match.group(0))
+            if clock is None and day == today and "rel" in match.re.groupindex:
+                continue  # "today" alone is mostly "I am writing today", not when it happened
+            taken.append((match.start(), end))
+            value = day.isoformat() + (f" {clock[0]:02d}:{clock[1]:02d}" if clock else "")
+            found.append(Found(match.start(), value))
+    return sorted(found, key=lambda f: f.start)
+
+
+def _small(number: str) -> int | None:
+    return int(number) if number.isdigit() else chinese_number(number)
+
+
+def _date(match: re.Match[str], today: date) -> date | None:
+    groups = match.groupdict()
+    if groups.get("rel"):
+        return today - timedelta(days=_RELATIVE_DAYS[groups["rel"].lower()])
+    day = _small(groups["d"])
+    month = (
+        _MONTHS.index(groups["mon"][:3].lower()) + 1 if groups.get("mon") else _small(groups["mo"])
+    )
+    if day is None or month is None:
+        return None
+    if groups.get("sep") and month > 12 >= day:  # 11/24/2026 written month first
+        day, month = month, day
+    year = int(groups["y"]) if groups.get("y") else today.year
+    if year < 2000:
+        return None
+    try:
+        result = date(year, month, day)
+    except ValueError:
+        return None
+    if not groups.get("y") and result > today:
+        try:
+            result = date(year - 1, month, day)
+        except ValueError:  # 29 February
+            return None
+    return result
+
+
+def _time_after(text: str, position: int, date_text: str) -> tuple[int, tuple[int, int] | None]:
+    """The time of day written right after a date, and where it ends."""
+    match = _TIME.match(text, position)
+    implied = "晚上" if date_text in ("昨晚", "今晚") else None
+    if match is None:
+        return position, None
+    groups = match.groupdict()
+    hour = _small(groups["h"] or groups["zh_h"] or groups["en_h"] or "")
+    minute = 30 if groups["half"] else _small(groups["m"] or groups["zh_m"] or "0")
+    if hour is None or minute is None:
+        return position, None
+    period = groups["period"] or implied
+    ampm = (groups["ampm"] or "").lower()
+    afternoon = period in _AFTERNOON or ampm == "p" or (period == "中午" and hour < 11)
+    if afternoon and hour < 12:
+        hour += 12
+    elif (period in ("凌晨", "半夜") or ampm == "a") and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        return position, None
+    return match.end(), (hour, minute)
+
+
+# --- rule-defined fields ----------------------------------------------------------------------
+
+
+def pattern_values(text: str, patterns: Sequence[re.Pattern[str]]) -> list[Found]:
+    """The `value` group of an admin's pattern, else its first group, else the whole match."""
+    folded = fold_width(text)
+    found = []
+    for pattern in patterns:
+        for match in pattern.finditer(folded):
+            if "value" in pattern.groupindex:
+                value, start = match.group("value"), match.start("value")
+            elif pattern.groups:
+                value, start = match.group(1), match.start(1)
+            else:
+                value, start = match.group(0), match.start()
+            if value and value.strip():
+                found.append(Found(start, value.strip()))
+    return sorted(found, key=lambda f: f.start)
+
+
+def phrase_positions(text: str, phrases: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """Where each phrase occurs first, without regard to case or width; English phrases only as
+    whole words ("locked" is not in "unlocked")."""
+    folded = fold_width(text).lower()
+    for phrase in phrases:
+        needle = fold_width(phrase).lower()
+        if needle.isascii():
+            match = re.search(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", folded)
+            start = match.start() if match else -1
+        else:
+            start = folded.find(needle)
+        if start >= 0:
+            yield start, phrase
+
+
+def find_field(
+    field: Field,
+    subject: str,
+    text: str,
+    attachments: Sequence[Attachment],
+    reference: datetime,
+) -> str | None:
+    """The first value of `field` in one mail (subject, then the customer's new text), or None."""
+    if field.kind == "attachment":
+        return next(
+            (
+                a.filename
+                for a in attachments
+                if not a.too_large and any(fnmatch.fnmatch(a.content_type, t) for t in field.types)
+            ),
+            None,
+        )
+    if field.kind == "description":
+        words = " ".join(text.split())
+        if len(re.sub(r"\s", "", words)) < field.min_length:
+            return None
+        return words if len(words) <= 60 else words[:60] + "…"
+    both = f"{subject}\n{text}" if subject else text
+    if field.kind == "keyword":
+        hits = sorted(phrase_positions(both, field.keywords))
+        return hits[0][1] if hits else None
+    finders = {
+        "mobile": mobiles,
+        "email": emails,
+        "amount": amounts,
+        "datetime": lambda t: datetimes(t, reference),
+        "pattern": lambda t: pattern_values(t, field.patterns),
+    }
+    values = finders[field.kind](both)
+    return values[0].value if values else None

@@ -1,0 +1,258 @@
+"""Split a mail body into the customer's new words and the history below them.
+
+Scoring and agents must see what the customer wrote *this time*, not the thread they quote. Mail
+clients mark the history in a handful of ways, all recognised here on plain text (HTML is turned
+into text with `>`-prefixed blockquotes first):
+
+- an attribution line: Gmail/Apple/Thunderbird "On ... wrote:" (also wrapped over two or three
+  lines), Chinese Gmail "X 于2026年11月24日周二 下午3:00写道：", NetEase/Foxmail/iOS
+  "在 2026-11-24 15:00:00，"X" <x@163.com> 写道：", and any line ending in a colon that carries a
+  date or an address and is directly followed by `>`-quoted lines;
+- a header block as Outlook, Foxmail, QQ Mail and Hotmail write it: From/Sent/Date/To/Subject
+  (发件人/发送时间/收件人/主题), ASCII or full-width colons, optionally in *bold*;
+- a separator line: Outlook's underscores, "-----Original Message-----", QQ Mail's
+  "------------------ 原始邮件 ------------------";
+- `>`-quoting, and signatures: the "-- " delimiter and mobile signatures ("Sent from my iPhone",
+  "发自我的iPhone", "从我的 iPhone 发送", ...).
+
+Forward markers ("---------- Forwarded message ---------") are deliberately *not* history: a
+customer forwarding an earlier complaint or a bank's mail wants it read. A split that would leave
+no new text keeps everything as new text: losing the complaint is worse than showing a quote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WROTE_END = re.compile(r"(wrote|写道|寫道)\s*[:：]\s*$", re.IGNORECASE)
+_ATTRIBUTIONS = (
+    re.compile(r"^On\s.{4,400}\bwrote\s*[:：]$", re.IGNORECASE),
+    re.compile(r"^.{0,200}于\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
+    re.compile(r"^(在|於)\s*\d{4}\s*[年\-/.].{0,300}(写道|寫道)\s*[:：]$"),
+)
+_DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
+_HEADER_LINE = re.compile(
+    r"^\*?\s*(From|发件人|寄件者|寄件人|Sent|Date|发送时间|时间|日期|寄件日期|To|收件人|收件者"
+    r"|Cc|抄送|副本|Subject|主题|主旨)\s*\*?\s*[:：]",
+    re.IGNORECASE,
+)
+_HEADER_KEYS = {
+    "from": "from", "发件人": "from", "寄件者": "from", "寄件人": "from",
+    "sent": "sent", "date": "sent", "发送时间": "sent", "时间": "sent", "日期": "sent",
+    "寄件日期": "sent", "to": "to", "收件人": "to", "收件者": "to", "cc": "cc", "抄送": "cc",
+    "副本": "cc", "subject": "subject", "主题": "subject", "主旨": "subject",
+}  # fmt: skip
+_SEPARATOR = re.compile(
+    r"^\s*(_{5,}|-{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息)"
+    r"\s*-{2,})\s*$",
+    re.IGNORECASE,
+)
+_SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
+_MOBILE_SIGNATURE = re.compile(
+    r"^("
+    r"Sent from my [\w\-. ]{1,40}"
+    r"|Sent from (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi)\b[\w\-. ]{0,40}"
+    r"|Sent with [\w\-. ]{1,40}(\(.*\))?"
+    r"|Get Outlook for (iOS|Android)"
+    r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
+    r"|从我的\s*\S.{0,20}发送"
+    r"|從我的\s*\S.{0,20}傳送"
+    r")\s*$",
+    re.IGNORECASE,
+)
+_DECORATION = re.compile(r"^[\s\-_=*~—]+$")
+_MAX_SIGNATURE_LINES = 15
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """Where the history starts: `start`..`end` are the marker's own lines (inclusive)."""
+
+    start: int
+    end: int
+    kind: str  # attribution | headers | separator | signature
+
+
+def split_reply(text: str) -> tuple[str, str]:
+    """(new text, quoted history and signatures); never an empty new text for a non-empty body."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    quoted = [False] * len(lines)
+    first = _first_marker(lines, quoted)
+    if (
+        first is not None
+        and _has_text(lines, quoted, 0, first.start)
+        and not _is_inline(lines, first)
+    ):
+        _quote_from(quoted, _back_over_decoration(lines, first.start))
+    else:
+        _quote_inline(lines, quoted)
+        after = _first_marker(lines, quoted, kinds=("headers", "separator", "signature"))
+        if after is not None and _has_text(lines, quoted, 0, after.start):
+            _quote_from(quoted, _back_over_decoration(lines, after.start))
+    new = _tidy([line for line, q in zip(lines, quoted, strict=True) if not q])
+    history = _tidy([line for line, q in zip(lines, quoted, strict=True) if q])
+    if not new:
+        return _tidy(lines), ""
+    return new, history
+
+
+def _is_quote(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip()
+
+
+def _has_text(lines: list[str], quoted: list[bool], start: int, stop: int) -> bool:
+    return any(not quoted[i] and not _is_blank(lines[i]) for i in range(start, stop))
+
+
+def _quote_from(quoted: list[bool], start: int) -> None:
+    for i in range(start, len(quoted)):
+        quoted[i] = True
+
+
+def _back_over_decoration(lines: list[str], start: int) -> int:
+    """Blank, ruler and `>` lines right above a marker belong to the history, not the new text."""
+    while start > 0 and (
+        _is_blank(lines[start - 1])
+        or _DECORATION.match(lines[start - 1])
+        or _is_quote(lines[start - 1])
+    ):
+        start -= 1
+    return start
+
+
+def _next_nonblank(lines: list[str], start: int) -> int | None:
+    return next((i for i in range(start, len(lines)) if not _is_blank(lines[i])), None)
+
+
+def _first_marker(
+    lines: list[str],
+    quoted: list[bool],
+    kinds: tuple[str, ...] = ("attribution", "headers", "separator", "signature"),
+) -> _Marker | None:
+    """The earliest marker among the lines not yet counted as quoted."""
+    for i, line in enumerate(lines):
+        if quoted[i] or _is_blank(line):
+            continue
+        marker = _marker_ending_at(lines, i) if "attribution" in kinds else None
+        if marker is None:
+            marker = _marker_starting_at(lines, i)
+        if marker is not None and marker.kind in kinds:
+            return marker
+    return None
+
+
+def _marker_starting_at(lines: list[str], i: int) -> _Marker | None:
+    line = lines[i].strip()
+    if _SEPARATOR.match(line):
+        return _Marker(i, i, "separator")
+    if _is_header_block(lines, i):
+        return _Marker(i, i, "headers")
+    if _MOBILE_SIGNATURE.match(line):
+        return _Marker(i, i, "signature")
+    if _SIGNATURE_DELIMITER.match(lines[i]) and _short_tail(lines, i + 1):
+        return _Marker(i, i, "signature")
+    return None
+
+
+def _is_header_block(lines: list[str], i: int) -> bool:
+    """A quoted mail's header block (Outlook, Foxmail, QQ Mail, Hotmail): consecutive header
+    lines with a From, and either an address on the From line or both a date and a subject.
+    A customer's "From: my card / To: the merchant / Date: ..." transfer details are not one."""
+    if i > 0 and _HEADER_LINE.match(lines[i - 1].strip()):
+        return False
+    keys: dict[str, str] = {}
+    for line in lines[i : i + 7]:
+        found = _HEADER_LINE.match(line.strip())
+        if found is None:
+            break
+        keys.setdefault(_HEADER_KEYS[found.group(1).lower()], line)
+    if "from" not in keys or len(keys) < 3:
+        return False
+    return "@" in keys["from"] or ("sent" in keys and "subject" in keys)
+
+
+def _short_tail(lines: list[str], start: int) -> bool:
+    """A "--" line starts a signature only when little text follows before the next marker."""
+    count = 0
+    for j in range(start, len(lines)):
+        line = lines[j].strip()
+        if _is_quote(line) or _SEPARATOR.match(line) or _is_header_block(lines, j):
+            break
+        if not _is_blank(lines[j]):
+            count += 1
+            if count > _MAX_SIGNATURE_LINES:
+                return False
+    return True
+
+
+def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
+    """An attribution whose last line is `end`. Known shapes are tried on the fewest lines
+    first (at most 3), so a customer's sentence above a wrapped attribution is never swallowed;
+    other languages' attributions count when they carry a date or an address and `>` follows."""
+    if not _bare(lines[end]).endswith((":", "：")):
+        return None
+    for start in range(end, max(end - 3, -1), -1):
+        if start < end and _is_blank(lines[start]):
+            break
+        joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
+        if _WROTE_END.search(joined) and any(p.match(joined) for p in _ATTRIBUTIONS):
+            return _Marker(start, end, "attribution")
+    if not _followed_by_quote(lines, end):
+        return None
+    start = end
+    while start > max(end - 2, 0) and _continues(lines[start - 1], lines[start]):
+        start -= 1
+    joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
+    return _Marker(start, end, "attribution") if _DATE_OR_ADDRESS.search(joined) else None
+
+
+def _bare(line: str) -> str:
+    return line.strip().lstrip(">").strip()
+
+
+def _continues(previous: str, line: str) -> bool:
+    """A client wrapped one attribution over two lines (an address or a clause cut short)."""
+    return bool(previous.strip()) and (
+        previous.rstrip().endswith(("<", ",", "，")) or line.lstrip().startswith(("<", "wrote"))
+    )
+
+
+def _followed_by_quote(lines: list[str], end: int) -> bool:
+    following = _next_nonblank(lines, end + 1)
+    return following is not None and _is_quote(lines[following])
+
+
+def _is_inline(lines: list[str], marker: _Marker) -> bool:
+    """An attribution, its `>` block, then more unquoted words: the customer answered below or
+    between the quotes, and those words are new text too."""
+    if marker.kind != "attribution" or not _followed_by_quote(lines, marker.end):
+        return False
+    i = marker.end + 1
+    while i < len(lines) and (_is_blank(lines[i]) or _is_quote(lines[i])):
+        i += 1
+    if i == len(lines) or _marker_starting_at(lines, i) is not None:
+        return False
+    return all(_marker_ending_at(lines, j) is None for j in range(i, min(i + 3, len(lines))))
+
+
+def _quote_inline(lines: list[str], quoted: list[bool]) -> None:
+    """Bottom-posted or interleaved replies: only `>` lines and their attributions are history."""
+    for i, line in enumerate(lines):
+        if _is_quote(line):
+            quoted[i] = True
+            continue
+        marker = _marker_ending_at(lines, i)
+        if marker is not None and _followed_by_quote(lines, marker.end):
+            for k in range(marker.start, marker.end + 1):
+                quoted[k] = True
+
+
+def _tidy(lines: list[str]) -> str:
+    """Trailing spaces off, runs of blank lines shortened to one, no blank edges."""
+    text = "\n".join(line.rstrip() for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n").strip()
