@@ -140,13 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_TEMPFAIL if args.command == "ingest" else exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mailticket tickets list | head`
+        return 0
     except Exception as exc:  # a bug: say so in one line; -v shows where
         logging.getLogger("mailticket").debug("internal error", exc_info=True)
         print(f"mailticket: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
               file=sys.stderr)  # fmt: skip
         return EX_TEMPFAIL if args.command == "ingest" else EX_SOFTWARE
-    except BrokenPipeError:
-        return 0
 
 
 def _load_config(args: argparse.Namespace) -> Config:
@@ -202,23 +202,23 @@ def _check(config: Config, as_json: bool) -> int:
         "storage": str(config.storage_path),
         "agents": len(config.agents.addresses),
         "templates": str(config.templates_path or "(built-in)"),
-        "template_errors": Templates(config.templates_path).check(),
         "rules": str(config.rules_path or "(none: plain receipts)"),
-        "rule_errors": [str(e) for e in check_rules(config.rules_path)[1]]
-        if config.rules_path
-        else [],
     }
+    template_errors = Templates(config.templates_path).check()
+    rule_errors = [str(e) for e in check_rules(config.rules_path)[1]] if config.rules_path else []
+    summary["template_errors"] = template_errors
+    summary["rule_errors"] = rule_errors
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         for key, value in summary.items():
             if key not in ("template_errors", "rule_errors"):
                 print(f"{key:14} {value}")
-        for error in summary["template_errors"]:
+        for error in template_errors:
             print(f"template error: {error}")
-        for error in summary["rule_errors"]:
+        for error in rule_errors:
             print(f"rule error: {error}")
-    if summary["template_errors"] or summary["rule_errors"]:
+    if template_errors or rule_errors:
         if not as_json:
             print("templates or rules have errors / 模板或规则有错误", file=sys.stderr)
         return os.EX_CONFIG

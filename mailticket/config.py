@@ -302,16 +302,18 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
         section_type = SECTIONS[section]
         hints = typing.get_type_hints(section_type)
         for key, item in value.items():
-            where = {
-                "path": source,
-                "key": f"{section}.{key}",
-                "line": line_of(text, section, key),
-            }
+            where = f"{section}.{key}"
+            line = line_of(text, section, key)
             if key not in hints:
-                raise ConfigError(f"unknown key (known: {', '.join(hints)})", **where)
+                raise ConfigError(
+                    f"unknown key (known: {', '.join(hints)})", path=source, key=where, line=line
+                )
             if not _check_type(hints[key], item):
                 raise ConfigError(
-                    f"must be {_type_name(hints[key])}, not {type(item).__name__}", **where
+                    f"must be {_type_name(hints[key])}, not {type(item).__name__}",
+                    path=source,
+                    key=where,
+                    line=line,
                 )
         sections[section] = section_type(**value)
     if "desk" not in sections:

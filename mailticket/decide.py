@@ -85,7 +85,7 @@ def decide_inbound(
     mail: InboundMail, ticket: Ticket | None, *, is_agent: bool, own_addresses: set[str]
 ) -> Decision:
     blocked = autoreply_block_reason(mail, own_addresses)
-    notes = (f"no automatic reply: {blocked}",) if blocked else ()
+    notes: tuple[str, ...] = (f"no automatic reply: {blocked}",) if blocked else ()
     if mail.is_delivery_report:
         if ticket is None:
             return Decision(

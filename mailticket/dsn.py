@@ -39,7 +39,8 @@ def read_report(raw: bytes) -> DeliveryReport:
         if not isinstance(blocks, list):
             continue
         for block in blocks[1:]:  # the first block is about the reporting MTA
-            _read_recipient_block(block, failed, delayed)
+            if isinstance(block, email.message.Message):
+                _read_recipient_block(block, failed, delayed)
     # The returned message or headers sit after the report's own headers: skip those, so the
     # bounce's own Message-ID is not taken for ours.
     header_end = raw.find(b"\r\n\r\n")

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError, MailboxLoginError
 
 from mailticket.errors import MailboxError
@@ -51,6 +51,7 @@ class Mailbox:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         where = f"{settings.host}:{settings.port}"
+        box: BaseMailBox
         try:
             if settings.security == "ssl":
                 box = MailBox(
