@@ -65,6 +65,7 @@ class DeskConfig:
     ticket_prefix: str = "TKT"
     timezone: str = "Asia/Shanghai"
     sla_working_days: int = 7
+    escalation_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,23 @@ class StorageConfig:
 @dataclass(frozen=True)
 class AgentsConfig:
     addresses: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    team_address: str = ""
+    supervisor: str = ""
+    require_authentication: bool = True
+    trusted_authserv_ids: list[str] = field(default_factory=list)
+    reopen_days: int = 7
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    first_response_hours: int = 8
+    reminder_percents: list[int] = field(default_factory=lambda: [50, 80])
+    pause_while_pending: bool = True
+    delay_extension_days: int = 3
+    info_reminder_days: int = 2
+    auto_close_days: int = 7
+    digest_time: str = "09:00"
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
@@ -266,13 +285,16 @@ def _parse_env_value(hint: Any, raw: str) -> Any:
         except ValueError:
             raise ValueError(f"expected an integer, got {raw!r}") from None
     if typing.get_origin(hint) is list:
-        return [item.strip() for item in raw.split(",") if item.strip()]
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        if typing.get_args(hint) == (int,):
+            return [_parse_env_value(int, item) for item in items]
+        return items
     return raw
 
 
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is list:
-        return "a list of strings"
+        return "a list of integers" if typing.get_args(hint) == (int,) else "a list of strings"
     return {str: "a string", int: "an integer", bool: "true or false"}.get(hint, str(hint))
 
 
@@ -280,7 +302,8 @@ def _check_type(hint: Any, value: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if typing.get_origin(hint) is list:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        (item_type,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_check_type(item_type, v) for v in value)
     return isinstance(value, hint)
 
 

@@ -26,6 +26,13 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
@@ -40,6 +47,17 @@ class MessageKind(StrEnum):
     ACKNOWLEDGEMENT = "acknowledgement"  # our receipt for a new ticket
     INFORMATION_REQUEST = "information_request"  # our answer to a follow-up: what is still missing
     NOTICE = "notice"  # our note to the agents (delivery failed, bounce)
+    NOTE = "note"  # an agent's internal note: never sent to the customer
+    REPLY = "reply"  # an agent's public reply, relayed to the customer from the desk
+    RESOLUTION = "resolution"  # the result (结果反馈) sent to the customer
+    COMMAND_ERROR = "command_error"  # to an agent: a command line that was not understood
+    AGENT_NOTIFICATION = "agent_notification"  # to the assignee/team: new ticket or follow-up
+    REMINDER = "reminder"  # SLA: to the assignee or team before the deadline
+    ESCALATION = "escalation"  # SLA: to the supervisor when the deadline passed
+    DELAY_NOTICE = "delay_notice"  # SLA: to the customer, the deadline passed, new date
+    INFO_REMINDER = "info_reminder"  # SLA: to the customer, information still missing
+    CLOSING_NOTICE = "closing_notice"  # SLA: to the customer, closed after silence
+    DIGEST = "digest"  # daily list of open tickets for an agent or team
 
 
 class OutboxState(StrEnum):
@@ -126,6 +144,17 @@ class Ticket:
     fields: dict[str, str] = field(default_factory=dict)  # field id -> normalised value
     field_history: tuple[FieldChange, ...] = ()
     flags: tuple[str, ...] = ()  # for agents: unclear category, abusive language, secrets cut
+    # Agents (email commands) and the SLA clock.
+    assignee: str = ""
+    priority: Priority = Priority.NORMAL
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    previous_ticket: str = ""  # the closed ticket a late reply continues
+    first_response_due: datetime | None = None
+    first_response_at: datetime | None = None
+    paused_since: datetime | None = None  # waiting for the customer: the SLA clock stands
+    sla_fired: tuple[str, ...] = ()  # thresholds already acted on, each exactly once
+    next_check: datetime | None = None  # when the SLA sweep must look at it next (indexed)
 
 
 @dataclass(frozen=True)
