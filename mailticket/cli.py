@@ -9,7 +9,8 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, timedelta
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from mailticket.pipeline import (
     open_mailbox,
     retry_outgoing,
     smtp_sender,
+    sweep,
     take_in,
 )
 from mailticket.rules import RuleSet, check_rules, load_rules
@@ -111,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     rules_check.add_argument("folder", nargs="?", help="rule folder (default: [rules] path)")
     rules_check.add_argument("--json", action="store_true")
 
+    sla_parser = commands.add_parser("sla", help="the SLA clock: reminders, escalation, notices")
+    sla_commands = sla_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sweep_parser = sla_commands.add_parser(
+        "sweep", help="act on every threshold that has come (each exactly once)"
+    )
+    sweep_parser.add_argument("--now", help="as of this moment (ISO 8601), for tests and admins")
+    sweep_parser.add_argument("--dry-run", action="store_true", help="say, but do nothing")
+    sweep_parser.add_argument("--json", action="store_true")
+
     calendar = commands.add_parser(
         "calendar", help="which days count as working days / 哪些日子是工作日"
     )
@@ -165,6 +176,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "rules":
         return _rules_check(args)
     config = _load_config(args)
+    if args.command == "sla":
+        return _sla_sweep(config, args.now, args.dry_run, args.json)
     if args.command == "calendar":
         return _calendar(config, args.range, args.json)
     if args.command == "check":
@@ -602,4 +615,26 @@ def _calendar(config: Config, span: str, as_json: bool) -> int:
             "add its holidays and make-up days in [calendar] / 尚无该年官方放假安排",
             file=sys.stderr,
         )
+    return 0
+
+
+def _sla_sweep(config: Config, now_text: str | None, dry_run: bool, as_json: bool) -> int:
+    try:
+        now = datetime.fromisoformat(now_text) if now_text else None
+    except ValueError:
+        message = f"--now must be ISO 8601 like 2026-12-01T09:30+08:00: {now_text!r}"
+        raise UsageError(message) from None
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=config.zone)
+    desk = Desk.open(config)
+    actions = sweep(desk, now=now, dry_run=dry_run)
+    if not dry_run:
+        drain_outbox(desk, smtp_sender(config))
+    rows = [{**asdict(a), "to": ", ".join(a.to)} for a in actions]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    emit_table(rows, False, ["ticket_id", "threshold", "action", "to"])
+    verb = "would send" if dry_run else "sent"
+    print(f"{len(actions)} action(s); {verb} as of {(now or desk.clock()).isoformat()}")
     return 0

@@ -55,6 +55,12 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "optional": [{"label": "扣款凭证截图", "hint": "银行扣款短信的截图。"}],
     "received": ["充值金额"],
     "redacted": ["短信验证码"],
+    "percent": 80,
+    "assignee": "alice@okwallet.example",
+    "new_due": "2026年12月2日（星期三，北京时间）",
+    "escalation_path": "中国人民银行金融消费权益保护局 12363",
+    "date": "2026-11-25",
+    "rows": [{"id": "OKW-2026-000123", "status": "open", "left": "overdue 5h", "subject": "充值"}],
 }
 SAMPLE_CONTEXTS: tuple[dict[str, object], ...] = (
     SAMPLE_CONTEXT,
@@ -348,9 +354,11 @@ def agent_notice(
     agents: list[str],
     outbox_id: str,
     now: datetime,
+    kind: MessageKind = MessageKind.NOTICE,
     **context: object,
 ) -> tuple[OutgoingMail, str]:
-    """A note to the agents about a ticket (a reply that could not be delivered, a bounce)."""
+    """A note to agents about a ticket: a reply that could not be delivered, a bounce, an SLA
+    reminder or escalation; `event` names the template in templates/agent/."""
     text, html = templates.render(
         event,
         "agent",
@@ -365,7 +373,7 @@ def agent_notice(
         desk=desk,
         outbox_id=outbox_id,
         ticket_id=ticket.id,
-        kind=MessageKind.NOTICE,
+        kind=kind,
         recipients=[("", agent) for agent in agents],
         subject=f"[{ticket.id}] {first_line}",
         text=text,
@@ -373,5 +381,49 @@ def agent_notice(
         now=now,
         language="zh",
         auto_submitted="auto-generated",
+    )
+    return outgoing, text
+
+
+def scheduled_customer_mail(
+    templates: Templates,
+    desk: DeskIdentity,
+    ticket: Ticket,
+    kind: MessageKind,
+    *,
+    outbox_id: str,
+    now: datetime,
+    in_reply_to: str,
+    references: tuple[str, ...],
+    category: Category | None = None,
+    **context: object,
+) -> tuple[OutgoingMail, str]:
+    """A mail the schedule sends a customer (delay notice, reminder, closing notice), in their
+    language and threaded under their last mail; `kind` names the template."""
+    language = ticket.language
+    text, html = templates.render(
+        kind.value,
+        language,
+        customer_name=header_safe(ticket.customer_name, 80),
+        ticket_id=ticket.id,
+        subject=header_safe(ticket.subject),
+        desk_name=desk.name,
+        missing=[m for m in _details(category, ticket.missing, language) if m["required"]],
+        **context,
+    )
+    outgoing = build_mail(
+        desk=desk,
+        outbox_id=outbox_id,
+        ticket_id=ticket.id,
+        kind=kind,
+        recipients=[(ticket.customer_name, ticket.customer)],
+        subject=reply_subject(ticket.id, ticket.subject, language),
+        text=text,
+        html=html,
+        now=now,
+        language=language,
+        auto_submitted="auto-generated",
+        in_reply_to=in_reply_to,
+        references=references,
     )
     return outgoing, text

@@ -18,13 +18,22 @@ import schedule
 
 from mailticket.errors import MailboxError, MailticketError
 from mailticket.imap import Mailbox
-from mailticket.pipeline import Desk, Sender, drain_outbox, intake_cycle, open_mailbox
+from mailticket.pipeline import (
+    Desk,
+    Sender,
+    drain_outbox,
+    intake_cycle,
+    open_mailbox,
+    send_digests,
+    sweep,
+)
 
 log = logging.getLogger("mailticket.daemon")
 
 IDLE_RENEW_SECONDS = 5 * 60  # servers drop IDLE after ~29 minutes; renew well before
 MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
+SLA_INTERVAL_SECONDS = 60
 RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its error logged)
 
 
@@ -39,6 +48,7 @@ class Daemon:
         send: Sender,
         *,
         connect: Callable[[], Mailbox] | None = None,
+        sla_interval: float = SLA_INTERVAL_SECONDS,
         use_idle: bool | None = None,
     ) -> None:
         self.desk = desk
@@ -57,6 +67,7 @@ class Daemon:
         self.scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(
             self._guarded, "outbox", self.drain
         )
+        self.scheduler.every(sla_interval).seconds.do(self._guarded, "sla", self.sla_tick)
         if desk.rules is not None:
             self.scheduler.every(RULES_INTERVAL_SECONDS).seconds.do(
                 self._guarded, "rules", self.reload_rules
@@ -90,6 +101,15 @@ class Daemon:
                 len(result.deferred),
                 len(result.failed),
             )
+
+    def sla_tick(self) -> None:
+        """The SLA sweep and, once a day, the digests. Deadlines are stored data, so a tick
+        that comes late (or after a restart) still finds everything that fell due."""
+        actions = sweep(self.desk)
+        digests = send_digests(self.desk)
+        if actions or digests:
+            log.info("sla: %d action(s), %d digest(s)", len(actions), len(digests))
+            self.drain()
 
     def reload_rules(self) -> None:
         """Rule files edited while we run take effect without a restart; a broken edit is

@@ -13,10 +13,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from mailticket import compose, guard
+from mailticket import compose, guard, sla
 from mailticket.compose import DeskIdentity, Templates
 from mailticket.config import Config
 from mailticket.decide import Action, decide_inbound, throttle_reason, wants_information_reply
@@ -73,6 +73,19 @@ class Desk:
             clock=clock,
             templates=Templates(config.templates_path),
             rules=rules,
+        )
+
+    @property
+    def sla_policy(self) -> sla.Policy:
+        part = self.config.sla
+        return sla.Policy(
+            first_response_hours=part.first_response_hours,
+            reminder_percents=tuple(part.reminder_percents),
+            pause_while_pending=part.pause_while_pending,
+            delay_extension_days=part.delay_extension_days,
+            info_reminder_days=part.info_reminder_days,
+            auto_close_days=part.auto_close_days,
+            reopen_days=self.config.agents.reopen_days,
         )
 
     @property
@@ -203,10 +216,7 @@ def _record(
             flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
             effects.notes.extend(flags)
             ticket, assessment = _rescore(desk, ticket, mail, decision.kind, flags, effects)
-        if outcome == "created":
-            store.add_ticket(ticket)
-        else:
-            store.update_ticket(ticket)
+        ticket = save_ticket(desk, ticket, new=outcome == "created")
         if decision.acknowledge:
             category = assessment.category if assessment else None
             _reply_automatically(desk, ticket, mail, effects, category=category, redacted=redacted)
@@ -420,10 +430,29 @@ def _apply_bounce(desk: Desk, ticket: Ticket, report: DeliveryReport, effects: E
     return ticket
 
 
+def save_ticket(desk: Desk, ticket: Ticket, *, new: bool = False) -> Ticket:
+    """Store a ticket with its SLA clock brought up to date: every ticket write goes here, so
+    the sweep's index of next checks is never stale."""
+    ticket = sla.plan(ticket, desk.config.business_calendar, desk.sla_policy, desk.clock())
+    if new:
+        desk.store.add_ticket(ticket)
+    else:
+        desk.store.update_ticket(ticket)
+    return ticket
+
+
 def _notify_agents(
-    desk: Desk, ticket: Ticket, event: str, effects: Effects, **context: object
+    desk: Desk,
+    ticket: Ticket,
+    event: str,
+    effects: Effects,
+    *,
+    recipients: list[str] | None = None,
+    kind: MessageKind = MessageKind.NOTICE,
+    **context: object,
 ) -> None:
-    agents = desk.config.agents.addresses
+    """Queue a note about `ticket` for `recipients` (default: every configured agent)."""
+    agents = recipients or desk.config.agents.addresses
     if not agents:
         effects.notes.append(f"agents not told ({event}): no [agents] addresses configured")
         log.warning("%s: %s, but no agents are configured to tell", ticket.id, event)
@@ -436,6 +465,7 @@ def _notify_agents(
         agents=list(agents),
         outbox_id=_next_outbox_id(desk.store),
         now=desk.clock(),
+        kind=kind,
         **context,
     )
     effects.outgoing.append((outgoing, text))
@@ -608,8 +638,7 @@ def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
     effects = Effects()
     if ADDRESS_FAILURE.search(error):
         dead = tuple(dict.fromkeys((*ticket.undeliverable, *mail.rcpt_to)))
-        ticket = replace(ticket, undeliverable=dead, updated=desk.clock())
-        desk.store.update_ticket(ticket)
+        ticket = save_ticket(desk, replace(ticket, undeliverable=dead, updated=desk.clock()))
     for recipient in mail.rcpt_to:
         _notify_agents(
             desk,
@@ -740,3 +769,211 @@ def maildir_cycle(desk: Desk, root: Path) -> Counter[str]:
         counts[result.outcome] += 1
         os.replace(path, root / MAILDIR_FOLDERS[result.destination] / "cur" / path.name)
     return counts
+
+
+# --- the SLA sweep ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepAction:
+    ticket_id: str
+    threshold: str
+    action: str
+    to: tuple[str, ...]
+
+
+class _DryRun(Exception):
+    """Unwinds a sweep transaction so that nothing it did is kept."""
+
+
+def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> list[SweepAction]:
+    """Act on every SLA threshold that has come, each exactly once per ticket, even across
+    restarts: the mail and the record that it was sent land in one store transaction.
+
+    Reads only tickets whose indexed next check has come. With `dry_run`, says what it would
+    do and writes nothing.
+    """
+    now = now or desk.clock()
+    done: list[SweepAction] = []
+    for ticket in desk.store.tickets_to_check(now):
+        actions: list[SweepAction] = []
+        try:
+            with desk.store.transaction():
+                current = desk.store.get_ticket(ticket.id)  # another process may have moved it
+                actions = _sweep_ticket(desk, current, now)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        done += actions
+    return done
+
+
+def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction]:
+    calendar, policy = desk.config.business_calendar, desk.sla_policy
+    effects = Effects()
+    actions: list[SweepAction] = []
+    for threshold in sla.due_now(ticket, calendar, policy, now):
+        ticket, action = _act(desk, ticket, threshold, now, effects)
+        ticket = replace(ticket, sla_fired=(*ticket.sla_fired, threshold.name))
+        actions.append(action)
+        if ticket.status == TicketStatus.CLOSED:
+            break
+    save_ticket(desk, ticket)
+    effects.enqueue(desk.store)
+    for note in effects.notes:
+        log.info("%s: %s", ticket.id, note)
+    return actions
+
+
+def _agents_for(desk: Desk, ticket: Ticket) -> list[str]:
+    """The assignee, else the team address, else every agent."""
+    if ticket.assignee:
+        return [ticket.assignee]
+    if desk.config.agents.team_address:
+        return [desk.config.agents.team_address]
+    return list(desk.config.agents.addresses)
+
+
+def _act(
+    desk: Desk, ticket: Ticket, threshold: sla.Threshold, now: datetime, effects: Effects
+) -> tuple[Ticket, SweepAction]:
+    """Do what one threshold asks; returns the ticket as it changed and what was done."""
+    zone, language = desk.config.zone, ticket.language
+    due = compose.format_due(ticket.due, "zh", zone) if ticket.due else ""
+    recipients: list[str] = []
+    if threshold.action in ("first_response", "reminder"):
+        recipients = _agents_for(desk, ticket)
+        event = "sla_first_response" if threshold.action == "first_response" else "sla_reminder"
+        _notify_agents(
+            desk,
+            ticket,
+            event,
+            effects,
+            recipients=recipients,
+            kind=MessageKind.REMINDER,
+            percent=threshold.percent,
+            due=due,
+        )
+    elif threshold.action == "escalation":
+        supervisor = desk.config.agents.supervisor
+        recipients = [supervisor] if supervisor else _agents_for(desk, ticket)
+        _notify_agents(
+            desk,
+            ticket,
+            "sla_escalation",
+            effects,
+            recipients=recipients,
+            kind=MessageKind.ESCALATION,
+            due=due,
+            assignee=ticket.assignee or "(unassigned / 未分配)",
+        )
+    elif threshold.action == "delay":
+        new_due = sla.extended_due(ticket, desk.config.business_calendar, desk.sla_policy, now)
+        recipients = _tell_customer(
+            desk,
+            ticket,
+            MessageKind.DELAY_NOTICE,
+            effects,
+            now,
+            new_due=compose.format_due(new_due, language, zone),
+            escalation_path=desk.config.desk.escalation_path,
+        )
+        ticket = replace(ticket, due=new_due, updated=now)
+    elif threshold.action == "info_reminder":
+        recipients = _tell_customer(desk, ticket, MessageKind.INFO_REMINDER, effects, now)
+    elif threshold.action == "auto_close":
+        recipients = _tell_customer(desk, ticket, MessageKind.CLOSING_NOTICE, effects, now)
+        ticket = replace(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
+    else:  # close_resolved: the reopening window has passed; nothing to send
+        ticket = replace(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
+    return ticket, SweepAction(ticket.id, threshold.name, threshold.action, tuple(recipients))
+
+
+def _tell_customer(
+    desk: Desk,
+    ticket: Ticket,
+    kind: MessageKind,
+    effects: Effects,
+    now: datetime,
+    **context: object,
+) -> list[str]:
+    """Queue a scheduled mail to the customer, threaded under their last mail."""
+    if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+        effects.notes.append(f"no {kind.value}: the address is marked undeliverable")
+        return []
+    inbound = [m for m in desk.store.messages(ticket.id) if m.direction == Direction.IN]
+    last = inbound[-1] if inbound else None
+    rules = desk.rules.current if desk.rules else None
+    outgoing, text = compose.scheduled_customer_mail(
+        desk.templates,
+        desk.identity,
+        ticket,
+        kind,
+        outbox_id=_next_outbox_id(desk.store),
+        now=now,
+        in_reply_to=last.message_id if last else "",
+        references=last.references if last else (),
+        category=rules.get(ticket.category) if rules and ticket.category else None,
+        **context,
+    )
+    effects.outgoing.append((outgoing, text))
+    return list(outgoing.rcpt_to)
+
+
+def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
+    """Once a day after `[sla] digest_time`: each assignee, and the team for unassigned
+    tickets, gets their open tickets by time left, overdue first."""
+    now = now or desk.clock()
+    local = now.astimezone(desk.config.zone)
+    if local.time() < time.fromisoformat(desk.config.sla.digest_time):
+        return []
+    store, today = desk.store, local.date().isoformat()
+    sent: list[OutgoingMail] = []
+    with store.transaction():
+        if store.mark("digest") == today:
+            return []
+        waiting = store.tickets(TicketStatus.OPEN) + store.tickets(TicketStatus.PENDING)
+        by_recipient: dict[str, list[Ticket]] = {}
+        for ticket in waiting:
+            for recipient in _agents_for(desk, ticket):
+                by_recipient.setdefault(recipient, []).append(ticket)
+        for recipient, tickets in sorted(by_recipient.items()):
+            rows = [
+                {
+                    "id": t.id,
+                    "status": t.status.value,
+                    "left": _time_left(t, now),
+                    "subject": compose.header_safe(t.subject, 60),
+                }
+                for t in sorted(tickets, key=lambda t: t.due or now)
+            ]
+            text, html = desk.templates.render(
+                "digest", "agent", rows=rows, date=today, desk_name=desk.config.desk.name
+            )
+            outgoing = compose.build_mail(
+                desk=desk.identity,
+                outbox_id=_next_outbox_id(store),
+                ticket_id=f"DIGEST-{today}",  # about no one ticket: replies match none
+                kind=MessageKind.DIGEST,
+                recipients=[("", recipient)],
+                subject=text.strip().splitlines()[0],
+                text=text,
+                html=html,
+                now=now,
+                language="zh",
+                auto_submitted="auto-generated",
+            )
+            store.enqueue(outgoing)
+            sent.append(outgoing)
+        store.set_mark("digest", today)
+    return sent
+
+
+def _time_left(ticket: Ticket, now: datetime) -> str:
+    if ticket.due is None:
+        return "-"
+    hours = (ticket.due - now).total_seconds() / 3600
+    if hours < 0:
+        return f"overdue {-hours:.0f}h / 超期"
+    return f"{hours / 24:.1f}d" if hours >= 48 else f"{hours:.0f}h"

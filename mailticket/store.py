@@ -23,6 +23,7 @@ Raw mails and attachments are blobs on disk named by their sha256, never inside 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
@@ -32,7 +33,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from mailticket.model import (
 SCHEMA_VERSION = 2
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 _ACTIVE_OUTBOX = {OutboxState.QUEUED.value, OutboxState.SENDING.value}
+_CLOCKED_STATUSES = {"open", "pending", "resolved"}
 
 Record = dict[str, Any]
 
@@ -118,6 +120,11 @@ class _Tables:
         self.messages_of: dict[str, list[str]] = defaultdict(list)
         self.outbox_of: dict[str, list[str]] = defaultdict(list)
         self.active_outbox: set[str] = set()
+        # The SLA sweep's index: (next_check in UTC ISO, ticket id), sorted; and tickets that
+        # need a clock but were saved without one (the sweep plans them).
+        self.check_order: list[tuple[str, str]] = []
+        self.check_at: dict[str, str] = {}
+        self.unplanned: set[str] = set()
 
     def put(self, table: str, key: str, record: Record | None) -> Record | None:
         """Set (or, with None, delete) one document; returns the document it replaced."""
@@ -130,7 +137,9 @@ class _Tables:
         return old
 
     def _reindex(self, table: str, key: str, old: Record | None, new: Record | None) -> None:
-        if table == "messages":
+        if table == "tickets":
+            self._reindex_check(key, new)
+        elif table == "messages":
             if old is None and new is not None:
                 self.messages_of[new["ticket_id"]].append(key)
             elif old is not None and new is None:
@@ -157,6 +166,19 @@ class _Tables:
             self.active_outbox.discard(key)
             if new is not None and new["state"] in _ACTIVE_OUTBOX:
                 self.active_outbox.add(key)
+
+    def _reindex_check(self, key: str, new: Record | None) -> None:
+        if key in self.check_at:
+            position = bisect.bisect_left(self.check_order, (self.check_at.pop(key), key))
+            del self.check_order[position]
+        self.unplanned.discard(key)
+        if new is None:
+            return
+        if new.get("next_check"):
+            self.check_at[key] = new["next_check"]
+            bisect.insort(self.check_order, (new["next_check"], key))
+        elif new.get("status") in _CLOCKED_STATUSES:
+            self.unplanned.add(key)
 
     @staticmethod
     def _index(index: dict[str, str], key: str, value: str, add: bool) -> None:
@@ -470,6 +492,17 @@ class Store:
             records = list(self._tables.docs["tickets"].values())
         return [from_record(Ticket, r) for r in records if status is None or r["status"] == status]
 
+    def tickets_to_check(self, now: datetime) -> list[Ticket]:
+        """Tickets whose next SLA threshold has come, and those never planned: the sweep reads
+        these and nothing else, however many tickets are stored."""
+        limit = now.astimezone(UTC).isoformat()
+        with self.transaction():
+            order = self._tables.check_order
+            keys = [key for _, key in order[: bisect.bisect_right(order, (limit, "\uffff"))]]
+            keys += sorted(self._tables.unplanned)
+            records = [self._tables.docs["tickets"][k] for k in keys]
+        return [from_record(Ticket, r) for r in records]
+
     def add_message(self, message: TicketMessage) -> None:
         with self.transaction():
             number = len(self._tables.messages_of[message.ticket_id]) + 1
@@ -580,6 +613,18 @@ class Store:
         with self.transaction():
             records = list(self._tables.docs["quarantine"].values())
         return [from_record(QuarantineRecord, r) for r in records]
+
+    # --- marks: small facts that must survive restarts (e.g. the day a digest went out) ----
+
+    def mark(self, name: str) -> str:
+        with self.transaction():
+            return str(self._meta().get("marks", {}).get(name, ""))
+
+    def set_mark(self, name: str, value: str) -> None:
+        with self.transaction():
+            marks = dict(self._meta().get("marks", {}))
+            marks[name] = value
+            self._set_meta(marks=marks)
 
     # --- IMAP position ----------------------------------------------------------------------
 
