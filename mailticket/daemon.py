@@ -67,7 +67,8 @@ class Daemon:
         self.scheduler.every(OUTBOX_INTERVAL_SECONDS).seconds.do(
             self._guarded, "outbox", self.drain
         )
-        self.scheduler.every(sla_interval).seconds.do(self._guarded, "sla", self.sla_tick)
+        sla_job = self.scheduler.every(sla_interval)  # type: ignore[arg-type]  # fractions work
+        sla_job.seconds.do(self._guarded, "sla", self.sla_tick)
         if desk.rules is not None:
             self.scheduler.every(RULES_INTERVAL_SECONDS).seconds.do(
                 self._guarded, "rules", self.reload_rules

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable
@@ -103,6 +104,8 @@ class InboundMail:
     is_delivery_report: bool = False
     defects: tuple[str, ...] = ()
     quoted: str = ""  # the history below `text`: quotes, signatures, forwarded mails' text
+    # Every Authentication-Results header, in order: `agents.verify_sender` reads them.
+    authentication_results: tuple[str, ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -155,6 +158,8 @@ class Ticket:
     paused_since: datetime | None = None  # waiting for the customer: the SLA clock stands
     sla_fired: tuple[str, ...] = ()  # thresholds already acted on, each exactly once
     next_check: datetime | None = None  # when the SLA sweep must look at it next (indexed)
+    category_set_by: str = ""  # the agent whose #category rescoring keeps
+    continued_by: str = ""  # the ticket a customer's reply after closing started
 
 
 @dataclass(frozen=True)
@@ -223,46 +228,50 @@ T = TypeVar("T")
 
 def to_record(obj: Any) -> Any:
     """A JSON-safe copy of a dataclass tree; fields marked `stored: False` are left out."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {
-            f.name: to_record(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("stored", True)
-        }
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj.value if isinstance(obj, StrEnum) else obj
     if isinstance(obj, datetime):
         return obj.isoformat()
-    if isinstance(obj, StrEnum):
-        return obj.value
     if isinstance(obj, tuple | list):
         return [to_record(v) for v in obj]
     if isinstance(obj, dict):
         return {k: to_record(v) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {name: to_record(getattr(obj, name)) for name in _stored_fields(type(obj))}
     return obj
+
+
+@functools.cache
+def _stored_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("stored", True))
 
 
 def from_record(cls: type[T], record: dict[str, Any]) -> T:
     """Rebuild a dataclass from `to_record` output; unknown keys (newer schema) are ignored."""
+    readers = _readers(cls)  # type: ignore[arg-type]  # classes are hashable
+    return cls(**{name: convert(record[name]) for name, convert in readers if name in record})
+
+
+@functools.cache
+def _readers(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Each field's name and a function reading its stored value, worked out once per class:
+    resolving type hints is slow, and a store reads thousands of records."""
     hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in record:
-            kwargs[f.name] = _convert(hints[f.name], record[f.name])
-    return cls(**kwargs)
+    return tuple((f.name, _reader(hints[f.name])) for f in dataclasses.fields(cls))
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _reader(hint: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(inner[0], value)
+        inner = _reader(next(a for a in typing.get_args(hint) if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
     if origin is tuple:
-        return tuple(_convert(typing.get_args(hint)[0], v) for v in value)
+        item = _reader(typing.get_args(hint)[0])
+        return lambda value: tuple(item(v) for v in value)
     if hint is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_record(hint, value)
+        return lambda value: from_record(hint, value)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return hint(value)
-    return value
+        return hint
+    return lambda value: value
