@@ -522,6 +522,18 @@ def _tickets(desk: Desk, args: argparse.Namespace) -> int:
         return 0
     for key in ("id", "status", "customer", "subject", "created", "due", "language"):
         print(f"{key:9} {detail[key]}")
+    print(f"{'assignee':9} {detail['assignee'] or '(unassigned)'}")
+    print(f"{'priority':9} {detail['priority']}")
+    labels = {
+        "first_response_at": "answered",
+        "resolved_at": "resolved",
+        "closed_at": "closed",
+        "previous_ticket": "continues",
+        "continued_by": "continued",
+    }
+    for key, label in labels.items():
+        if detail[key]:
+            print(f"{label:9} {detail[key]}")
     if detail["category"]:
         state = "complete" if detail["complete"] else "missing " + ", ".join(detail["missing"])
         print(f"{'category':9} {detail['category']} ({detail['category_confidence']:.2f})")
@@ -533,7 +545,8 @@ def _tickets(desk: Desk, args: argparse.Namespace) -> int:
     for message in detail["messages"]:
         arrow = "<-" if message["direction"] == "in" else "->"
         state = f" [{message['delivery']['state']}]" if "delivery" in message else ""
-        print(f"\n{arrow} {message['date']}  {message['kind']}{state}  {message['from']}")
+        kind = "INTERNAL NOTE (never sent)" if message["internal"] else message["kind"]
+        print(f"\n{arrow} {message['date']}  {kind}{state}  {message['from']}")
         print(f"   {message['subject']}")
         for note in message["notes"]:
             print(f"   note: {note}")

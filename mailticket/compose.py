@@ -13,8 +13,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -61,11 +64,32 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "escalation_path": "中国人民银行金融消费权益保护局 12363",
     "date": "2026-11-25",
     "rows": [{"id": "OKW-2026-000123", "status": "open", "left": "overdue 5h", "subject": "充值"}],
+    "text": "您好，已为您核实，这笔充值将在今天内到账。",
+    "occasion": "new",
+    "score": 60,
+    "priority": "normal",
+    "flags": ["abusive language: 废物"],
+    "previous_ticket": "OKW-2026-000100",
+    "assigned_by": "bob@okwallet.example",
+    "reopen_days": 7,
+    "reopen_until": "2026年12月4日（星期五，北京时间）",
+    "problems": [{"line": "#stauts closed", "why": "unknown command"}],
+    "usages": ["#status open|pending|resolved|closed", "#note"],
 }
 SAMPLE_CONTEXTS: tuple[dict[str, object], ...] = (
     SAMPLE_CONTEXT,
     SAMPLE_CONTEXT | {"complete": True, "missing": [], "received": [], "redacted": []},
     SAMPLE_CONTEXT | {"category": "", "missing": [], "optional": [], "received": []},
+    SAMPLE_CONTEXT
+    | {
+        "occasion": "assigned",
+        "text": "",
+        "flags": [],
+        "previous_ticket": "",
+        "escalation_path": "",
+    },
+    SAMPLE_CONTEXT | {"occasion": "reopened", "assignee": ""},
+    SAMPLE_CONTEXT | {"occasion": "followup"},
 )
 
 
@@ -114,9 +138,10 @@ class Templates:
         return f"mailticket/templates/{name}"
 
 
-# Every part base64 or quoted-printable: the message is plain ASCII, so any relay carries it
-# (the default would send short non-ASCII lines as raw 8bit).
-SEVEN_BIT = SMTP.clone(cte_type="7bit")
+# Mail to customers that carries an agent's own words.
+AGENT_WORDS = (MessageKind.REPLY, MessageKind.RESOLUTION)
+
+CRLF = compat32.clone(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -154,9 +179,12 @@ def header_safe(value: str, limit: int = 200) -> str:
     return re.sub(r"\s+", " ", cleaned).strip()[:limit]
 
 
-def reply_subject(ticket_id: str, original: str, language: str) -> str:
-    """`[TKT-2026-000001] Re: <original>`, without stacking tags or Re: prefixes."""
-    untagged = re.sub(rf"\[\s*{re.escape(ticket_id)}\s*\]", "", original, flags=re.IGNORECASE)
+def reply_subject(ticket_id: str, original: str, language: str, previous: str = "") -> str:
+    """`[TKT-2026-000001] Re: <original>`, without stacking tags or Re: prefixes; the tag of
+    the `previous` ticket a new one continues goes too."""
+    untagged = original
+    for tag in filter(None, (ticket_id, previous)):
+        untagged = re.sub(rf"\[\s*{re.escape(tag)}\s*\]", "", untagged, flags=re.IGNORECASE)
     bare = _REPLY_PREFIX.sub("", untagged)
     bare = header_safe(_REPLY_PREFIX.sub("", bare.strip()))
     if not bare:
@@ -197,11 +225,19 @@ def build_mail(
     """A complete RFC 5322 message from the desk, fixed at enqueue (its Message-ID included)."""
     message_id = new_message_id(ticket_id, kind, desk.domain)
     subject = header_safe(subject, 300)
-    message = EmailMessage(policy=SEVEN_BIT)
+    # The compat32 classes, with every header value made ASCII here, compose a reply in a
+    # third of the time of `EmailMessage`'s header registry (measured: 3 ms -> 1 ms).
+    body = MIMEText(text, "plain", "utf-8")  # utf-8 bodies go out base64: 7-bit clean
+    if html is None:
+        message: Message = body
+    else:
+        message = MIMEMultipart("alternative")
+        message.attach(body)
+        message.attach(MIMEText(html, "html", "utf-8"))
     message["From"] = _address(desk.address, desk.name)
     message["To"] = ", ".join(_address(address, name) for name, address in recipients)
     message["Reply-To"] = _address(desk.address, desk.name)
-    message["Subject"] = subject
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     message["Date"] = format_datetime(now.astimezone(desk.zone))
     message["Message-ID"] = message_id
     if in_reply_to:
@@ -210,10 +246,7 @@ def build_mail(
     message["Auto-Submitted"] = auto_submitted
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Mailticket-Ticket"] = ticket_id
-    message.set_content(text, charset="utf-8")
-    if html is not None:
-        message.add_alternative(html, subtype="html", charset="utf-8")
-    message["Content-Language"] = "zh-CN" if language == "zh" else "en"  # after set_content
+    message["Content-Language"] = "zh-CN" if language == "zh" else "en"
     return OutgoingMail(
         id=outbox_id,
         ticket_id=ticket_id,
@@ -222,7 +255,7 @@ def build_mail(
         mail_from=desk.address,
         rcpt_to=tuple(address for _, address in recipients),
         subject=subject,
-        raw=message.as_bytes().decode("ascii"),
+        raw=message.as_bytes(policy=CRLF).decode("ascii"),
         created=now,
         fingerprint=fingerprint(kind, ticket_id, text),
     )
@@ -326,6 +359,7 @@ def _customer_reply(
         optional=[m for m in missing if not m["required"]],
         received=[r["label"] for r in _details(category, received, language)],
         redacted=[SECRET_NAMES[k][0 if language == "zh" else 1] for k in redacted],
+        previous_ticket=ticket.previous_ticket,
     )
     outgoing = build_mail(
         desk=desk,
@@ -333,7 +367,7 @@ def _customer_reply(
         ticket_id=ticket.id,
         kind=kind,
         recipients=[(ticket.customer_name, ticket.customer)],
-        subject=reply_subject(ticket.id, mail.subject, language),
+        subject=reply_subject(ticket.id, mail.subject, language, ticket.previous_ticket),
         text=text,
         html=html,
         now=now,
@@ -355,10 +389,12 @@ def agent_notice(
     outbox_id: str,
     now: datetime,
     kind: MessageKind = MessageKind.NOTICE,
+    thread: tuple[str, ...] = (),
     **context: object,
 ) -> tuple[OutgoingMail, str]:
     """A note to agents about a ticket: a reply that could not be delivered, a bounce, an SLA
-    reminder or escalation; `event` names the template in templates/agent/."""
+    reminder or escalation, a new ticket or follow-up, a command not understood; `event` names
+    the template in templates/agent/. It answers the last of the `thread` Message-IDs."""
     text, html = templates.render(
         event,
         "agent",
@@ -381,8 +417,26 @@ def agent_notice(
         now=now,
         language="zh",
         auto_submitted="auto-generated",
+        in_reply_to=thread[-1] if thread else "",
+        references=thread[:-1],
     )
     return outgoing, text
+
+
+def ticket_facts(ticket: Ticket, category: Category | None, zone: ZoneInfo) -> dict[str, object]:
+    """What mail to agents says about a ticket (their templates are bilingual, dates Chinese)."""
+    return {
+        "customer_name": header_safe(ticket.customer_name, 80),
+        "category": f"{category.name.zh} / {category.name.en}" if category else "",
+        "score": ticket.score,
+        "complete": bool(category) and ticket.complete,
+        "missing": [m for m in _details(category, ticket.missing, "zh") if m["required"]],
+        "priority": ticket.priority.value,
+        "assignee": ticket.assignee,
+        "due": format_due(ticket.due, "zh", zone) if ticket.due else "",
+        "flags": list(ticket.flags),
+        "previous_ticket": ticket.previous_ticket,
+    }
 
 
 def scheduled_customer_mail(
@@ -398,8 +452,9 @@ def scheduled_customer_mail(
     category: Category | None = None,
     **context: object,
 ) -> tuple[OutgoingMail, str]:
-    """A mail the schedule sends a customer (delay notice, reminder, closing notice), in their
-    language and threaded under their last mail; `kind` names the template."""
+    """A mail the schedule sends a customer (delay notice, reminder, closing notice), or an
+    agent's words relayed (a reply, the resolution: not automatic, a person wrote them), in
+    their language and threaded under their last mail; `kind` names the template."""
     language = ticket.language
     text, html = templates.render(
         kind.value,
@@ -422,7 +477,7 @@ def scheduled_customer_mail(
         html=html,
         now=now,
         language=language,
-        auto_submitted="auto-generated",
+        auto_submitted="no" if kind in AGENT_WORDS else "auto-generated",
         in_reply_to=in_reply_to,
         references=references,
     )

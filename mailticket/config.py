@@ -180,7 +180,15 @@ class Config:
         )
 
     def is_agent(self, address: str) -> bool:
-        return address.lower() in {a.lower() for a in self.agents.addresses}
+        """Listed in `[agents] addresses` or at one of `domains`; never the desk itself (its
+        own mail coming back is a loop, not an agent)."""
+        address = address.lower()
+        if not address or address == self.desk.address.lower():
+            return False
+        domain = address.rpartition("@")[2]
+        return address in {a.lower() for a in self.agents.addresses} or domain in {
+            d.lower() for d in self.agents.domains
+        }
 
     def password(self, section: str) -> str:
         """The IMAP or SMTP password from `password_env` or `password_file`, read when needed."""
@@ -390,6 +398,15 @@ def _validate(config: Config, text: str) -> None:
     for address in config.agents.addresses:
         if not _ADDRESS.match(address):
             fail("agents", "addresses", f"{address!r} is not an e-mail address")
+    for key in ("team_address", "supervisor"):
+        address = getattr(config.agents, key)
+        if address and not _ADDRESS.match(address):
+            fail("agents", key, f"{address!r} is not an e-mail address")
+    for domain in config.agents.domains:
+        if not _ADDRESS.match(f"agent@{domain}"):
+            fail("agents", "domains", f"{domain!r} is not a domain (write it without @)")
+    if config.agents.reopen_days < 0:
+        fail("agents", "reopen_days", "must be 0 or more")
 
 
 def _validate_calendar(part: CalendarConfig, fail: Callable[[str, str, str], None]) -> None:

@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from mailticket.model import InboundMail, MessageKind, Ticket
+from mailticket.commands import AgentCommands, Problem
+from mailticket.model import InboundMail, MessageKind, Priority, Ticket, TicketStatus
 
 
 class Action(StrEnum):
@@ -26,6 +29,8 @@ class Decision:
     acknowledge: bool = False
     notes: tuple[str, ...] = ()
     reason: str = ""  # why it goes to quarantine
+    reopen: bool = False  # a customer answered a resolved ticket in time
+    continues: str = ""  # NEW_TICKET: the resolved or closed ticket the customer answered
 
 
 _ROBOT_SENDER = re.compile(
@@ -82,8 +87,16 @@ def throttle_reason(
 
 
 def decide_inbound(
-    mail: InboundMail, ticket: Ticket | None, *, is_agent: bool, own_addresses: set[str]
+    mail: InboundMail,
+    ticket: Ticket | None,
+    *,
+    is_agent: bool,
+    own_addresses: set[str],
+    now: datetime,
+    reopen_days: int,
 ) -> Decision:
+    """What a mail does: open a ticket, join one (reopening it when a customer answers a
+    resolution in time), or go to quarantine. `is_agent` means an authenticated agent."""
     blocked = autoreply_block_reason(mail, own_addresses)
     notes: tuple[str, ...] = (f"no automatic reply: {blocked}",) if blocked else ()
     if mail.is_delivery_report:
@@ -95,13 +108,11 @@ def decide_inbound(
             )
         return Decision(Action.APPEND, MessageKind.BOUNCE, notes=notes)
     if ticket is not None:
+        if blocked:  # an agent's out-of-office too: it must never reach the customer
+            return Decision(Action.APPEND, MessageKind.AUTOMATED, notes=notes)
         if is_agent:
-            kind = MessageKind.AGENT
-        elif blocked:
-            kind = MessageKind.AUTOMATED
-        else:
-            kind = MessageKind.FOLLOWUP
-        return Decision(Action.APPEND, kind, notes=notes)
+            return Decision(Action.APPEND, MessageKind.AGENT, notes=notes)
+        return _customer_answer(ticket, now, reopen_days)
     if not mail.from_addr:
         return Decision(
             Action.QUARANTINE, MessageKind.COMPLAINT, reason="no sender address to answer"
@@ -116,6 +127,116 @@ def decide_inbound(
         notes += ("no automatic reply: the sender is an agent",)
         return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, notes=notes)
     return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, acknowledge=not blocked, notes=notes)
+
+
+def _customer_answer(ticket: Ticket, now: datetime, reopen_days: int) -> Decision:
+    """A customer's mail on a ticket: a follow-up, a reopening within `reopen_days` of the
+    resolution, or (later, or on a closed ticket) a new ticket that continues the old one."""
+    if ticket.status == TicketStatus.RESOLVED:
+        resolved = ticket.resolved_at or ticket.updated
+        if now - resolved <= timedelta(days=reopen_days):
+            return Decision(
+                Action.APPEND,
+                MessageKind.FOLLOWUP,
+                reopen=True,
+                notes=(
+                    f"reopened: the customer answered within {reopen_days} days of the resolution",
+                ),
+            )
+        why = f"resolved more than {reopen_days} days ago: closed"
+    elif ticket.status == TicketStatus.CLOSED:
+        why = "closed"
+    else:
+        return Decision(Action.APPEND, MessageKind.FOLLOWUP)
+    return Decision(
+        Action.NEW_TICKET,
+        MessageKind.COMPLAINT,
+        acknowledge=True,
+        continues=ticket.id,
+        notes=(f"a new ticket: the customer answered {ticket.id}, which is {why}",),
+    )
+
+
+def with_status(ticket: Ticket, status: TicketStatus, now: datetime) -> Ticket:
+    """The ticket in `status`, with the times that go with it: `resolved_at` when resolved,
+    `closed_at` when closed, neither once it is open or pending again."""
+    if status == ticket.status:
+        return ticket
+    if status == TicketStatus.RESOLVED:
+        return replace(ticket, status=status, resolved_at=now, closed_at=None, updated=now)
+    if status == TicketStatus.CLOSED:
+        return replace(ticket, status=status, closed_at=now, updated=now)
+    return replace(ticket, status=status, resolved_at=None, closed_at=None, updated=now)
+
+
+@dataclass(frozen=True)
+class AgentDecision:
+    """What an authenticated agent's mail on a ticket does. With `problems` nothing else
+    happens: the agent is told which lines were not understood."""
+
+    kind: MessageKind  # how the agent's mail is recorded: AGENT, or NOTE (never sent)
+    problems: tuple[Problem, ...] = ()
+    status: TicketStatus | None = None
+    assignee: str = ""
+    priority: Priority | None = None
+    category: str = ""
+    send: MessageKind | None = None  # REPLY or RESOLUTION to the customer, from the desk
+    text: str = ""  # what the customer reads: the agent's words without the commands
+    public: bool = False  # the customer hears from an agent (relayed, or written directly)
+    notes: tuple[str, ...] = ()
+
+
+def decide_agent_mail(
+    commands: AgentCommands,
+    ticket: Ticket,
+    *,
+    sender: str,
+    addressed_customer: bool,
+    is_agent: Callable[[str], bool],
+    categories: Collection[str],
+) -> AgentDecision:
+    """Commands, and whether the agent's words go to the customer: as a reply, as the
+    resolution (`#resolve`, `#status resolved`), not at all (`#note`, no words), or not
+    again (`addressed_customer`: the agent wrote to them directly and copied the desk)."""
+    problems = list(commands.problems)
+    note = commands.get("note") is not None
+    kind = MessageKind.NOTE if note else MessageKind.AGENT
+    assignee = ""
+    if assign := commands.get("assign"):
+        assignee = sender.lower() if assign.argument == "me" else assign.argument
+        if not is_agent(assignee):
+            problems.append(Problem(assign.line, f"{assignee} is not an agent"))
+    category = commands.get("category")
+    if category and category.argument not in categories:
+        known = ", ".join(categories) or "none: no [rules] configured"
+        problems.append(Problem(category.line, f"unknown category (known: {known})"))
+    if problems:
+        return AgentDecision(kind, problems=tuple(problems))
+    status_command = commands.get("status")
+    status = TicketStatus(status_command.argument) if status_command else None
+    if commands.get("resolve"):
+        status = TicketStatus.RESOLVED
+    priority = commands.get("priority")
+    notes = [f"#{c.name} {c.argument}".rstrip() + f" by {sender}" for c in commands.commands]
+    words = "" if note else commands.text
+    send: MessageKind | None = None
+    if words and addressed_customer:
+        notes.append("written to the customer directly (desk copied): not sent again")
+    elif words and ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+        notes.append(f"not sent: {ticket.customer} is marked undeliverable")
+    elif words:
+        send = MessageKind.RESOLUTION if status == TicketStatus.RESOLVED else MessageKind.REPLY
+    return AgentDecision(
+        kind,
+        status=status,
+        assignee=assignee,
+        priority=Priority(priority.argument) if priority else None,
+        category=category.argument if category else "",
+        send=send,
+        text=words,
+        public=send is not None or (bool(words) and addressed_customer),
+        notes=tuple(notes),
+    )
 
 
 def wants_information_reply(before: Ticket, after: Ticket, kind: MessageKind) -> bool:

@@ -1066,6 +1066,11 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         is_delivery_report=walk.is_report or message.get_content_type() == "multipart/report",
         defects=tuple(dict.fromkeys(defects)),
         quoted=quoted,
+        authentication_results=tuple(
+            _clean_line(str(value)[:_MAX_HEADER_CHARS])
+            for name, value in message.raw_items()
+            if name.lower() == "authentication-results"
+        ),
     )
 
 

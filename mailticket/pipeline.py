@@ -16,10 +16,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from mailticket import compose, guard, sla
+from mailticket import agents, compose, guard, sla
+from mailticket.commands import USAGE, parse_commands
 from mailticket.compose import DeskIdentity, Templates
 from mailticket.config import Config
-from mailticket.decide import Action, decide_inbound, throttle_reason, wants_information_reply
+from mailticket.decide import (
+    Action,
+    decide_agent_mail,
+    decide_inbound,
+    throttle_reason,
+    wants_information_reply,
+    with_status,
+)
 from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.errors import DeliveryError, PermanentDeliveryError, StoreError
 from mailticket.imap import ImapSettings, Mailbox
@@ -67,6 +75,7 @@ class Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
         rules = LiveRules.open(config.rules_path) if config.rules_path else None
         store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        _warn_about_agents(config)
         return cls(
             config=config,
             store=store,
@@ -95,6 +104,26 @@ class Desk:
     @property
     def own_addresses(self) -> set[str]:
         return {self.config.desk.address.lower()}
+
+
+def _warn_about_agents(config: Config) -> None:
+    """Said once when a desk opens: settings that let a forger act as an agent, that trust no
+    agent at all, or that leave new tickets unannounced."""
+    part = config.agents
+    if not (part.addresses or part.domains):
+        return
+    if not part.require_authentication:
+        log.warning(
+            "[agents] require_authentication is off: anyone who puts an agent's address in "
+            "From can run commands and write to customers from the desk"
+        )
+    elif not part.trusted_authserv_ids:
+        log.warning(
+            "[agents] trusted_authserv_ids is empty: no agent's mail can be authenticated, "
+            "so all of it is treated as outsiders' mail"
+        )
+    if not part.team_address:
+        log.warning("no [agents] team_address: unassigned tickets are announced to no one")
 
 
 @dataclass(frozen=True)
@@ -171,6 +200,8 @@ def _record(
     store, config = desk.store, desk.config
     now = desk.clock()
     mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
+    claim = _agent_claim(desk, mail)
+    is_agent = claim is not None and claim.trusted
     with store.transaction():
         previous = store.dedupe_destination(mail.dedupe_key)
         if previous is not None:
@@ -184,11 +215,15 @@ def _record(
         if ticket_id is None and report is not None and report.message_ids:
             ticket_id = store.ticket_for_message_ids(list(report.message_ids))
         ticket = store.find_ticket(ticket_id) if ticket_id else None
+        if ticket is not None and not is_agent:
+            ticket = _continuation(desk, ticket)
         decision = decide_inbound(
             mail,
             ticket,
-            is_agent=config.is_agent(mail.from_addr),
+            is_agent=is_agent,
             own_addresses=desk.own_addresses,
+            now=now,
+            reopen_days=config.agents.reopen_days,
         )
         if decision.action == Action.QUARANTINE:
             return _quarantine(
@@ -200,22 +235,34 @@ def _record(
                 mail=mail,
             )
         effects = Effects(notes=list(decision.notes))
+        if claim is not None and claim.trusted:
+            effects.notes.append(f"agent authenticated: {claim.reason}")
         if decision.action == Action.NEW_TICKET:
-            ticket = before = _new_ticket(desk, mail)
+            answered = ticket if decision.continues else None
+            ticket = before = _new_ticket(desk, mail, continues=answered)
+            if answered is not None:
+                _close_continued(desk, answered, ticket.id)
             outcome = "created"
         else:
             assert ticket is not None
             before = ticket
             ticket = replace(ticket, updated=now)
+            if decision.reopen:
+                ticket = with_status(ticket, TicketStatus.OPEN, now)
             if decision.kind == MessageKind.BOUNCE and report is not None:
                 ticket = _apply_bounce(desk, ticket, report, effects)
             outcome = "appended"
         assessment: Assessment | None = None
         flags: tuple[str, ...] = ()
-        if decision.kind in CUSTOMER_KINDS:
+        kind = decision.kind
+        if kind in CUSTOMER_KINDS:
             flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
+            if claim is not None and not claim.trusted:
+                flags += (f"not authenticated as agent {mail.from_addr}: {claim.reason}",)
             effects.notes.extend(flags)
-            ticket, assessment = _rescore(desk, ticket, mail, decision.kind, flags, effects)
+            ticket, assessment = _rescore(desk, ticket, effects, mail=mail, kind=kind, flags=flags)
+        elif kind == MessageKind.AGENT:
+            ticket, kind = _act_on_agent_mail(desk, before, ticket, mail, effects)
         ticket = save_ticket(desk, ticket, new=outcome == "created")
         if decision.acknowledge:
             category = assessment.category if assessment else None
@@ -234,13 +281,18 @@ def _record(
             _inbound_message(
                 ticket.id,
                 mail,
-                decision.kind,
+                kind,
                 tuple(effects.notes),
                 now,
                 extracted=assessment.extracted if assessment else {},
                 flags=flags,
             )
         )
+        if kind in CUSTOMER_KINDS:
+            event = "new" if kind == MessageKind.COMPLAINT else "followup"
+            _notify_assignee(
+                desk, ticket, "reopened" if decision.reopen else event, effects, text=mail.text
+            )
         effects.enqueue(store)
     for note in effects.notes:
         log.info("%s: %s", ticket.id, note)
@@ -254,13 +306,16 @@ CUSTOMER_KINDS = (MessageKind.COMPLAINT, MessageKind.FOLLOWUP)
 def _rescore(
     desk: Desk,
     ticket: Ticket,
-    mail: InboundMail,
-    kind: MessageKind,
-    flags: tuple[str, ...],
     effects: Effects,
+    *,
+    mail: InboundMail | None = None,
+    kind: MessageKind = MessageKind.FOLLOWUP,
+    flags: tuple[str, ...] = (),
+    category: str = "",
 ) -> tuple[Ticket, Assessment | None]:
-    """The ticket scored again on its whole thread with this customer mail (when there are
-    rules), its flags gathered from every customer mail; a new category brings its deadline."""
+    """The ticket scored again on its whole thread with this customer `mail` (when there are
+    rules), its flags gathered from every customer mail; a new category brings its deadline.
+    The `category` an agent chose (now, or earlier: `category_set_by`) is kept, not guessed."""
     zone = desk.config.zone
     earlier = [
         m
@@ -280,16 +335,19 @@ def _rescore(
         )
         for m in earlier
     ]
-    thread.append(
-        ThreadMail(
-            mail.message_id,
-            (mail.date or desk.clock()).astimezone(zone),
-            mail.subject if kind == MessageKind.COMPLAINT else "",
-            mail.text,
-            mail.attachments,
+    if mail is not None:
+        thread.append(
+            ThreadMail(
+                mail.message_id,
+                (mail.date or desk.clock()).astimezone(zone),
+                mail.subject if kind == MessageKind.COMPLAINT else "",
+                mail.text,
+                mail.attachments,
+            )
         )
-    )
-    assessment = assess(desk.rules.current, thread)
+    chosen = category or (ticket.category if ticket.category_set_by else "")
+    forced = desk.rules.current.get(chosen) if chosen else None
+    assessment = assess(desk.rules.current, thread, category=forced)
     effects.notes.append(assessment.explanation())
     classification = assessment.classification
     scored = replace(
@@ -348,7 +406,7 @@ def _reply_automatically(
     address is dead, the sender is storming us, or the same reply went out recently."""
     store, limits, now = desk.store, desk.config.limits, desk.clock()
     what = "acknowledgement" if received is None else "information request"
-    if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+    if _undeliverable(ticket, ticket.customer):
         effects.notes.append("no automatic reply: the address is marked undeliverable")
         return
     outbox_id = _next_outbox_id(store)
@@ -449,6 +507,7 @@ def _notify_agents(
     *,
     recipients: list[str] | None = None,
     kind: MessageKind = MessageKind.NOTICE,
+    thread: tuple[str, ...] = (),
     **context: object,
 ) -> None:
     """Queue a note about `ticket` for `recipients` (default: every configured agent)."""
@@ -466,12 +525,15 @@ def _notify_agents(
         outbox_id=_next_outbox_id(desk.store),
         now=desk.clock(),
         kind=kind,
+        thread=thread,
         **context,
     )
     effects.outgoing.append((outgoing, text))
 
 
-def _new_ticket(desk: Desk, mail: InboundMail) -> Ticket:
+def _new_ticket(desk: Desk, mail: InboundMail, continues: Ticket | None = None) -> Ticket:
+    """A ticket for a new complaint, or for a customer's answer to a closed ticket (which it
+    `continues`: same subject, and the old one named as `previous_ticket`)."""
     config, now = desk.config, desk.clock()
     local_now = now.astimezone(config.zone)
     days = config.desk.sla_working_days
@@ -480,13 +542,34 @@ def _new_ticket(desk: Desk, mail: InboundMail) -> Ticket:
         status=TicketStatus.OPEN,
         customer=mail.from_addr,
         customer_name=mail.from_name,
-        subject=mail.subject,
+        subject=continues.subject if continues else mail.subject,
         language=detect_language(mail.subject, mail.text),
         created=now,
         updated=now,
         due=config.business_calendar.add_working_days(now, days),
         sla_working_days=days,
+        previous_ticket=continues.id if continues else "",
     )
+
+
+def _close_continued(desk: Desk, ticket: Ticket, successor: str) -> None:
+    """The answered ticket is closed (if it was only resolved) and points at its successor,
+    where the customer's further mail on the old thread goes."""
+    closed = with_status(ticket, TicketStatus.CLOSED, desk.clock())
+    save_ticket(desk, replace(closed, continued_by=successor))
+
+
+def _continuation(desk: Desk, ticket: Ticket) -> Ticket:
+    """The newest ticket that continues a closed one: a customer's second mail on the old
+    thread joins the ticket their first one started instead of starting another."""
+    seen = {ticket.id}
+    while ticket.status == TicketStatus.CLOSED and ticket.continued_by not in seen:
+        successor = desk.store.find_ticket(ticket.continued_by) if ticket.continued_by else None
+        if successor is None:
+            break
+        seen.add(successor.id)
+        ticket = successor
+    return ticket
 
 
 def _inbound_message(
@@ -539,6 +622,142 @@ def _enqueue(store: Store, outgoing: OutgoingMail, *, text: str) -> None:
             text=text,
         )
     )
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+def _agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
+    """For mail from an agent's address, whether it may act as that agent: vouched for by a
+    trusted server, or taken on its From when `require_authentication` is off. None for
+    everyone else."""
+    part = desk.config.agents
+    if not desk.config.is_agent(mail.from_addr):
+        return None
+    if not part.require_authentication:
+        return agents.Verdict(True, "not checked ([agents] require_authentication = false)")
+    return agents.verify_sender(
+        mail.authentication_results, mail.from_addr, part.trusted_authserv_ids
+    )
+
+
+def _act_on_agent_mail(
+    desk: Desk, before: Ticket, ticket: Ticket, mail: InboundMail, effects: Effects
+) -> tuple[Ticket, MessageKind]:
+    """An authenticated agent's mail on a ticket: its commands applied and its words relayed
+    to the customer; or, when a command line is not understood, nothing done and the agent
+    told which line. Returns the ticket and how the mail is recorded (AGENT or NOTE)."""
+    now, sender = desk.clock(), mail.from_addr
+    rules = desk.rules.current if desk.rules else None
+    decision = decide_agent_mail(
+        parse_commands(mail.text),
+        ticket,
+        sender=sender,
+        addressed_customer=ticket.customer.lower() in (a.lower() for a in (*mail.to, *mail.cc)),
+        is_agent=desk.config.is_agent,
+        categories=[c.id for c in rules.categories] if rules else [],
+    )
+    effects.notes.extend(decision.notes)
+    if decision.problems:
+        problems = "; ".join(str(p) for p in decision.problems)
+        effects.notes.append(f"not understood, nothing done: {problems}")
+        _notify_agents(
+            desk,
+            ticket,
+            "command_error",
+            effects,
+            recipients=[sender],
+            kind=MessageKind.COMMAND_ERROR,
+            thread=(*mail.references, mail.message_id),
+            problems=list(decision.problems),
+            usages=list(USAGE.values()),
+        )
+        return ticket, decision.kind
+    if decision.status is not None:
+        ticket = with_status(ticket, decision.status, now)
+    if decision.priority is not None:
+        ticket = replace(ticket, priority=decision.priority)
+    if decision.assignee:
+        ticket = replace(ticket, assignee=decision.assignee)
+    if decision.category:
+        ticket, _ = _rescore(
+            desk, replace(ticket, category_set_by=sender), effects, category=decision.category
+        )
+    if decision.public and ticket.first_response_at is None:
+        ticket = replace(ticket, first_response_at=now)
+    if decision.send is not None:
+        terms = (
+            _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
+        )
+        _tell_customer(desk, ticket, decision.send, effects, now, text=decision.text, **terms)
+    if decision.assignee not in ("", sender.lower(), before.assignee):
+        last = _last_customer_mail(desk, ticket)
+        _notify_assignee(
+            desk, ticket, "assigned", effects, assigned_by=sender, text=last.text if last else ""
+        )
+    return ticket, decision.kind
+
+
+def _resolution_terms(desk: Desk, ticket: Ticket, now: datetime) -> dict[str, object]:
+    """What the resolution mail says about not being satisfied: reply by when to reopen the
+    ticket, and where to turn after that."""
+    days = desk.config.agents.reopen_days
+    until = compose.format_due(now + timedelta(days=days), ticket.language, desk.config.zone)
+    return {
+        "reopen_days": days,
+        "reopen_until": until,
+        "escalation_path": desk.config.desk.escalation_path,
+    }
+
+
+def _notify_assignee(
+    desk: Desk, ticket: Ticket, occasion: str, effects: Effects, **context: object
+) -> None:
+    """Tell the assignee, or the team while nobody is assigned, what happened on a ticket.
+    Each notice answers the ticket's previous one and has Reply-To the desk, so an agent's
+    answer comes back here, on this ticket."""
+    to = ticket.assignee or desk.config.agents.team_address
+    if not to:
+        return
+    if _undeliverable(ticket, to):
+        effects.notes.append(f"agents not told ({occasion}): {to} is marked undeliverable")
+        return
+    earlier = [
+        m.message_id
+        for m in desk.store.messages(ticket.id)
+        if m.kind == MessageKind.AGENT_NOTIFICATION
+    ]
+    _notify_agents(
+        desk,
+        ticket,
+        "agent_notification",
+        effects,
+        recipients=[to],
+        kind=MessageKind.AGENT_NOTIFICATION,
+        thread=tuple(earlier[-10:]),
+        occasion=occasion,
+        **compose.ticket_facts(ticket, _category(desk, ticket), desk.config.zone),
+        **context,
+    )
+
+
+def _category(desk: Desk, ticket: Ticket) -> Category | None:
+    rules = desk.rules.current if desk.rules else None
+    return rules.get(ticket.category) if rules and ticket.category else None
+
+
+def _last_customer_mail(desk: Desk, ticket: Ticket) -> TicketMessage | None:
+    """The customer's latest mail on the ticket: what our mail to them answers."""
+    mails = [
+        m
+        for m in desk.store.messages(ticket.id)
+        if m.direction == Direction.IN and m.kind in CUSTOMER_KINDS
+    ]
+    return mails[-1] if mails else None
+
+
+def _undeliverable(ticket: Ticket, address: str) -> bool:
+    return address.lower() in (a.lower() for a in ticket.undeliverable)
 
 
 # --- the outbox -------------------------------------------------------------------------------
@@ -795,18 +1014,23 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
     """
     now = now or desk.clock()
     done: list[SweepAction] = []
-    for ticket in desk.store.tickets_to_check(now):
+    due = [t.id for t in desk.store.tickets_to_check(now)]
+    for start in range(0, len(due), SWEEP_BATCH):  # one durable write per batch, not per ticket
         actions: list[SweepAction] = []
         try:
             with desk.store.transaction():
-                current = desk.store.get_ticket(ticket.id)  # another process may have moved it
-                actions = _sweep_ticket(desk, current, now)
+                for ticket_id in due[start : start + SWEEP_BATCH]:
+                    current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
+                    actions += _sweep_ticket(desk, current, now)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
             pass
         done += actions
     return done
+
+
+SWEEP_BATCH = 200
 
 
 def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction]:
@@ -898,13 +1122,12 @@ def _tell_customer(
     now: datetime,
     **context: object,
 ) -> list[str]:
-    """Queue a scheduled mail to the customer, threaded under their last mail."""
-    if ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+    """Queue a mail to the customer (scheduled, or an agent's words), threaded under their
+    last mail."""
+    if _undeliverable(ticket, ticket.customer):
         effects.notes.append(f"no {kind.value}: the address is marked undeliverable")
         return []
-    inbound = [m for m in desk.store.messages(ticket.id) if m.direction == Direction.IN]
-    last = inbound[-1] if inbound else None
-    rules = desk.rules.current if desk.rules else None
+    last = _last_customer_mail(desk, ticket)
     outgoing, text = compose.scheduled_customer_mail(
         desk.templates,
         desk.identity,
@@ -914,7 +1137,7 @@ def _tell_customer(
         now=now,
         in_reply_to=last.message_id if last else "",
         references=last.references if last else (),
-        category=rules.get(ticket.category) if rules and ticket.category else None,
+        category=_category(desk, ticket),
         **context,
     )
     effects.outgoing.append((outgoing, text))

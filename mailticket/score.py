@@ -104,9 +104,15 @@ def classify(rules: RuleSet, text: str) -> Classification:
     return Classification(chosen, confidence, evidence, hits[best])
 
 
-def assess(rules: RuleSet, thread: Sequence[ThreadMail]) -> Assessment:
-    """Category, values, score and missing fields of a ticket from all its customer mails."""
-    classification = classify(rules, "\n".join(f"{m.subject}\n{m.text}" for m in thread))
+def assess(
+    rules: RuleSet, thread: Sequence[ThreadMail], category: Category | None = None
+) -> Assessment:
+    """Category, values, score and missing fields of a ticket from all its customer mails;
+    with `category` (an agent's choice), that category instead of the one the text suggests."""
+    if category is None:
+        classification = classify(rules, "\n".join(f"{m.subject}\n{m.text}" for m in thread))
+    else:
+        classification = Classification(category, 1.0, {}, (), "")
     category = classification.category
     values: dict[str, str] = {}
     history: list[FieldChange] = []

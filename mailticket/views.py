@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from mailticket.model import Ticket, to_record
+from mailticket.model import MessageKind, Ticket, to_record
 from mailticket.pipeline import Desk
 
 
@@ -28,6 +28,8 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "complete": record["complete"],
         "missing": record["missing"],
         "flags": record["flags"],
+        "assignee": record["assignee"],
+        "priority": record["priority"],
     }
 
 
@@ -37,6 +39,15 @@ def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
     detail["category_confidence"] = ticket.category_confidence
     detail["fields"] = ticket.fields
     detail["field_history"] = to_record(ticket.field_history)
+    for key in (
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+        "previous_ticket",
+        "continued_by",
+        "category_set_by",
+    ):
+        detail[key] = to_record(getattr(ticket, key))
     states = {m.message_id: m for m in desk.store.outbox()}
     messages = []
     for message in desk.store.messages(ticket_id):
@@ -57,6 +68,7 @@ def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
             "defects": record["defects"],
             "extracted": record["extracted"],
             "flags": record["flags"],
+            "internal": message.kind == MessageKind.NOTE,  # an agent's note: never sent
         }
         if message.message_id in states:
             outgoing = states[message.message_id]

@@ -133,7 +133,9 @@ def test_missing_sender_is_blocked() -> None:
 
 
 def test_new_complaint_opens_a_ticket_and_is_acknowledged() -> None:
-    decision = decide_inbound(mail(), None, is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        mail(), None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision == Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, acknowledge=True)
 
 
@@ -143,6 +145,8 @@ def test_auto_reply_without_a_ticket_opens_one_silently() -> None:
         None,
         is_agent=False,
         own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
     )
     assert decision.action is Action.NEW_TICKET
     assert decision.kind is MessageKind.COMPLAINT
@@ -152,7 +156,12 @@ def test_auto_reply_without_a_ticket_opens_one_silently() -> None:
 
 def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
     decision = decide_inbound(
-        mail(from_addr="alice@pfx.example"), None, is_agent=True, own_addresses=OWN
+        mail(from_addr="alice@pfx.example"),
+        None,
+        is_agent=True,
+        own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
     )
     assert decision.action is Action.NEW_TICKET
     assert decision.acknowledge is False
@@ -161,7 +170,12 @@ def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
 
 def test_follow_up_on_a_ticket_is_appended() -> None:
     decision = decide_inbound(
-        mail(in_reply_to=("<ack@pfx.example>",)), ticket(), is_agent=False, own_addresses=OWN
+        mail(in_reply_to=("<ack@pfx.example>",)),
+        ticket(),
+        is_agent=False,
+        own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
     )
     assert decision == Decision(Action.APPEND, MessageKind.FOLLOWUP)
     assert decision.acknowledge is False
@@ -169,7 +183,12 @@ def test_follow_up_on_a_ticket_is_appended() -> None:
 
 def test_agent_mail_on_a_ticket_is_appended_as_agent() -> None:
     decision = decide_inbound(
-        mail(from_addr="alice@pfx.example"), ticket(), is_agent=True, own_addresses=OWN
+        mail(from_addr="alice@pfx.example"),
+        ticket(),
+        is_agent=True,
+        own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
     )
     assert decision.action is Action.APPEND
     assert decision.kind is MessageKind.AGENT
@@ -182,6 +201,8 @@ def test_auto_reply_on_a_ticket_is_appended_as_automated() -> None:
         ticket(),
         is_agent=False,
         own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
     )
     assert decision.action is Action.APPEND
     assert decision.kind is MessageKind.AUTOMATED
@@ -194,7 +215,9 @@ def test_bounce_matching_a_ticket_is_appended() -> None:
         is_delivery_report=True,
         auto_headers={"return-path": "<>"},
     )
-    decision = decide_inbound(bounce, ticket(), is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        bounce, ticket(), is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision.action is Action.APPEND
     assert decision.kind is MessageKind.BOUNCE
     assert decision.acknowledge is False
@@ -204,7 +227,9 @@ def test_bounce_matching_a_ticket_is_appended() -> None:
 
 def test_bounce_matching_no_ticket_is_quarantined() -> None:
     bounce = mail(from_addr="MAILER-DAEMON@mx.163.example", is_delivery_report=True)
-    decision = decide_inbound(bounce, None, is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        bounce, None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision.action is Action.QUARANTINE
     assert decision.kind is MessageKind.BOUNCE
     assert decision.acknowledge is False
@@ -213,14 +238,18 @@ def test_bounce_matching_no_ticket_is_quarantined() -> None:
 
 @pytest.mark.parametrize("sender", [DESK, "DESK@pfx.example"])
 def test_own_mail_matching_no_ticket_is_quarantined(sender: str) -> None:
-    decision = decide_inbound(mail(from_addr=sender), None, is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        mail(from_addr=sender), None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision.action is Action.QUARANTINE
     assert decision.acknowledge is False
     assert "own address" in decision.reason
 
 
 def test_mail_without_sender_is_quarantined() -> None:
-    decision = decide_inbound(mail(from_addr=""), None, is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        mail(from_addr=""), None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision.action is Action.QUARANTINE
     assert decision.acknowledge is False
     assert decision.reason == "no sender address to answer"
@@ -236,7 +265,9 @@ def test_mail_without_sender_is_quarantined() -> None:
     ],
 )
 def test_no_new_ticket_is_ever_acknowledged_when_blocked(changes: dict[str, Any]) -> None:
-    decision = decide_inbound(mail(**changes), None, is_agent=False, own_addresses=OWN)
+    decision = decide_inbound(
+        mail(**changes), None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7
+    )
     assert decision.action is Action.NEW_TICKET
     assert decision.acknowledge is False
     assert decision.notes and decision.notes[0].startswith("no automatic reply:")

@@ -17,7 +17,14 @@ from mailticket.pipeline import Desk, drain_outbox, smtp_sender
 
 pytestmark = pytest.mark.integration
 
-AGENTS = '[agents]\naddresses = ["alice@okwallet.example"]\n'
+AGENTS = """
+[agents]
+addresses = ["alice@okwallet.example"]
+trusted_authserv_ids = ["mx.okwallet.example"]
+"""
+AUTHENTICATED = {
+    "Authentication-Results": "mx.okwallet.example; dkim=pass header.d=okwallet.example"
+}
 
 
 def with_headers(message_id: str, sender: str, headers: dict[str, str], **kwargs: str) -> bytes:
@@ -39,7 +46,7 @@ RULES = [
     ("empty-return-path", {"Return-Path": "<>"}, "c@x.example", "empty Return-Path"),
     ("noreply", {}, "noreply@shop.example", "automated sender"),
     ("no-reply", {}, "no-reply+123@shop.example", "automated sender"),
-    ("agent", {}, "alice@okwallet.example", "the sender is an agent"),
+    ("agent", AUTHENTICATED, "alice@okwallet.example", "the sender is an agent"),
 ]
 
 
