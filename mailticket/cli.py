@@ -546,7 +546,8 @@ def _tickets(desk: Desk, args: argparse.Namespace) -> int:
         arrow = "<-" if message["direction"] == "in" else "->"
         state = f" [{message['delivery']['state']}]" if "delivery" in message else ""
         kind = "INTERNAL NOTE (never sent)" if message["internal"] else message["kind"]
-        print(f"\n{arrow} {message['date']}  {kind}{state}  {message['from']}")
+        who = message["from"] if arrow == "<-" else "to " + ", ".join(message["to"])
+        print(f"\n{arrow} {message['date']}  {kind}{state}  {who}")
         print(f"   {message['subject']}")
         for note in message["notes"]:
             print(f"   note: {note}")

@@ -237,7 +237,8 @@ def build_mail(
     message["From"] = _address(desk.address, desk.name)
     message["To"] = ", ".join(_address(address, name) for name, address in recipients)
     message["Reply-To"] = _address(desk.address, desk.name)
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    # compat32 folds a Header into proper encoded-words (typeshed only admits str).
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
     message["Date"] = format_datetime(now.astimezone(desk.zone))
     message["Message-ID"] = message_id
     if in_reply_to:

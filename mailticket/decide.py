@@ -30,6 +30,7 @@ class Decision:
     notes: tuple[str, ...] = ()
     reason: str = ""  # why it goes to quarantine
     reopen: bool = False  # a customer answered a resolved ticket in time
+    resume: bool = False  # a customer answered a pending ticket: it is open again
     continues: str = ""  # NEW_TICKET: the resolved or closed ticket the customer answered
 
 
@@ -146,6 +147,13 @@ def _customer_answer(ticket: Ticket, now: datetime, reopen_days: int) -> Decisio
         why = f"resolved more than {reopen_days} days ago: closed"
     elif ticket.status == TicketStatus.CLOSED:
         why = "closed"
+    elif ticket.status == TicketStatus.PENDING:
+        return Decision(
+            Action.APPEND,
+            MessageKind.FOLLOWUP,
+            resume=True,
+            notes=("open again: the customer answered while the ticket was pending",),
+        )
     else:
         return Decision(Action.APPEND, MessageKind.FOLLOWUP)
     return Decision(

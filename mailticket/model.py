@@ -158,7 +158,7 @@ class Ticket:
     paused_since: datetime | None = None  # waiting for the customer: the SLA clock stands
     sla_fired: tuple[str, ...] = ()  # thresholds already acted on, each exactly once
     next_check: datetime | None = None  # when the SLA sweep must look at it next (indexed)
-    category_set_by: str = ""  # the agent whose #category rescoring keeps
+    category_set_by: str = ""  # the agent who chose the category (#category): rescoring keeps it
     continued_by: str = ""  # the ticket a customer's reply after closing started
 
 

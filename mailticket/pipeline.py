@@ -247,7 +247,7 @@ def _record(
             assert ticket is not None
             before = ticket
             ticket = replace(ticket, updated=now)
-            if decision.reopen:
+            if decision.reopen or decision.resume:
                 ticket = with_status(ticket, TicketStatus.OPEN, now)
             if decision.kind == MessageKind.BOUNCE and report is not None:
                 ticket = _apply_bounce(desk, ticket, report, effects)
@@ -262,7 +262,7 @@ def _record(
             effects.notes.extend(flags)
             ticket, assessment = _rescore(desk, ticket, effects, mail=mail, kind=kind, flags=flags)
         elif kind == MessageKind.AGENT:
-            ticket, kind = _act_on_agent_mail(desk, before, ticket, mail, effects)
+            ticket, kind = _act_on_agent_mail(desk, ticket, mail, effects)
         ticket = save_ticket(desk, ticket, new=outcome == "created")
         if decision.acknowledge:
             category = assessment.category if assessment else None
@@ -555,8 +555,9 @@ def _new_ticket(desk: Desk, mail: InboundMail, continues: Ticket | None = None) 
 def _close_continued(desk: Desk, ticket: Ticket, successor: str) -> None:
     """The answered ticket is closed (if it was only resolved) and points at its successor,
     where the customer's further mail on the old thread goes."""
-    closed = with_status(ticket, TicketStatus.CLOSED, desk.clock())
-    save_ticket(desk, replace(closed, continued_by=successor))
+    now = desk.clock()
+    closed = with_status(ticket, TicketStatus.CLOSED, now)
+    save_ticket(desk, replace(closed, continued_by=successor, updated=now))
 
 
 def _continuation(desk: Desk, ticket: Ticket) -> Ticket:
@@ -642,12 +643,12 @@ def _agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
 
 
 def _act_on_agent_mail(
-    desk: Desk, before: Ticket, ticket: Ticket, mail: InboundMail, effects: Effects
+    desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects
 ) -> tuple[Ticket, MessageKind]:
     """An authenticated agent's mail on a ticket: its commands applied and its words relayed
     to the customer; or, when a command line is not understood, nothing done and the agent
     told which line. Returns the ticket and how the mail is recorded (AGENT or NOTE)."""
-    now, sender = desk.clock(), mail.from_addr
+    now, sender, assigned = desk.clock(), mail.from_addr, ticket.assignee
     rules = desk.rules.current if desk.rules else None
     decision = decide_agent_mail(
         parse_commands(mail.text),
@@ -690,7 +691,7 @@ def _act_on_agent_mail(
             _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
         )
         _tell_customer(desk, ticket, decision.send, effects, now, text=decision.text, **terms)
-    if decision.assignee not in ("", sender.lower(), before.assignee):
+    if decision.assignee not in ("", sender.lower(), assigned):
         last = _last_customer_mail(desk, ticket)
         _notify_assignee(
             desk, ticket, "assigned", effects, assigned_by=sender, text=last.text if last else ""

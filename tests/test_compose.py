@@ -14,9 +14,12 @@ from mailticket.compose import (
     DeskIdentity,
     Templates,
     acknowledgement,
+    agent_notice,
     format_due,
     header_safe,
     reply_subject,
+    scheduled_customer_mail,
+    ticket_facts,
 )
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
 
@@ -287,3 +290,77 @@ def test_customer_text_cannot_add_headers(language: str) -> None:
     assert [a.addr_spec for a in msg["From"].addresses] == [DESK]
     assert msg.defects == []
     assert "help Bcc: evil@x" in body
+
+
+# --- agents' words and notices ----------------------------------------------------------------
+
+
+def test_an_acknowledgement_for_a_ticket_that_continues_a_closed_one() -> None:
+    ticket = make_ticket("zh", id="PFX-2026-000009", previous_ticket=TID)
+    mail = make_mail(ticket, subject=f"回复：[{TID}] 充值未到账")
+    outgoing, body = acknowledgement(
+        Templates(), DeskIdentity(DESK, "PFX", SHANGHAI), ticket, mail, outbox_id="M1", now=NOW
+    )
+    assert outgoing.subject == "[PFX-2026-000009] Re: 充值未到账"  # the old tag is gone
+    assert f"您回复的工单 {TID} 已关闭" in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "auto_submitted"),
+    [
+        (MessageKind.REPLY, "no"),  # a person wrote it
+        (MessageKind.RESOLUTION, "no"),
+        (MessageKind.DELAY_NOTICE, "auto-generated"),
+    ],
+)
+def test_an_agents_words_are_not_marked_automatic(kind: MessageKind, auto_submitted: str) -> None:
+    ticket = make_ticket("en")
+    outgoing, body = scheduled_customer_mail(
+        Templates(),
+        DeskIdentity(DESK, "PFX", SHANGHAI),
+        ticket,
+        kind,
+        outbox_id="M1",
+        now=NOW,
+        in_reply_to="<cust-1@mail.example>",
+        references=("<cust-0@mail.example>",),
+        text="Your top-up was credited today.",
+        reopen_days=7,
+        reopen_until="Friday",
+        new_due="Monday",
+        escalation_path="",
+    )
+    msg = email.message_from_string(outgoing.raw, policy=email.policy.default)
+    assert msg["Auto-Submitted"] == auto_submitted
+    assert msg["In-Reply-To"] == "<cust-1@mail.example>"
+    assert msg["Subject"] == f"[{TID}] Re: Card payment failed"
+    if kind != MessageKind.DELAY_NOTICE:
+        assert "Your top-up was credited today." in body
+
+
+def test_agent_notices_answer_the_thread_they_are_given() -> None:
+    ticket = make_ticket("zh")
+    outgoing, body = agent_notice(
+        Templates(),
+        DeskIdentity(DESK, "PFX", SHANGHAI),
+        ticket,
+        event="agent_notification",
+        agents=["support@pfx.example"],
+        outbox_id="M1",
+        now=NOW,
+        kind=MessageKind.AGENT_NOTIFICATION,
+        thread=("<n1@pfx.example>", "<n2@pfx.example>"),
+        occasion="followup",
+        text="还没到账！",
+        **ticket_facts(ticket, None, SHANGHAI),
+    )
+    msg = email.message_from_string(outgoing.raw, policy=email.policy.default)
+    assert msg["Subject"] == f"[{TID}] 充值未到账"  # the same for every notice of a ticket
+    assert msg["In-Reply-To"] == "<n2@pfx.example>"
+    assert msg["References"].split() == ["<n1@pfx.example>", "<n2@pfx.example>"]
+    assert msg["Reply-To"].addresses[0].addr_spec == DESK
+    assert "客户来信 / The customer wrote again" in body and "还没到账！" in body
+
+
+def test_every_shipped_template_renders() -> None:
+    assert Templates().check() == []

@@ -124,3 +124,31 @@ def test_example_config_loads_and_documents_every_key() -> None:
             assert line_of(text, section, key) or f"# {key} =" in text, (
                 f"{section}.{key} is not documented in config.example.toml"
             )
+
+
+def test_agents_by_address_and_by_domain_but_never_the_desk(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'addresses = ["alice@okwallet.example"]',
+        'addresses = ["alice@partner.example"]\ndomains = ["OKWallet.example"]',
+    )
+    config = config_module.load(write(tmp_path, text), environ={})
+    assert config.is_agent("Alice@partner.example")
+    assert config.is_agent("bob@okwallet.example")
+    assert not config.is_agent("bob@cs.okwallet.example")  # the domain exactly
+    assert not config.is_agent("carol@partner.example")
+    assert not config.is_agent("Complaints@okwallet.example")  # our own mail coming back
+    assert not config.is_agent("")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('domains = ["@okwallet.example"]', r":\d+: agents.domains: '@okwallet.example' is not"),
+        ('team_address = "support"', r":\d+: agents.team_address: 'support' is not an e-mail"),
+        ('supervisor = "boss at x"', r":\d+: agents.supervisor: 'boss at x' is not an e-mail"),
+        ("reopen_days = -1", r":\d+: agents.reopen_days: must be 0 or more"),
+    ],
+)
+def test_bad_agents_settings(tmp_path: Path, line: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        config_module.load(write(tmp_path, f"{GOOD}{line}\n"), environ={})

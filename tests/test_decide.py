@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from mailticket.decide import Action, Decision, autoreply_block_reason, decide_inbound
-from mailticket.model import InboundMail, MessageKind, Ticket, TicketStatus
+from mailticket.commands import parse_commands
+from mailticket.decide import (
+    Action,
+    AgentDecision,
+    Decision,
+    autoreply_block_reason,
+    decide_agent_mail,
+    decide_inbound,
+    with_status,
+)
+from mailticket.model import InboundMail, MessageKind, Priority, Ticket, TicketStatus
 
 DESK = "desk@pfx.example"
 OWN = {DESK}
@@ -271,3 +280,226 @@ def test_no_new_ticket_is_ever_acknowledged_when_blocked(changes: dict[str, Any]
     assert decision.action is Action.NEW_TICKET
     assert decision.acknowledge is False
     assert decision.notes and decision.notes[0].startswith("no automatic reply:")
+
+
+def test_an_agents_out_of_office_on_a_ticket_is_automated_never_agent_mail() -> None:
+    decision = decide_inbound(
+        mail(from_addr="alice@pfx.example", auto_headers={"auto-submitted": "auto-replied"}),
+        ticket(),
+        is_agent=True,
+        own_addresses=OWN,
+        now=NOW,
+        reopen_days=7,
+    )
+    assert decision.kind is MessageKind.AUTOMATED
+
+
+# --- resolved and closed tickets --------------------------------------------------------------
+
+
+def answer(on: Ticket, *, days_later: float, is_agent: bool = False, **changes: Any) -> Decision:
+    return decide_inbound(
+        mail(**changes),
+        on,
+        is_agent=is_agent,
+        own_addresses=OWN,
+        now=NOW + timedelta(days=days_later),
+        reopen_days=7,
+    )
+
+
+def resolved() -> Ticket:
+    return replace(ticket(), status=TicketStatus.RESOLVED, resolved_at=NOW)
+
+
+def test_a_customer_answering_a_resolution_in_time_reopens_the_ticket() -> None:
+    decision = answer(resolved(), days_later=7)
+    assert decision == Decision(
+        Action.APPEND,
+        MessageKind.FOLLOWUP,
+        reopen=True,
+        notes=("reopened: the customer answered within 7 days of the resolution",),
+    )
+
+
+def test_a_late_answer_to_a_resolution_starts_a_new_ticket_that_continues_it() -> None:
+    decision = answer(resolved(), days_later=7.01)
+    assert decision == Decision(
+        Action.NEW_TICKET,
+        MessageKind.COMPLAINT,
+        acknowledge=True,
+        continues="PFX-2026-000001",
+        notes=(
+            "a new ticket: the customer answered PFX-2026-000001, which is resolved more than "
+            "7 days ago: closed",
+        ),
+    )
+
+
+def test_any_answer_to_a_closed_ticket_starts_a_new_one() -> None:
+    closed = replace(ticket(), status=TicketStatus.CLOSED, closed_at=NOW)
+    decision = answer(closed, days_later=0)
+    assert (decision.action, decision.continues, decision.acknowledge) == (
+        Action.NEW_TICKET,
+        "PFX-2026-000001",
+        True,
+    )
+
+
+def test_machines_and_agents_do_not_reopen_or_restart_tickets() -> None:
+    auto = answer(resolved(), days_later=1, auto_headers={"auto-submitted": "auto-replied"})
+    assert (auto.action, auto.kind, auto.reopen) == (Action.APPEND, MessageKind.AUTOMATED, False)
+    closed = replace(ticket(), status=TicketStatus.CLOSED)
+    agent = answer(closed, days_later=30, is_agent=True, from_addr="alice@pfx.example")
+    assert (agent.action, agent.kind, agent.continues) == (Action.APPEND, MessageKind.AGENT, "")
+
+
+def test_an_open_ticket_just_takes_the_follow_up() -> None:
+    decision = answer(replace(ticket(), status=TicketStatus.OPEN), days_later=100)
+    assert decision == Decision(Action.APPEND, MessageKind.FOLLOWUP)
+
+
+def test_status_changes_carry_their_times() -> None:
+    later = NOW + timedelta(hours=5)
+    done = with_status(ticket(), TicketStatus.RESOLVED, NOW)
+    assert (done.status, done.resolved_at, done.closed_at, done.updated) == (
+        TicketStatus.RESOLVED,
+        NOW,
+        None,
+        NOW,
+    )
+    closed = with_status(done, TicketStatus.CLOSED, later)
+    assert (closed.resolved_at, closed.closed_at) == (NOW, later)
+    reopened = with_status(closed, TicketStatus.OPEN, later)
+    assert (reopened.status, reopened.resolved_at, reopened.closed_at) == (
+        TicketStatus.OPEN,
+        None,
+        None,
+    )
+    assert with_status(reopened, TicketStatus.OPEN, NOW + timedelta(days=9)) is reopened
+
+
+# --- an agent's mail --------------------------------------------------------------------------
+
+AGENTS = {"alice@pfx.example", "bob@pfx.example"}
+
+
+def agent_mail(text: str, *, on: Ticket | None = None, addressed: bool = False) -> AgentDecision:
+    return decide_agent_mail(
+        parse_commands(text),
+        on or ticket(),
+        sender="Alice@pfx.example",
+        addressed_customer=addressed,
+        is_agent=lambda address: address.lower() in AGENTS,
+        categories=["topup_not_credited", "other"],
+    )
+
+
+def test_plain_words_are_relayed_as_a_reply() -> None:
+    decision = agent_mail("您好，已为您查询，款项将在今天到账。")
+    assert decision == AgentDecision(
+        MessageKind.AGENT,
+        send=MessageKind.REPLY,
+        text="您好，已为您查询，款项将在今天到账。",
+        public=True,
+    )
+
+
+def test_commands_are_applied_and_left_out_of_the_reply() -> None:
+    decision = agent_mail("#assign me\n#priority urgent\n#category topup_not_credited\n您好。")
+    assert (decision.assignee, decision.priority, decision.category) == (
+        "alice@pfx.example",
+        Priority.URGENT,
+        "topup_not_credited",
+    )
+    assert (decision.send, decision.text) == (MessageKind.REPLY, "您好。")
+    assert decision.notes == (
+        "#assign me by Alice@pfx.example",
+        "#priority urgent by Alice@pfx.example",
+        "#category topup_not_credited by Alice@pfx.example",
+    )
+
+
+def test_commands_alone_send_nothing() -> None:
+    decision = agent_mail("#assign bob@pfx.example\n#status pending")
+    assert (decision.assignee, decision.status) == ("bob@pfx.example", TicketStatus.PENDING)
+    assert (decision.send, decision.public) == (None, False)
+
+
+def test_a_note_is_recorded_as_a_note_and_never_sent() -> None:
+    decision = agent_mail("#note\n客户情绪激动，建议电话联系。")
+    assert (decision.kind, decision.send, decision.text, decision.public) == (
+        MessageKind.NOTE,
+        None,
+        "",
+        False,
+    )
+
+
+@pytest.mark.parametrize("text", ["#resolve\n已退款。", "#status resolved\n已退款。"])
+def test_resolving_with_words_sends_the_resolution(text: str) -> None:
+    decision = agent_mail(text)
+    assert (decision.status, decision.send, decision.text) == (
+        TicketStatus.RESOLVED,
+        MessageKind.RESOLUTION,
+        "已退款。",
+    )
+
+
+def test_resolving_without_words_by_status_is_silent() -> None:
+    decision = agent_mail("#status resolved")
+    assert (decision.status, decision.send) == (TicketStatus.RESOLVED, None)
+
+
+def test_a_reply_the_agent_wrote_to_the_customer_directly_is_not_sent_again() -> None:
+    decision = agent_mail("您好，已处理。", addressed=True)
+    assert (decision.send, decision.public) == (None, True)
+    assert decision.notes == ("written to the customer directly (desk copied): not sent again",)
+
+
+def test_nothing_goes_to_an_undeliverable_customer() -> None:
+    dead = replace(ticket(), undeliverable=("LI.WEI@163.example",))
+    decision = agent_mail("#resolve\n已退款。", on=dead)
+    assert (decision.status, decision.send, decision.public) == (
+        TicketStatus.RESOLVED,
+        None,
+        False,
+    )
+    assert decision.notes[-1] == "not sent: li.wei@163.example is marked undeliverable"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "why"),
+    [
+        ("#stauts closed\n已处理。", "#stauts closed", "unknown command"),
+        ("#assign carol@elsewhere.example\nhi", "#assign carol@elsewhere.example", "not an agent"),
+        ("#category fees\nhi", "#category fees", "unknown category (known: topup_not_credited"),
+    ],
+)
+def test_a_problem_means_nothing_is_done(text: str, line: str, why: str) -> None:
+    decision = agent_mail(text)
+    [problem] = decision.problems
+    assert problem.line == line and why in problem.why
+    assert decision == AgentDecision(MessageKind.AGENT, problems=decision.problems)
+
+
+def test_without_rules_no_category_is_known() -> None:
+    decision = decide_agent_mail(
+        parse_commands("#category other"),
+        ticket(),
+        sender="alice@pfx.example",
+        addressed_customer=False,
+        is_agent=lambda address: True,
+        categories=[],
+    )
+    assert decision.problems[0].why == "unknown category (known: none: no [rules] configured)"
+
+
+def test_a_customer_answer_opens_a_pending_ticket_again() -> None:
+    decision = answer(replace(ticket(), status=TicketStatus.PENDING), days_later=100)
+    assert (decision.action, decision.kind, decision.resume, decision.reopen) == (
+        Action.APPEND,
+        MessageKind.FOLLOWUP,
+        True,
+        False,
+    )

@@ -358,3 +358,18 @@ def test_quoted_history_is_kept_apart_from_the_new_text() -> None:
     mail = parse(_plain(body.encode(), "text/plain; charset=utf-8"))
     assert mail.text == "请尽快退款。"
     assert mail.quoted.startswith("发自我的iPhone\n\n> 在 2026年11月24日")
+
+
+def test_every_authentication_results_header_is_kept_unfolded_in_order() -> None:
+    raw = (
+        b"Authentication-Results: mx.okwallet.example;\r\n"
+        b"\tdkim=pass header.d=okwallet.example\r\n"
+        b"Received: from mail.okwallet.example\r\n"
+        b"Authentication-Results: mx.okwallet.example; spf=pass smtp.mailfrom=okwallet.example\r\n"
+        b"From: alice@okwallet.example\r\nSubject: x\r\n\r\nbody\r\n"
+    )
+    assert parse(raw).authentication_results == (
+        "mx.okwallet.example; dkim=pass header.d=okwallet.example",
+        "mx.okwallet.example; spf=pass smtp.mailfrom=okwallet.example",
+    )
+    assert parse(b"From: a@b.example\r\n\r\nx").authentication_results == ()
