@@ -103,6 +103,9 @@ class SlaConfig:
     info_reminder_days: int = 2
     auto_close_days: int = 7
     digest_time: str = "09:00"
+    urgent_percent: int = 25
+    high_percent: int = 50
+    low_percent: int = 200
 
 
 @dataclass(frozen=True)

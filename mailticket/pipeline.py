@@ -95,6 +95,11 @@ class Desk:
             info_reminder_days=part.info_reminder_days,
             auto_close_days=part.auto_close_days,
             reopen_days=self.config.agents.reopen_days,
+            priority_percent=(
+                ("urgent", part.urgent_percent),
+                ("high", part.high_percent),
+                ("low", part.low_percent),
+            ),
         )
 
     @property
@@ -366,11 +371,14 @@ def _rescore(
     return scored, assessment
 
 
-def _with_deadline(desk: Desk, ticket: Ticket, category: Category) -> Ticket:
-    """The category's promise in working days, counted from when the complaint arrived."""
-    days = category.sla_working_days
+def _with_deadline(desk: Desk, ticket: Ticket, category: Category | None) -> Ticket:
+    """The promise in working days for the category (else the desk's) and the priority,
+    counted from when the complaint arrived; the first-response target is set anew too."""
+    base = category.sla_working_days if category else desk.config.desk.sla_working_days
+    days = desk.sla_policy.scaled(base, ticket.priority)
     due = desk.config.business_calendar.add_working_days(ticket.created, days)
-    return replace(ticket, sla_working_days=days, due=due)
+    first_response_due = None if ticket.first_response_at is None else ticket.first_response_due
+    return replace(ticket, sla_working_days=days, due=due, first_response_due=first_response_due)
 
 
 @dataclass
@@ -676,8 +684,9 @@ def _act_on_agent_mail(
         return ticket, decision.kind
     if decision.status is not None:
         ticket = with_status(ticket, decision.status, now)
-    if decision.priority is not None:
-        ticket = replace(ticket, priority=decision.priority)
+    if decision.priority is not None and decision.priority != ticket.priority:
+        prioritised = replace(ticket, priority=decision.priority)
+        ticket = _with_deadline(desk, prioritised, _category(desk, ticket))
     if decision.assignee:
         ticket = replace(ticket, assignee=decision.assignee)
     if decision.category:

@@ -12,6 +12,7 @@ moves there: round 2 has its own deadline reminder, escalation and notice, and s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -37,6 +38,12 @@ class Policy:
     info_reminder_days: int = 2
     auto_close_days: int = 7
     reopen_days: int = 7
+    priority_percent: tuple[tuple[str, int], ...] = (("urgent", 25), ("high", 50), ("low", 200))
+
+    def scaled(self, amount: int, priority: str) -> int:
+        """A target for this priority: a share of the normal one, never below 1."""
+        percent = dict(self.priority_percent).get(priority, 100)
+        return max(1, math.ceil(amount * percent / 100))
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ def plan(ticket: Ticket, calendar: BusinessCalendar, policy: Policy, now: dateti
         ticket = replace(
             ticket,
             first_response_due=calendar.add_working_seconds(
-                ticket.created, policy.first_response_hours * 3600
+                ticket.created, policy.scaled(policy.first_response_hours, ticket.priority) * 3600
             ),
         )
     waiting = policy.pause_while_pending and waiting_for_customer(ticket)

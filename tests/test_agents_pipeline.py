@@ -89,8 +89,8 @@ def test_an_agents_category_is_kept_and_brings_its_deadline(desk: Desk) -> None:
         ALICE,
         "high",
     )
-    assert ticket.sla_working_days == 5
-    assert ticket.due == desk.config.business_calendar.add_working_days(ticket.created, 5)
+    assert ticket.sla_working_days == 3  # the category's 5 days, at high priority (50%)
+    assert ticket.due == desk.config.business_calendar.add_working_days(ticket.created, 3)
     assert ticket.category_confidence == 1.0
 
     send(desk, "还是没有到账，充值的钱去哪了？", 3)  # top-up words again

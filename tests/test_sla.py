@@ -16,7 +16,7 @@ from mailticket import sla
 from mailticket.calendar import BusinessCalendar
 from mailticket.cli import main
 from mailticket.errors import DeliveryError
-from mailticket.model import MessageKind, OutboxState, Ticket, TicketStatus
+from mailticket.model import MessageKind, OutboxState, Priority, Ticket, TicketStatus
 from mailticket.pipeline import Desk, drain_outbox, save_ticket, send_digests, sweep
 from mailticket.smtp import Envelope
 
@@ -241,3 +241,10 @@ def test_scheduled_mail_is_sent_like_any_other(desk: Desk, clock: Clock) -> None
     assert len(drain_outbox(desk, send).sent) == 2
     assert all(m.state == OutboxState.SENT for m in desk.store.outbox())
     assert all(b"Auto-Submitted: auto-generated" in e.data for e in delivered)
+
+
+def test_priority_scales_the_targets(desk: Desk) -> None:
+    policy = desk.sla_policy
+    assert [policy.scaled(4, p) for p in ("urgent", "high", "normal", "low")] == [1, 2, 4, 8]
+    urgent = new_ticket(desk, 7, priority=Priority.URGENT, first_response_due=None)
+    assert urgent.first_response_due == datetime(2026, 11, 23, 12, 0, tzinfo=SHANGHAI)  # 2 h
