@@ -86,6 +86,8 @@ class BusinessCalendar:
 
     def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
         """The moment `seconds` of working time after `start` (for paused clocks and hours)."""
+        if seconds <= 0:
+            return start
         moment = start.astimezone(self.zone)
         remaining = seconds
         while True:

@@ -157,7 +157,8 @@ def plan(ticket: Ticket, calendar: BusinessCalendar, policy: Policy, now: dateti
     if waiting and ticket.paused_since is None:
         ticket = replace(ticket, paused_since=now)
     elif not waiting and ticket.paused_since is not None:
-        stood = calendar.working_seconds(ticket.paused_since, now)
+        # Whole minutes: a pause that began and ended in one breath moves nothing.
+        stood = calendar.working_seconds(ticket.paused_since, now) // 60 * 60
         ticket = replace(
             ticket,
             paused_since=None,

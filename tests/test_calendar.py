@@ -87,3 +87,8 @@ def test_years_without_an_official_schedule_are_named() -> None:
     assert far == [2030, 2031]
     told = BusinessCalendar(SHANGHAI, days_on=frozenset({date(2030, 2, 2)}))
     assert told.unofficial_years(range(2030, 2032)) == [2031]
+
+
+def test_adding_no_working_time_stays_put_even_at_closing_time() -> None:
+    closing = at(2026, 11, 27, 18, 0)
+    assert CN.add_working_seconds(closing, 0) == closing
