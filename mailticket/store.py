@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -52,6 +53,8 @@ SCHEMA_VERSION = 2
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 _ACTIVE_OUTBOX = {OutboxState.QUEUED.value, OutboxState.SENDING.value}
 _CLOCKED_STATUSES = {"open", "pending", "resolved"}
+_BODY_FIELDS = ("text", "quoted")
+_INLINE_BODY_BYTES = 512
 
 Record = dict[str, Any]
 
@@ -504,15 +507,32 @@ class Store:
         return [from_record(Ticket, r) for r in records]
 
     def add_message(self, message: TicketMessage) -> None:
+        """A message record; its longer texts go to blobs, so years of mail bodies stay on disk
+        instead of in memory and in every snapshot."""
+        record = to_record(message)
+        for name in _BODY_FIELDS:
+            body = record[name].encode("utf-8")
+            if len(body) > _INLINE_BODY_BYTES:
+                digest = hashlib.sha256(body).hexdigest()
+                self.put_blob(digest, body)  # before the record that names it
+                record[name], record[f"{name}_blob"] = "", digest
         with self.transaction():
             number = len(self._tables.messages_of[message.ticket_id]) + 1
-            self._put("messages", f"{message.ticket_id}#{number:05d}", to_record(message))
+            self._put("messages", f"{message.ticket_id}#{number:05d}", record)
 
     def messages(self, ticket_id: str) -> list[TicketMessage]:
         with self.transaction():
             keys = list(self._tables.messages_of.get(ticket_id, ()))
             records = [self._tables.docs["messages"][k] for k in keys]
-        return [from_record(TicketMessage, r) for r in records]
+        return [from_record(TicketMessage, self._with_bodies(r)) for r in records]
+
+    def _with_bodies(self, record: Record) -> Record:
+        bodies = {
+            name: self.get_blob(record[f"{name}_blob"]).decode("utf-8")
+            for name in _BODY_FIELDS
+            if record.get(f"{name}_blob")
+        }
+        return {**record, **bodies} if bodies else record
 
     def dedupe_destination(self, key: str) -> str | None:
         """ "processed" or "quarantine" when this mail was taken in before, else None."""

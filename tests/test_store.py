@@ -655,3 +655,12 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         store._set_meta(schema_version=store_module.SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="upgrade mailticket"):
         Store(root)
+
+
+def test_long_message_texts_live_in_blobs_not_in_the_journal(store: Store) -> None:
+    long_text = "我在11月24日充值了500元，银行已扣款但余额没有变化。" * 40
+    store.add_ticket(make_ticket())
+    store.add_message(replace(make_message(), text=long_text, quoted="> 短"))
+    assert long_text.encode() not in on_disk(store)
+    [message] = Store(store.root).messages("PFX-2026-000001")
+    assert (message.text, message.quoted) == (long_text, "> 短")
