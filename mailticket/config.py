@@ -88,6 +88,7 @@ class AgentsConfig:
     addresses: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     team_address: str = ""
+    teams: list[str] = field(default_factory=list)  # "category_id=team@example.com"
     supervisor: str = ""
     require_authentication: bool = True
     trusted_authserv_ids: list[str] = field(default_factory=list)
@@ -181,6 +182,14 @@ class Config:
             days_off=frozenset(date.fromisoformat(d) for d in part.holidays),
             days_on=frozenset(date.fromisoformat(d) for d in part.workdays),
         )
+
+    def team_for(self, category: str) -> str:
+        """The team that handles a category's unassigned tickets, else the general team."""
+        for entry in self.agents.teams:
+            name, _, address = entry.partition("=")
+            if name.strip() == category:
+                return address.strip()
+        return self.agents.team_address
 
     def is_agent(self, address: str) -> bool:
         """Listed in `[agents] addresses` or at one of `domains`; never the desk itself (its
@@ -401,6 +410,10 @@ def _validate(config: Config, text: str) -> None:
     for address in config.agents.addresses:
         if not _ADDRESS.match(address):
             fail("agents", "addresses", f"{address!r} is not an e-mail address")
+    for entry in config.agents.teams:
+        category, _, address = entry.partition("=")
+        if not category.strip() or not _ADDRESS.match(address.strip()):
+            fail("agents", "teams", f"{entry!r} is not category_id=team@example.com")
     for key in ("team_address", "supervisor"):
         address = getattr(config.agents, key)
         if address and not _ADDRESS.match(address):

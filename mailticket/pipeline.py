@@ -127,7 +127,7 @@ def _warn_about_agents(config: Config) -> None:
             "[agents] trusted_authserv_ids is empty: no agent's mail can be authenticated, "
             "so all of it is treated as outsiders' mail"
         )
-    if not part.team_address:
+    if not part.team_address and not part.teams:
         log.warning("no [agents] team_address: unassigned tickets are announced to no one")
 
 
@@ -726,7 +726,7 @@ def _notify_assignee(
     """Tell the assignee, or the team while nobody is assigned, what happened on a ticket.
     Each notice answers the ticket's previous one and has Reply-To the desk, so an agent's
     answer comes back here, on this ticket."""
-    to = ticket.assignee or desk.config.agents.team_address
+    to = ticket.assignee or desk.config.team_for(ticket.category)
     if not to:
         return
     if _undeliverable(ticket, to):
@@ -1061,12 +1061,11 @@ def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction
 
 
 def _agents_for(desk: Desk, ticket: Ticket) -> list[str]:
-    """The assignee, else the team address, else every agent."""
+    """The assignee, else the category's team, else every agent."""
     if ticket.assignee:
         return [ticket.assignee]
-    if desk.config.agents.team_address:
-        return [desk.config.agents.team_address]
-    return list(desk.config.agents.addresses)
+    team = desk.config.team_for(ticket.category)
+    return [team] if team else list(desk.config.agents.addresses)
 
 
 def _act(

@@ -152,3 +152,17 @@ def test_agents_by_address_and_by_domain_but_never_the_desk(tmp_path: Path) -> N
 def test_bad_agents_settings(tmp_path: Path, line: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         config_module.load(write(tmp_path, f"{GOOD}{line}\n"), environ={})
+
+
+def test_teams_by_category(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        '[agents]\naddresses = ["alice@okwallet.example"]',
+        '[agents]\naddresses = ["alice@okwallet.example"]\nteam_address = "all@okwallet.example"\n'
+        'teams = ["withdrawal_delayed=payouts@okwallet.example"]',
+    )
+    config = config_module.load(write(tmp_path, text), environ={})
+    assert config.team_for("withdrawal_delayed") == "payouts@okwallet.example"
+    assert config.team_for("topup_not_credited") == "all@okwallet.example"
+    broken = text.replace("withdrawal_delayed=payouts", "payouts")
+    with pytest.raises(ConfigError, match=r"agents\.teams"):
+        config_module.load(write(tmp_path, broken), environ={})
