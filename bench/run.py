@@ -648,6 +648,22 @@ class Bench:
         shutil.rmtree(folder / "store", ignore_errors=True)
         return result
 
+    def peer(self) -> dict[str, Any]:
+        """django-helpdesk's `get_email` on a mailbox with the same corpus (`bench/peer.py`)."""
+        import peer
+
+        account, append_s = self._mailbox("peer")
+        self.sink.clear()
+        folder = self.work / f"peer-{account.username}"
+        result = peer.run_get_email(
+            folder,
+            account,
+            (self.sink.host, self.sink.port),
+            len(self.raws),
+            log=self.work / f"peer-{account.username}.log",
+        )
+        return {**result, "sent": len(self.sink.messages), "append_s": append_s}
+
     def floor(self) -> dict[str, Any]:
         account, append_s = self._mailbox("floor")
         self.sink.clear()
@@ -720,7 +736,9 @@ def _ours_rows(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-def print_run(args: argparse.Namespace, ours: list[dict], floor: list[dict]) -> dict[str, Any]:
+def print_run(
+    args: argparse.Namespace, ours: list[dict], floor: list[dict], peers: list[dict]
+) -> dict[str, Any]:
     count = len(ours)
     label = "median of " + str(count) + " runs" if count > 1 else "one run"
     lines = _header(args, f"end to end, {args.stored} tickets stored ({label})")
@@ -751,7 +769,18 @@ def print_run(args: argparse.Namespace, ours: list[dict], floor: list[dict]) -> 
     for name, share, per_mail in _stage_rows(floor):
         lines.append(f"{name:<{width}}{share:>13.1%}   {per_mail:>14.3f}")
     lines.append("")
-    lines.append("peer django-helpdesk: not run (optional item, not implemented)")
+    if peers:
+        ours_rate = _median(ours, "mails_per_s")
+        peer_rate = _median(peers, "mails_per_s")
+        lines += [
+            f"{'django-helpdesk get_email':<{width}}{peer_rate:>14.1f}   mails/s (one run; "
+            f"{peers[0]['tickets']} tickets, {peers[0]['sent']} mails sent, "
+            f"{peers[0]['cpu_s'] / peers[0]['mails']:.4f} CPU s/mail, "
+            f"{peers[0]['peak_rss_mb']:.0f} MB)",
+            f"{'ratio ours/django-helpdesk':<{width}}{ours_rate / peer_rate:>14.1f}",
+        ]
+    else:
+        lines.append("peer django-helpdesk: not run (add --peer django-helpdesk)")
     print("\n".join(lines), flush=True)
     return {
         "machine": common.machine(),
@@ -762,6 +791,7 @@ def print_run(args: argparse.Namespace, ours: list[dict], floor: list[dict]) -> 
         "floor": floor,
         "ratio_ours_floor": ratios,
         "ratio_ours_floor_median": statistics.median(ratios),
+        "peer": peers,
     }
 
 
@@ -890,6 +920,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli-repeat", type=int, default=3, help="runs of each CLI command")
     parser.add_argument("--profile", metavar="FILE", help="cProfile our first run into FILE")
     parser.add_argument("--no-stages", action="store_true", help="no stage timers (overhead)")
+    parser.add_argument(
+        "--peer",
+        choices=("django-helpdesk",),
+        help="also time django-helpdesk's get_email on the same mails (own venv in bench/.peer)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
@@ -929,7 +964,8 @@ def main(argv: list[str] | None = None) -> int:
                 profile = args.profile if run == 0 else None
                 ours.append(bench.ours(args.stored, args.seed, profile=profile, **options))
                 floor.append(bench.floor())
-            figures = print_run(args, ours, floor)
+            peers = [bench.peer()] if args.peer else []  # one run: it takes a minute or more
+            figures = print_run(args, ours, floor, peers)
     if args.profile:
         print_profile(Path(args.profile))
     if args.json:
