@@ -30,7 +30,9 @@ from mailticket.pipeline import (
 
 log = logging.getLogger("mailticket.daemon")
 
-IDLE_RENEW_SECONDS = 5 * 60  # servers drop IDLE after ~29 minutes; renew well before
+# Mail that lands between our search and the next IDLE command is not announced during that
+# IDLE (Dovecot): IDLE in short slices, each followed by a search, so it waits a slice at most.
+IDLE_SLICE_SECONDS = 5
 MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
 SLA_INTERVAL_SECONDS = 60
@@ -197,7 +199,7 @@ class Daemon:
         if self.stopping.is_set():
             return
         pause = self.scheduler.idle_seconds  # a property in schedule 1.2
-        pause = 1.0 if pause is None else max(0.05, min(pause, IDLE_RENEW_SECONDS))
+        pause = 1.0 if pause is None else max(0.05, min(pause, IDLE_SLICE_SECONDS))
         if self.connect is not None and self.mailbox is None:
             pause = min(pause, max(0.05, self._next_connect - time.monotonic()))
         self._waiting = True

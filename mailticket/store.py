@@ -122,6 +122,7 @@ class _Tables:
         self.dedupe: dict[str, str] = {}
         self.messages_of: dict[str, list[str]] = defaultdict(list)
         self.outbox_of: dict[str, list[str]] = defaultdict(list)
+        self.outbox_to: dict[str, list[str]] = defaultdict(list)  # recipient -> ids, in order
         self.active_outbox: set[str] = set()
         # The SLA sweep's index: (next_check in UTC ISO, ticket id), sorted; and tickets that
         # need a clock but were saved without one (the sweep plans them).
@@ -161,8 +162,12 @@ class _Tables:
         elif table == "outbox":
             if old is None and new is not None:
                 self.outbox_of[new["ticket_id"]].append(key)
+                for recipient in new["rcpt_to"]:
+                    self.outbox_to[recipient.lower()].append(key)
             elif old is not None and new is None:
                 self.outbox_of[old["ticket_id"]].remove(key)
+                for recipient in old["rcpt_to"]:
+                    self.outbox_to[recipient.lower()].remove(key)
             for record, add in ((old, False), (new, True)):
                 if record is not None:
                     self._index(self.by_message_id, record["message_id"], record["ticket_id"], add)
@@ -596,24 +601,17 @@ class Store:
         return [self._tables.docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())]
 
     def automatic_replies_since(self, address: str, kinds: set[str], since: datetime) -> int:
-        """How many automatic mails of these kinds went (or wait to go) to `address` since."""
-        address = address.lower()
+        """How many automatic mails of these kinds went (or wait to go) to `address` since:
+        read newest first from that address's own entries, so a burst costs what it sends."""
+        count = 0
         with self.transaction():
-            return sum(
-                1
-                for r in self._recent_outbox(since)
-                if r["kind"] in kinds and address in (a.lower() for a in r["rcpt_to"])
-            )
-
-    def _recent_outbox(self, since: datetime) -> Iterator[Record]:
-        """Outbox entries created since `since`, newest first: entries are kept in the order
-        they were queued, so this stops at the first older one instead of reading them all."""
-        docs = self._tables.docs["outbox"]
-        for key in reversed(docs):
-            record = docs[key]
-            if datetime.fromisoformat(record["created"]) < since:
-                return
-            yield record
+            docs = self._tables.docs["outbox"]
+            for key in reversed(self._tables.outbox_to.get(address.lower(), [])):
+                record = docs[key]
+                if datetime.fromisoformat(record["created"]) < since:
+                    break
+                count += record["kind"] in kinds
+        return count
 
     def has_identical_since(self, ticket_id: str, fingerprint: str, since: datetime) -> bool:
         with self.transaction():
