@@ -165,6 +165,13 @@ def _best_east_asian(data: bytes) -> tuple[str, str, float] | None:
     return best
 
 
+_MIN_EVIDENCE = 6  # characters of East Asian text before its label may be called a lie
+
+
+def _wide_chars(text: str) -> int:
+    return sum(1 for c in text if ord(c) > 0x7F)
+
+
 def _has_kana(text: str) -> bool:
     sample = text[: _SAMPLE_CHARS * 4]
     return len(_KANA.findall(sample)) >= max(2, len(re.findall(r"[^\x00-\x7f]", sample)) // 10)
@@ -188,8 +195,8 @@ def _better_than_label(data: bytes, codec: str, text: str) -> tuple[str, str] | 
         own = 0.0
     else:
         return None  # Korean, UTF-16, ISO-2022 labels are rarely wrong: trust them
-    if own >= 0.8:
-        return None
+    if own >= 0.8 or _wide_chars(text) < _MIN_EVIDENCE:
+        return None  # a short name proves nothing: a rare character in 杜璟 is no lie
     best = _best_east_asian(data)
     if best is not None and best[1] != codec and best[2] >= 0.9 and best[2] > own + 0.3:
         return best[0], best[1]

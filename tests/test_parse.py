@@ -373,3 +373,11 @@ def test_every_authentication_results_header_is_kept_unfolded_in_order() -> None
         "mx.okwallet.example; spf=pass smtp.mailfrom=okwallet.example",
     )
     assert parse(b"From: a@b.example\r\n\r\nx").authentication_results == ()
+
+
+@pytest.mark.parametrize("name", ["杜璟", "李喆", "欧阳婧", "龚翾"])
+def test_short_gbk_names_keep_their_correct_label(name: str) -> None:
+    encoded = base64.b64encode(name.encode("gbk")).decode()
+    defects: list[str] = []
+    assert decode_header_value(f"=?gbk?B?{encoded}?=", defects) == name
+    assert defects == []
