@@ -66,6 +66,8 @@ class DeskConfig:
     timezone: str = "Asia/Shanghai"
     sla_working_days: int = 7
     escalation_path: str = ""
+    secret_env: str = ""
+    stranger_tag: str = "new_ticket"
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,8 @@ def _validate(config: Config, text: str) -> None:
         ZoneInfo(config.desk.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("desk", "timezone", f"unknown time zone {config.desk.timezone!r}")
+    if config.desk.stranger_tag not in ("new_ticket", "attach"):
+        fail("desk", "stranger_tag", "must be new_ticket or attach")
     if config.desk.sla_working_days < 1:
         fail("desk", "sla_working_days", "must be at least 1")
     for section in ("imap", "smtp"):

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,9 +30,9 @@ from mailticket.decide import (
     with_status,
 )
 from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
-from mailticket.errors import DeliveryError, PermanentDeliveryError, StoreError
+from mailticket.errors import ConfigError, DeliveryError, PermanentDeliveryError, StoreError
 from mailticket.imap import ImapSettings, Mailbox
-from mailticket.match import find_ticket
+from mailticket.match import find_ticket, forged_references, signed_ticket, ticket_tag
 from mailticket.model import (
     Clock,
     Direction,
@@ -70,6 +71,8 @@ class Desk:
     templates: Templates = field(default_factory=Templates)
     rules: LiveRules | None = None  # completeness rules; None: no scoring, plain receipts
 
+    secret: bytes = b""  # signs our Message-IDs
+
     @classmethod
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
@@ -82,6 +85,7 @@ class Desk:
             clock=clock,
             templates=Templates(config.templates_path),
             rules=rules,
+            secret=_message_id_secret(config, store),
         )
 
     @property
@@ -104,7 +108,8 @@ class Desk:
 
     @property
     def identity(self) -> DeskIdentity:
-        return DeskIdentity(self.config.desk.address, self.config.desk.name, self.config.zone)
+        desk = self.config.desk
+        return DeskIdentity(desk.address, desk.name, self.config.zone, self.secret)
 
     @property
     def own_addresses(self) -> set[str]:
@@ -216,10 +221,14 @@ def _record(
             config.desk.ticket_prefix,
             store.ticket_for_message_ids,
             lambda candidate: store.find_ticket(candidate) is not None,
+            lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
         )
         if ticket_id is None and report is not None and report.message_ids:
             ticket_id = store.ticket_for_message_ids(list(report.message_ids))
         ticket = store.find_ticket(ticket_id) if ticket_id else None
+        stranger = _stranger_by_tag(desk, mail, ticket, is_agent)
+        if stranger and config.desk.stranger_tag == "new_ticket":
+            ticket = None
         if ticket is not None and not is_agent:
             ticket = _continuation(desk, ticket)
         decision = decide_inbound(
@@ -240,6 +249,14 @@ def _record(
                 mail=mail,
             )
         effects = Effects(notes=list(decision.notes))
+        if stranger:
+            handled = "a new ticket" if ticket is None else "attached: agents, please check"
+            effects.notes.append(
+                f"claims {ticket_id} by its subject tag but is not in its conversation: {handled}"
+            )
+        forged = forged_references(mail, config.desk_domain, desk.secret)
+        if forged:
+            effects.notes.append(f"forged reference to our mail, ignored: {', '.join(forged[:3])}")
         if claim is not None and claim.trusted:
             effects.notes.append(f"agent authenticated: {claim.reason}")
         if decision.action == Action.NEW_TICKET:
@@ -505,6 +522,47 @@ def save_ticket(desk: Desk, ticket: Ticket, *, new: bool = False) -> Ticket:
     else:
         desk.store.update_ticket(ticket)
     return ticket
+
+
+def _message_id_secret(config: Config, store: Store) -> bytes:
+    """`[desk] secret_env` names it; else one made for this store, once, and kept there."""
+    if config.desk.secret_env:
+        value = os.environ.get(config.desk.secret_env, "")
+        if not value:
+            raise ConfigError(
+                f"environment variable {config.desk.secret_env} is not set",
+                path=config.source,
+                key="desk.secret_env",
+            )
+        return value.encode("utf-8")
+    with store.transaction():
+        secret = store.mark("message_id_secret")
+        if not secret:
+            secret = secrets.token_hex(32)
+            store.set_mark("message_id_secret", secret)
+    return secret.encode("ascii")
+
+
+def _stranger_by_tag(desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool) -> bool:
+    """A mail that joins `ticket` only by its subject tag, from someone who is neither its
+    customer, nor in its conversation, nor an agent: it must not silently join."""
+    if ticket is None or is_agent:
+        return False
+    if ticket_tag(mail.subject, desk.config.desk.ticket_prefix) != ticket.id:
+        return False  # found by headers or by a bounce's report, not by the tag
+    referenced = [*mail.in_reply_to, *mail.references]
+    if desk.store.ticket_for_message_ids(referenced) == ticket.id:
+        return False
+    domain, secret = desk.config.desk_domain, desk.secret
+    if any(signed_ticket(m, domain, secret) == ticket.id for m in referenced):
+        return False
+    sender = mail.from_addr.lower()
+    participants = {ticket.customer.lower()}
+    for message in desk.store.messages(ticket.id):
+        if message.direction == Direction.IN:
+            participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
+    participants.discard(desk.config.desk.address.lower())
+    return sender not in participants
 
 
 def _notify_agents(

@@ -1,0 +1,90 @@
+"""Threading beyond plain headers: signed Message-IDs, forged references, strangers who
+quote a ticket's tag. On a real store; no servers needed."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+
+from mailticket import config as config_module
+from mailticket.compose import new_message_id
+from mailticket.match import signed_ticket
+from mailticket.model import MessageKind
+from mailticket.pipeline import Desk, take_in
+
+CONFIG = '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"\n'
+
+
+def desk_for(tmp_path: Path, extra: str = "") -> Desk:
+    (tmp_path / "mailticket.toml").write_text(CONFIG + extra, encoding="utf-8")
+    return Desk.open(config_module.load(tmp_path / "mailticket.toml", environ={}))
+
+
+def mail(sender: str, subject: str, message_id: str, references: str = "") -> bytes:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = "complaints@okwallet.example"
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    if references:
+        message["In-Reply-To"] = references
+        message["References"] = references
+    message.set_content("我的充值还没到账，请尽快处理。", charset="utf-8")
+    return message.as_bytes()
+
+
+def inbound_notes(desk: Desk, ticket_id: str) -> list[str]:
+    return [n for m in desk.store.messages(ticket_id) if m.direction.value == "in" for n in m.notes]
+
+
+def test_our_message_ids_are_signed_and_verified(tmp_path: Path) -> None:
+    desk = desk_for(tmp_path)
+    signed = new_message_id(
+        "OKW-2026-000001", MessageKind.ACKNOWLEDGEMENT, "okwallet.example", desk.secret
+    )
+    assert signed_ticket(signed, "okwallet.example", desk.secret) == "OKW-2026-000001"
+    assert signed_ticket(signed, "elsewhere.example", desk.secret) is None
+    assert signed_ticket(signed, "okwallet.example", b"another secret") is None
+    assert Desk.open(desk.config).secret == desk.secret  # kept in the store
+
+
+def test_a_reply_finds_its_ticket_by_a_signed_reference_alone(tmp_path: Path) -> None:
+    desk = desk_for(tmp_path)
+    first = take_in(desk, mail("c@qq.example", "充值没到账", "<a@qq.example>"), "t")
+    # A reference to one of our mails the store never indexed (e.g. restored from a backup),
+    # and a subject whose tag the customer's client dropped.
+    ours = new_message_id(first.ticket_id, MessageKind.REPLY, "okwallet.example", desk.secret)
+    reply = take_in(desk, mail("c@qq.example", "回复：进展？", "<b@qq.example>", ours), "t")
+    assert (reply.outcome, reply.ticket_id) == ("appended", first.ticket_id)
+
+
+def test_a_forged_reference_joins_nothing_and_is_noted(tmp_path: Path) -> None:
+    desk = desk_for(tmp_path)
+    first = take_in(desk, mail("c@qq.example", "充值没到账", "<a@qq.example>"), "t")
+    forged = f"<{first.ticket_id}.rep.0badc0de.000000000000@okwallet.example>"
+    other = take_in(desk, mail("x@evil.example", "hello", "<c@evil.example>", forged), "t")
+    assert other.outcome == "created" and other.ticket_id != first.ticket_id
+    assert any(
+        n.startswith("forged reference to our mail") for n in inbound_notes(desk, other.ticket_id)
+    )
+
+
+@pytest.mark.parametrize(("mode", "joins"), [("new_ticket", False), ("attach", True)])
+def test_a_stranger_quoting_a_tag_does_not_silently_join(
+    tmp_path: Path, mode: str, joins: bool
+) -> None:
+    desk = desk_for(tmp_path, f'stranger_tag = "{mode}"\n')
+    first = take_in(desk, mail("c@qq.example", "充值没到账", "<a@qq.example>"), "t")
+    tag = f"[{first.ticket_id}] 我也有同样的问题"
+    stranger = take_in(desk, mail("x@163.example", tag, "<s@163.example>"), "t")
+    assert (stranger.ticket_id == first.ticket_id) is joins
+    notes = inbound_notes(desk, stranger.ticket_id)
+    assert any(f"claims {first.ticket_id} by its subject tag" in n for n in notes)
+    # The customer quoting their own tag joins as ever, without a note.
+    own = take_in(desk, mail("c@qq.example", tag, "<d@qq.example>"), "t")
+    assert own.ticket_id == first.ticket_id
+    [own_mail] = [m for m in desk.store.messages(own.ticket_id) if m.message_id == "<d@qq.example>"]
+    assert own_mail.notes == ()
