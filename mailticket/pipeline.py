@@ -31,6 +31,7 @@ from mailticket.decide import (
 )
 from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.errors import ConfigError, DeliveryError, PermanentDeliveryError, StoreError
+from mailticket.forwards import Origin, forwarded_origin
 from mailticket.imap import ImapSettings, Mailbox
 from mailticket.match import find_ticket, forged_references, signed_ticket, ticket_tag
 from mailticket.model import (
@@ -226,6 +227,16 @@ def _record(
         if ticket_id is None and report is not None and report.message_ids:
             ticket_id = store.ticket_for_message_ids(list(report.message_ids))
         ticket = store.find_ticket(ticket_id) if ticket_id else None
+        forwarded_by = ""
+        if is_agent and ticket is None and (origin := _forwarded_customer(desk, mail)):
+            forwarded_by, is_agent = mail.from_addr, False
+            mail = replace(
+                mail,
+                from_addr=origin.address,
+                from_name=origin.name,
+                subject=origin.subject or mail.subject,
+                text=origin.text or mail.text,
+            )
         stranger = _stranger_by_tag(desk, mail, ticket, is_agent)
         if stranger and config.desk.stranger_tag == "new_ticket":
             ticket = None
@@ -249,6 +260,8 @@ def _record(
                 mail=mail,
             )
         effects = Effects(notes=list(decision.notes))
+        if forwarded_by:
+            effects.notes.append(f"forwarded in by agent {forwarded_by} for {mail.from_addr}")
         if stranger:
             handled = "a new ticket" if ticket is None else "attached: agents, please check"
             effects.notes.append(
@@ -541,6 +554,14 @@ def _message_id_secret(config: Config, store: Store) -> bytes:
             secret = secrets.token_hex(32)
             store.set_mark("message_id_secret", secret)
     return secret.encode("ascii")
+
+
+def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
+    """The customer whose mail an agent forwarded to the desk: the ticket is theirs."""
+    origin = forwarded_origin(f"{mail.text}\n{mail.quoted}")
+    if origin is None or desk.config.is_agent(origin.address):
+        return None
+    return None if origin.address.lower() in desk.own_addresses else origin
 
 
 def _stranger_by_tag(desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool) -> bool:

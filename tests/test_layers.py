@@ -12,7 +12,7 @@ LAYERS = {
     "data": {"model", "errors"},
     "pure": {
         "calendar", "parse", "quotes", "dsn", "match", "decide", "compose", "extract",
-        "rules", "score", "guard", "toml_lines", "sla", "agents", "commands",
+        "rules", "score", "guard", "toml_lines", "sla", "forwards", "agents", "commands",
     },
     "edges": {"config", "store", "imap", "smtp"},
     "orchestration": {"pipeline", "daemon", "views", "cli", "demo", "__main__", "__init__"},

@@ -88,3 +88,37 @@ def test_a_stranger_quoting_a_tag_does_not_silently_join(
     assert own.ticket_id == first.ticket_id
     [own_mail] = [m for m in desk.store.messages(own.ticket_id) if m.message_id == "<d@qq.example>"]
     assert own_mail.notes == ()
+
+
+AGENT_CONFIG = '[agents]\naddresses = ["alice@okwallet.example"]\nrequire_authentication = false\n'
+
+
+def test_an_agents_forward_becomes_the_customers_ticket(tmp_path: Path) -> None:
+    desk = desk_for(tmp_path, AGENT_CONFIG)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = "Alice <alice@okwallet.example>"
+    message["To"] = "complaints@okwallet.example"
+    message["Subject"] = "Fwd: 提现三天没到账"
+    message["Message-ID"] = "<fwd-1@okwallet.example>"
+    message.set_content(
+        "请建工单。\n\n"
+        "---------- Forwarded message ---------\n"
+        "From: 王芳 <WangFang@163.example>\n"
+        "Date: Tue, 24 Nov 2026 10:00:00 +0800\n"
+        "Subject: 提现三天没到账\n"
+        "To: alice@okwallet.example\n\n"
+        "我11月21日提现2000元到工商银行卡，至今未到账。\n",
+        charset="utf-8",
+    )
+    result = take_in(desk, message.as_bytes(), "t")
+    ticket = desk.store.get_ticket(result.ticket_id)
+    assert (ticket.customer, ticket.customer_name, ticket.subject) == (
+        "WangFang@163.example",
+        "王芳",
+        "提现三天没到账",
+    )
+    [record] = [m for m in desk.store.messages(ticket.id) if m.direction.value == "in"]
+    assert "forwarded in by agent alice@okwallet.example for WangFang@163.example" in record.notes
+    assert record.text.startswith("我11月21日提现2000元")
+    [ack] = desk.store.outbox()
+    assert ack.rcpt_to == ("WangFang@163.example",)
