@@ -53,11 +53,15 @@ def find_ticket(
     ticket_exists: Callable[[str], bool],
     signed: Callable[[str], str | None] = lambda _: None,
 ) -> str | None:
-    """Headers first (In-Reply-To, then References newest first), then the subject tag.
+    """Our subject tag first, then In-Reply-To and References (newest first) against every
+    Message-ID we know for a ticket, then our signed Message-IDs; nothing else guesses.
 
-    Headers win because clients keep them exact; the tag catches replies from clients that drop
-    them, and customers who write a new mail quoting their ticket number.
+    The tag is what a person sees and keeps when they write about a ticket; headers catch
+    replies whose subject lost it. A stranger quoting a tag is judged by the pipeline.
     """
+    tagged = ticket_tag(mail.subject, prefix)
+    if tagged and ticket_exists(tagged):
+        return tagged
     referenced = list(mail.in_reply_to) + list(reversed(mail.references))
     found = ticket_for_message_ids(referenced) if referenced else None
     if found:
@@ -66,7 +70,4 @@ def find_ticket(
         ticket_id = signed(message_id)
         if ticket_id and ticket_exists(ticket_id):
             return ticket_id
-    tagged = ticket_tag(mail.subject, prefix)
-    if tagged and ticket_exists(tagged):
-        return tagged
     return None

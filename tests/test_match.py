@@ -81,26 +81,37 @@ class Lookups:
         return find_ticket(mail, PREFIX, self.by_ids, self.exists)
 
 
-def test_in_reply_to_wins_over_references_and_tag() -> None:
+def test_the_tag_wins_over_headers() -> None:
+    """The issue's order: our subject tag, then In-Reply-To/References."""
     lookups = Lookups()
     mail = inbound(
         in_reply_to=("<irt@pfx.example>",),
         references=("<ref-old@pfx.example>", "<ref-new@pfx.example>"),
         subject="Re: [PFX-2026-000004]",
     )
+    assert lookups.find(mail) == "PFX-2026-000004"
+    assert lookups.asked == []
+
+
+def test_in_reply_to_wins_over_references() -> None:
+    lookups = Lookups()
+    mail = inbound(
+        in_reply_to=("<irt@pfx.example>",),
+        references=("<ref-old@pfx.example>", "<ref-new@pfx.example>"),
+        subject="Re: no tag here",
+    )
     assert lookups.find(mail) == "PFX-2026-000001"
     assert lookups.asked == [
         ["<irt@pfx.example>", "<ref-new@pfx.example>", "<ref-old@pfx.example>"]
     ]
-    assert lookups.checked == []
 
 
-def test_newest_reference_wins_over_older_ones_and_the_tag() -> None:
+def test_newest_reference_wins_over_older_ones() -> None:
     lookups = Lookups()
     mail = inbound(
         in_reply_to=("<unknown@163.example>",),
         references=("<ref-old@pfx.example>", "<ref-new@pfx.example>"),
-        subject="Re: [PFX-2026-000004]",
+        subject="Re: no tag here",
     )
     assert lookups.find(mail) == "PFX-2026-000002"
 
@@ -137,9 +148,11 @@ def test_nothing_matches() -> None:
 def test_with_lambdas() -> None:
     mail = inbound(in_reply_to=("<a@x.example>",), subject="[PFX-2026-000009]")
     assert find_ticket(mail, PREFIX, lambda ids: "PFX-2026-000007", lambda t: True) == (
+        "PFX-2026-000009"
+    )
+    assert find_ticket(mail, PREFIX, lambda ids: "PFX-2026-000007", lambda t: False) == (
         "PFX-2026-000007"
     )
-    assert find_ticket(mail, PREFIX, lambda ids: None, lambda t: True) == "PFX-2026-000009"
     assert find_ticket(mail, PREFIX, lambda ids: None, lambda t: False) is None
 
 
