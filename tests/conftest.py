@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import tempfile
@@ -11,31 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Dovecot, ImapAccount, SmtpSink, find_dovecot
+from servers import Dovecot, ImapAccount, SmtpSink, require_mail_servers
 
 
-def _require_mail_servers() -> None:
-    """Skip without Dovecot locally, but fail in CI, where a skip would hide lost coverage."""
-    missing = [
-        name
-        for name, found in (("dovecot", find_dovecot()), ("openssl", shutil.which("openssl")))
-        if not found
-    ]
-    if not missing:
-        return
-    message = (
-        f"{' and '.join(missing)} not installed: the IMAP/LMTP tests need "
-        "`apt-get install dovecot-imapd dovecot-lmtpd openssl`"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; in CI, run the test command from README.md", pytrace=False)
-    pytest.skip(message)
+@pytest.fixture
+def mail_servers() -> None:
+    """For tests that start their own servers: skip without Dovecot locally, fail in CI."""
+    require_mail_servers()
 
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
     """One private Dovecot for the whole session; tests isolate themselves by user."""
-    _require_mail_servers()
+    require_mail_servers()
     # Not tmp_path_factory: its 0700 parent keeps Dovecot's unprivileged processes out.
     root = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
     try:

@@ -7,14 +7,12 @@ shared, and no test here may pass or fail on speed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from servers import find_dovecot
 
 PROJECT = Path(__file__).resolve().parents[1]
 BENCH = PROJECT / "bench"
@@ -23,16 +21,6 @@ sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402
 
 NUMBER = r"(\d+(?:\.\d+)?)"
-
-
-@pytest.fixture
-def mail_servers() -> None:
-    """Skip without Dovecot locally, fail in CI (as conftest does for the integration tests)."""
-    if find_dovecot() is None:
-        message = "dovecot not installed: apt-get install dovecot-imapd dovecot-lmtpd"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 def bench(script: str, *args: str) -> str:
