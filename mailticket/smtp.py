@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,10 +58,7 @@ def _classify(exc: BaseException) -> DeliveryError:
 
 
 def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
-    context = ssl.create_default_context()
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = _tls_context(settings.verify_tls) if settings.security != "none" else None
     return aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,
@@ -69,6 +67,16 @@ def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
         start_tls=settings.security == "starttls",
         tls_context=context,
     )
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """Made once: building a context (and loading the CA store) costs a few ms per batch."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def _send_all(
