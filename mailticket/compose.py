@@ -273,60 +273,6 @@ def build_mail(
     )
 
 
-def acknowledgement(
-    templates: Templates,
-    desk: DeskIdentity,
-    ticket: Ticket,
-    mail: InboundMail,
-    *,
-    outbox_id: str,
-    now: datetime,
-    category: Category | None = None,
-    redacted: tuple[str, ...] = (),
-) -> tuple[OutgoingMail, str]:
-    """The receipt for a new ticket, threaded under the customer's own mail, and its text:
-    with rules, it names the category and asks for exactly the details still missing."""
-    return _customer_reply(
-        templates,
-        desk,
-        ticket,
-        mail,
-        MessageKind.ACKNOWLEDGEMENT,
-        outbox_id=outbox_id,
-        now=now,
-        category=category,
-        redacted=redacted,
-    )
-
-
-def information_request(
-    templates: Templates,
-    desk: DeskIdentity,
-    ticket: Ticket,
-    mail: InboundMail,
-    *,
-    outbox_id: str,
-    now: datetime,
-    category: Category,
-    received: tuple[str, ...],
-    redacted: tuple[str, ...] = (),
-) -> tuple[OutgoingMail, str]:
-    """The answer to a customer's follow-up: thanks for what it gave (`received` field ids),
-    and only what is still missing, or that nothing is and when we will answer."""
-    return _customer_reply(
-        templates,
-        desk,
-        ticket,
-        mail,
-        MessageKind.INFORMATION_REQUEST,
-        outbox_id=outbox_id,
-        now=now,
-        category=category,
-        received=received,
-        redacted=redacted,
-    )
-
-
 def _details(category: Category | None, ids: tuple[str, ...], language: str) -> list[dict]:
     fields = [category.field(i) for i in ids] if category else []
     return [
@@ -341,7 +287,7 @@ def _details(category: Category | None, ids: tuple[str, ...], language: str) -> 
     ]
 
 
-def _customer_reply(
+def customer_reply(
     templates: Templates,
     desk: DeskIdentity,
     ticket: Ticket,
@@ -350,10 +296,14 @@ def _customer_reply(
     *,
     outbox_id: str,
     now: datetime,
-    category: Category | None,
+    category: Category | None = None,
     received: tuple[str, ...] = (),
     redacted: tuple[str, ...] = (),
 ) -> tuple[OutgoingMail, str]:
+    """Our automatic answer to a customer's mail, threaded under it, and its text: the
+    acknowledgement of a new ticket, or the information request after a follow-up (thanks
+    for the `received` field ids, and only what is still missing). With rules, it names the
+    category and asks for exactly the details still missing."""
     language = ticket.language
     missing = _details(category, ticket.missing, language)
     text, html = templates.render(

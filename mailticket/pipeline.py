@@ -449,30 +449,18 @@ def _reply_automatically(
         return
     outbox_id = _next_outbox_id(store)
     try:
-        if received is None:
-            outgoing, text = compose.acknowledgement(
-                desk.templates,
-                desk.identity,
-                ticket,
-                mail,
-                outbox_id=outbox_id,
-                now=now,
-                category=category,
-                redacted=redacted,
-            )
-        else:
-            assert category is not None
-            outgoing, text = compose.information_request(
-                desk.templates,
-                desk.identity,
-                ticket,
-                mail,
-                outbox_id=outbox_id,
-                now=now,
-                category=category,
-                received=received,
-                redacted=redacted,
-            )
+        outgoing, text = compose.customer_reply(
+            desk.templates,
+            desk.identity,
+            ticket,
+            mail,
+            MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
+            outbox_id=outbox_id,
+            now=now,
+            category=category,
+            received=received or (),
+            redacted=redacted,
+        )
     except Exception as exc:
         log.exception("%s: the %s could not be composed", ticket.id, what)
         effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")

@@ -13,8 +13,8 @@ import pytest
 from mailticket.compose import (
     DeskIdentity,
     Templates,
-    acknowledgement,
     agent_notice,
+    customer_reply,
     format_due,
     header_safe,
     reply_subject,
@@ -157,11 +157,12 @@ def make_mail(ticket: Ticket, **changes: Any) -> InboundMail:
 def build(
     ticket: Ticket, mail: InboundMail, desk_name: str
 ) -> tuple[OutgoingMail, str, EmailMessage]:
-    outgoing, body = acknowledgement(
+    outgoing, body = customer_reply(
         Templates(),
         DeskIdentity(DESK, desk_name, SHANGHAI),
         ticket,
         mail,
+        MessageKind.ACKNOWLEDGEMENT,
         outbox_id="M000001",
         now=NOW,
     )
@@ -298,8 +299,14 @@ def test_customer_text_cannot_add_headers(language: str) -> None:
 def test_an_acknowledgement_for_a_ticket_that_continues_a_closed_one() -> None:
     ticket = make_ticket("zh", id="PFX-2026-000009", previous_ticket=TID)
     mail = make_mail(ticket, subject=f"回复：[{TID}] 充值未到账")
-    outgoing, body = acknowledgement(
-        Templates(), DeskIdentity(DESK, "PFX", SHANGHAI), ticket, mail, outbox_id="M1", now=NOW
+    outgoing, body = customer_reply(
+        Templates(),
+        DeskIdentity(DESK, "PFX", SHANGHAI),
+        ticket,
+        mail,
+        MessageKind.ACKNOWLEDGEMENT,
+        outbox_id="M1",
+        now=NOW,
     )
     assert outgoing.subject == "[PFX-2026-000009] Re: 充值未到账"  # the old tag is gone
     assert f"您回复的工单 {TID} 已关闭" in body
