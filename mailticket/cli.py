@@ -38,7 +38,7 @@ from mailticket.pipeline import (
 from mailticket.rules import RuleSet, check_rules, load_rules
 from mailticket.score import check_report
 from mailticket.store import Store
-from mailticket.views import emit_table, ticket_detail, ticket_summary
+from mailticket.views import emit_table, mail_report, ticket_detail, ticket_summary
 
 EX_TEMPFAIL = 75
 EX_SOFTWARE = 70
@@ -265,7 +265,7 @@ def _check_mail(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"mailticket: error: {name}: not a mail message: {exc}", file=sys.stderr)
         return os.EX_DATAERR
-    report = _mail_report(mail, _thread_decision(mail, config))
+    report = mail_report(mail, _thread_decision(mail, config))
     report |= _rules_report(mail, _check_rules(config, args.rules), config)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -400,35 +400,6 @@ def _rules_check(args: argparse.Namespace) -> int:
         verdict = "rules and templates OK / 规则与模板有效"
         print(f"{len(errors)} errors / 有错误" if errors else verdict)
     return 1 if errors else 0
-
-
-def _mail_report(mail: InboundMail, thread: str) -> dict[str, Any]:
-    """What `check FILE` shows: the fields scoring, threading and agents work from."""
-    return {
-        "from": mail.from_addr,
-        "from_name": mail.from_name,
-        "subject": mail.subject,
-        "date": mail.date.isoformat() if mail.date else None,
-        "message_id": mail.message_id,
-        "language": detect_language(mail.subject, mail.text),
-        "text": mail.text,
-        "quoted": mail.quoted,
-        "attachments": [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "sniffed_type": a.sniffed_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "content_id": a.content_id,
-                "inline": a.inline,
-                "too_large": a.too_large,
-            }
-            for a in mail.attachments
-        ],
-        "defects": list(mail.defects),
-        "thread": thread,
-    }
 
 
 def _thread_decision(mail: InboundMail, config: Config | None) -> str:

@@ -7,7 +7,8 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from mailticket.model import MessageKind, Ticket, to_record
+from mailticket.model import InboundMail, MessageKind, Ticket, to_record
+from mailticket.parse import detect_language
 from mailticket.pipeline import Desk
 
 
@@ -112,3 +113,32 @@ def emit_table(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) ->
         print(
             "  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def mail_report(mail: InboundMail, thread: str) -> dict[str, Any]:
+    """What `check FILE` shows: the fields scoring, threading and agents work from."""
+    return {
+        "from": mail.from_addr,
+        "from_name": mail.from_name,
+        "subject": mail.subject,
+        "date": mail.date.isoformat() if mail.date else None,
+        "message_id": mail.message_id,
+        "language": detect_language(mail.subject, mail.text),
+        "text": mail.text,
+        "quoted": mail.quoted,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "sniffed_type": a.sniffed_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "content_id": a.content_id,
+                "inline": a.inline,
+                "too_large": a.too_large,
+            }
+            for a in mail.attachments
+        ],
+        "defects": list(mail.defects),
+        "thread": thread,
+    }

@@ -18,10 +18,10 @@ import pytest
 from mailticket.cli import main
 from mailticket.config import load as load_config
 from mailticket.model import Direction, MessageKind, Ticket, TicketMessage, TicketStatus
-from mailticket.parse import detect_language, parse
+from mailticket.parse import parse
 from mailticket.pipeline import Desk, take_in
 from mailticket.store import Store
-from mailticket.views import ticket_detail
+from mailticket.views import mail_report, ticket_detail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.eml"))
@@ -64,27 +64,7 @@ def test_the_corpus_covers_every_client_and_charset() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_fixture_parses_to_its_twin(name: str) -> None:
     mail = parse((FIXTURES / f"{name}.eml").read_bytes())
-    report = {
-        "from": mail.from_addr,
-        "from_name": mail.from_name,
-        "subject": mail.subject,
-        "language": detect_language(mail.subject, mail.text),
-        "text": mail.text,
-        "quoted": mail.quoted,
-        "attachments": [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "sniffed_type": a.sniffed_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "content_id": a.content_id,
-                "inline": a.inline,
-            }
-            for a in mail.attachments
-        ],
-        "defects": list(mail.defects),
-    }
+    report = mail_report(mail, thread="")
     _assert_report(report, _expected(name))
 
 
