@@ -165,7 +165,7 @@ class Stages:
             for owner in (calendar, getattr(calendar, "BusinessCalendar", None)):
                 if owner is not None:
                     self.patch(owner, "add_working_days", "deadline (calendar)")
-        for name in ("acknowledgement", "agent_notice"):
+        for name in ("customer_reply", "agent_notice", "scheduled_customer_mail", "build_mail"):
             self.patch(compose, name, "compose")
         for name in (
             "add_ticket",
@@ -185,7 +185,8 @@ class Stages:
         for name in ("_acquire", "_release", "_catch_up"):
             self.patch(desk_store, name, "store: lock+catch-up")
         self.patch(desk_store, "_commit", "store commit (journal fsync)")
-        self.patch(desk_store, "put_blob", "blob write (fsync)")
+        self.patch(desk_store, "put_blob", "blob staging")
+        self.patch(store._Packs, "write", "blob write (fsync)")
 
     def original(self, owner: object, name: str) -> Any:
         return self.originals.get((owner, name), getattr(owner, name))
@@ -398,7 +399,7 @@ def _ack_template(desk: Any, rng: random.Random, language: str) -> tuple[str, st
     """A real acknowledgement from `compose` (raw, text, its ticket id and Message-ID) to copy
     for every stored ticket; a plain stand-in if composing has changed shape meanwhile."""
     from mailticket import compose
-    from mailticket.model import Ticket, TicketStatus
+    from mailticket.model import MessageKind, Ticket, TicketStatus
     from mailticket.parse import parse
 
     sample = next(m for m in generate.corpus(50, rng.randint(0, 10**6)) if m.kind == "complaint")
@@ -409,8 +410,14 @@ def _ack_template(desk: Any, rng: random.Random, language: str) -> tuple[str, st
         updated=now, due=now + timedelta(days=9), sla_working_days=7,
     )  # fmt: skip
     try:
-        outgoing, text = compose.acknowledgement(
-            desk.templates, desk.identity, ticket, parse(sample.raw), outbox_id="M0", now=now
+        outgoing, text = compose.customer_reply(
+            desk.templates,
+            desk.identity,
+            ticket,
+            parse(sample.raw),
+            MessageKind.ACKNOWLEDGEMENT,
+            outbox_id="M0",
+            now=now,
         )
         return outgoing.raw, text, ticket.id, outgoing.message_id
     except Exception as exc:  # a bench must not stop because compose is being rewritten

@@ -150,6 +150,11 @@ class IntakeResult:
 
 def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
+    with desk.store.transaction():  # inside a caller's batch: a savepoint
+        return _take_in(desk, raw, source)
+
+
+def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     sha = hashlib.sha256(raw).hexdigest()
     desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
     try:
@@ -161,14 +166,15 @@ def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
         reason = f"parser failed: {type(exc).__name__}: {exc}"
         return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
     try:
-        for attachment in mail.attachments:
-            if attachment.payload:
-                desk.store.put_blob(attachment.sha256, attachment.payload)
-        report = None
-        if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
-            report = read_report(raw)
-            mail = replace(mail, is_delivery_report=True)
-        return _record(desk, mail, source, report)
+        with desk.store.transaction():  # a savepoint: a failure undoes this mail's writes
+            for attachment in mail.attachments:
+                if attachment.payload:
+                    desk.store.put_blob(attachment.sha256, attachment.payload)
+            report = None
+            if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
+                report = read_report(raw)
+                mail = replace(mail, is_delivery_report=True)
+            return _record(desk, mail, source, report)
     except StoreError:
         raise
     except Exception as exc:
@@ -1017,21 +1023,25 @@ def intake_cycle(desk: Desk, mailbox: Mailbox) -> Counter[str]:
     for start in range(0, len(fresh), config.imap.batch_size):
         done: dict[int, str] = {}
         failure: StoreError | None = None
-        for fetched in mailbox.fetch(fresh[start : start + config.imap.batch_size]):
-            try:
-                result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
-            except StoreError as exc:
-                failure = exc
-                break
-            done[fetched.uid] = result.destination
-            counts[result.outcome] += 1
+        # One transaction per batch: its mails, blobs and position become durable together
+        # (three fsyncs a batch, not a few a mail); a mail that fails is undone alone.
+        with store.transaction():
+            for fetched in mailbox.fetch(fresh[start : start + config.imap.batch_size]):
+                try:
+                    result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
+                except StoreError as exc:
+                    failure = exc
+                    break
+                done[fetched.uid] = result.destination
+                counts[result.outcome] += 1
+            if done:
+                position = {
+                    "uidvalidity": mailbox.uidvalidity,
+                    "last_uid": max(done),
+                    "pending": {str(u): d for u, d in done.items()},
+                }
+                store.save_imap_position(key, position)
         if done:
-            position = {
-                "uidvalidity": mailbox.uidvalidity,
-                "last_uid": max(done),
-                "pending": {str(u): d for u, d in done.items()},
-            }
-            store.save_imap_position(key, position)
             _move(mailbox, done, folders)
             position["pending"] = {}
             store.save_imap_position(key, position)

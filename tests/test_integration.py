@@ -25,8 +25,9 @@ from helpers import (
 from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 
+from mailticket import pipeline
 from mailticket.model import OutboxState
-from mailticket.pipeline import Desk, drain_outbox, smtp_sender
+from mailticket.pipeline import Desk, drain_outbox, intake_cycle, open_mailbox, smtp_sender
 
 pytestmark = pytest.mark.integration
 
@@ -223,6 +224,49 @@ def test_unreadable_mail_goes_to_quarantine_folder_with_a_reason(
     assert "not an RFC 5322 message" in record["reason"]
     assert len(folder_contents(imap_account, "Quarantine")) == 1
     assert folder_contents(imap_account, "INBOX") == []
+
+
+def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
+    tmp_path: Path,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load(write_config(tmp_path, imap_account, smtp_sink))
+    for number, subject in enumerate(["充值没到账", "提现 boom 失败", "账户被冻结"]):
+        mail = complaint(
+            subject, sender=f"user{number}@qq.example", message_id=f"<b{number}@qq.example>"
+        )
+        imap_account.dovecot.append(imap_account.username, imap_account.password, mail)
+    real_record = pipeline._record
+
+    def record_then_fail(desk: Desk, mail, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_record(desk, mail, *args, **kwargs)  # ticket, message and ack written
+        if "boom" in mail.subject:
+            raise RuntimeError("disk hiccup after the writes")
+        return result
+
+    monkeypatch.setattr(pipeline, "_record", record_then_fail)
+    desk = Desk.open(config)
+    journal = desk.store.root / "journal-0.log"
+    before = journal.read_bytes().count(b"\n")
+    mailbox = open_mailbox(config)
+    try:
+        counts = intake_cycle(desk, mailbox)
+    finally:
+        mailbox.close()
+    drain_outbox(desk, smtp_sender(config))
+
+    assert (counts["created"], counts["quarantined"]) == (2, 1)
+    # Position before, the batch (three mails, their blobs and the position), position after.
+    assert journal.read_bytes().count(b"\n") - before == 3 + 2  # + the drain: sending, sent
+    customers = sorted(t.customer for t in desk.store.tickets())
+    assert customers == ["user0@qq.example", "user2@qq.example"]
+    [quarantined] = desk.store.quarantine()
+    assert "disk hiccup" in quarantined.reason
+    assert b"<b1@qq.example>" in desk.store.get_blob(quarantined.raw_sha256)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(2)) == customers
+    assert len(list((desk.store.root / "packs").glob("*.dat"))) == 1
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
