@@ -83,6 +83,7 @@ class CalendarConfig:
 class StorageConfig:
     path: str = "var/mailticket"
     lock_timeout: int = 30
+    archive_after_days: int = 7
 
 
 @dataclass(frozen=True)

@@ -494,7 +494,7 @@ def _apply_bounce(desk: Desk, ticket: Ticket, report: DeliveryReport, effects: E
     """Mark the addresses a bounce proves dead, and tell the agents."""
     failed = dict(report.failed)
     if not failed and not report.delayed:  # an old-style bounce: it is about our recipients
-        for outgoing in desk.store.outbox():
+        for outgoing in desk.store.outbox_of(ticket.id):
             if outgoing.message_id in report.message_ids:
                 failed.update((r, "returned to sender") for r in outgoing.rcpt_to)
     if not failed:
@@ -504,7 +504,8 @@ def _apply_bounce(desk: Desk, ticket: Ticket, report: DeliveryReport, effects: E
     dead = tuple(dict.fromkeys((*ticket.undeliverable, *failed)))
     ticket = replace(ticket, undeliverable=dead)
     original = next(
-        (m.subject for m in desk.store.outbox() if m.message_id in report.message_ids), ""
+        (m.subject for m in desk.store.outbox_of(ticket.id) if m.message_id in report.message_ids),
+        "",
     )
     for recipient, detail in failed.items():
         effects.notes.append(f"bounce: {recipient} marked undeliverable ({detail})")
@@ -1114,7 +1115,23 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
         except _DryRun:
             pass
         done += actions
+    if not dry_run:
+        archive_closed(desk, now)
     return done
+
+
+def archive_closed(desk: Desk, now: datetime) -> int:
+    """Closed tickets untouched for `archive_after_days` leave memory for the archive, in
+    batches (one transaction each) so the lock is never held long."""
+    ready = desk.store.archivable(now - timedelta(days=desk.config.storage.archive_after_days))
+    for start in range(0, len(ready), ARCHIVE_BATCH):
+        desk.store.archive(ready[start : start + ARCHIVE_BATCH])
+    if ready:
+        log.info("archived %d closed tickets", len(ready))
+    return len(ready)
+
+
+ARCHIVE_BATCH = 500
 
 
 SWEEP_BATCH = 200

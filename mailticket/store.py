@@ -92,6 +92,10 @@ def write_atomically(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _utc(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp).astimezone(UTC)
+
+
 def _check_sha256(sha256: str) -> None:
     if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
         raise StoreError(f"not a sha256 digest: {sha256[:80]!r}")
@@ -254,6 +258,15 @@ def _decode_lines(data: bytes) -> tuple[list[list[list[Any]]], int]:
     return transactions, good
 
 
+def _remove(index: dict[str, list[str]], key: str, value: str) -> None:
+    """Take `value` out of `index[key]`, and the key with its last value (archived tickets
+    must not leave an empty list each behind)."""
+    values = index[key]
+    values.remove(value)
+    if not values:
+        del index[key]
+
+
 class _Tables:
     """The documents of every table, and the indexes the domain queries need."""
 
@@ -288,7 +301,7 @@ class _Tables:
             if old is None and new is not None:
                 self.messages_of[new["ticket_id"]].append(key)
             elif old is not None and new is None:
-                self.messages_of[old["ticket_id"]].remove(key)
+                _remove(self.messages_of, old["ticket_id"], key)
             for record, add in ((old, False), (new, True)):
                 if record is None:
                     continue
@@ -296,6 +309,14 @@ class _Tables:
                     self._index(self.by_message_id, record["message_id"], record["ticket_id"], add)
                 if record.get("dedupe_key"):
                     self._index(self.dedupe, record["dedupe_key"], "processed", add)
+        elif table == "archive":  # an archived ticket's mail still threads and dedupes
+            for record, add in ((old, False), (new, True)):
+                if record is None:
+                    continue
+                for message_id in record["message_ids"]:
+                    self._index(self.by_message_id, message_id, key, add)
+                for dedupe_key in record["dedupe_keys"]:
+                    self._index(self.dedupe, dedupe_key, "processed", add)
         elif table == "quarantine":
             for record, add in ((old, False), (new, True)):
                 if record is not None and record.get("dedupe_key"):
@@ -306,9 +327,9 @@ class _Tables:
                 for recipient in new["rcpt_to"]:
                     self.outbox_to[recipient.lower()].append(key)
             elif old is not None and new is None:
-                self.outbox_of[old["ticket_id"]].remove(key)
+                _remove(self.outbox_of, old["ticket_id"], key)
                 for recipient in old["rcpt_to"]:
-                    self.outbox_to[recipient.lower()].remove(key)
+                    _remove(self.outbox_to, recipient.lower(), key)
             for record, add in ((old, False), (new, True)):
                 if record is not None:
                     self._index(self.by_message_id, record["message_id"], record["ticket_id"], add)
@@ -634,12 +655,13 @@ class Store:
 
     def add_ticket(self, ticket: Ticket) -> None:
         with self.transaction():
-            if self._doc("tickets", ticket.id) is not None:
+            if self._doc("tickets", ticket.id) or self._doc("archive", ticket.id):
                 raise StoreError(f"ticket {ticket.id} exists already")
             self._put("tickets", ticket.id, to_record(ticket))
 
     def update_ticket(self, ticket: Ticket) -> None:
         with self.transaction():
+            self._restore(ticket.id)
             if self._doc("tickets", ticket.id) is None:
                 raise NotFoundError(f"no ticket {ticket.id}")
             self._put("tickets", ticket.id, to_record(ticket))
@@ -647,6 +669,8 @@ class Store:
     def get_ticket(self, ticket_id: str) -> Ticket:
         with self.transaction():
             record = self._doc("tickets", ticket_id)
+            if record is None and self._doc("archive", ticket_id):
+                record = self._archived(ticket_id)["ticket"]
         if record is None:
             raise NotFoundError(f"no ticket {ticket_id}")
         return from_record(Ticket, record)
@@ -658,9 +682,85 @@ class Store:
             return None
 
     def tickets(self, status: str | None = None) -> list[Ticket]:
+        """Tickets with this status (all without one); closed ones come from the archive."""
         with self.transaction():
             records = list(self._tables.docs["tickets"].values())
+            if status in (None, "closed"):
+                records += [self._archived(key)["ticket"] for key in self._tables.docs["archive"]]
         return [from_record(Ticket, r) for r in records if status is None or r["status"] == status]
+
+    # --- the archive: closed tickets leave memory -------------------------------------------
+
+    def archivable(self, closed_before: datetime) -> list[str]:
+        """Tickets closed (and last changed) before `closed_before` with nothing left to send:
+        what may move to the archive."""
+        limit = closed_before.astimezone(UTC)
+        with self.transaction():
+            outbox_of, active = self._tables.outbox_of, self._tables.active_outbox
+            return [
+                key
+                for key, record in self._tables.docs["tickets"].items()
+                if record["status"] == "closed"
+                and _utc(record["updated"]) < limit
+                and not any(k in active for k in outbox_of.get(key, ()))
+            ]
+
+    def archive(self, ticket_ids: list[str]) -> None:
+        """Move closed tickets out of memory: their records go to one blob each; what threading
+        and dedupe need (Message-IDs, dedupe keys) stays indexed. Memory and start-up then
+        follow the open tickets, not the years of closed ones."""
+        with self.transaction():
+            for ticket_id in ticket_ids:
+                record = self._doc("tickets", ticket_id)
+                if record is None or record["status"] != "closed":
+                    raise StoreError(f"ticket {ticket_id} is not closed: not archived")
+                self._archive(ticket_id)
+
+    def _archive(self, ticket_id: str) -> None:
+        docs = self._tables.docs
+        messages = {k: docs["messages"][k] for k in self._tables.messages_of.get(ticket_id, ())}
+        outbox = {k: docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())}
+        content = {"ticket": docs["tickets"][ticket_id], "messages": messages, "outbox": outbox}
+        data = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        place = self._packs.stage(digest, data)
+        for key in messages:
+            self._put("messages", key, None)
+        for key in outbox:
+            self._put("outbox", key, None)
+        self._put("tickets", ticket_id, None)
+        records = [*messages.values(), *outbox.values()]
+        entry = {
+            "sha256": digest,
+            "at": place,
+            "message_ids": [r["message_id"] for r in records if r.get("message_id")],
+            "dedupe_keys": [r["dedupe_key"] for r in messages.values() if r.get("dedupe_key")],
+            "outbox": list(outbox),
+        }
+        self._put("archive", ticket_id, entry)
+
+    def _archived(self, ticket_id: str) -> dict[str, Any]:
+        entry = self._tables.docs["archive"][ticket_id]
+        content: dict[str, Any] = json.loads(self.get_blob(entry["sha256"], entry["at"]))
+        return content
+
+    def _restore(self, ticket_id: str) -> None:
+        """Bring an archived ticket back into memory before it changes (a reopening)."""
+        if self._doc("archive", ticket_id) is None:
+            return
+        content = self._archived(ticket_id)
+        self._put("archive", ticket_id, None)
+        self._put("tickets", ticket_id, content["ticket"])
+        for table in ("messages", "outbox"):
+            for key, record in content[table].items():
+                self._put(table, key, record)
+
+    def _archive_holding(self, outbox_id: str) -> str | None:
+        """The archived ticket an outbox entry belongs to (a rare look-up: a scan)."""
+        for ticket_id, entry in self._tables.docs["archive"].items():
+            if outbox_id in entry["outbox"]:
+                return ticket_id
+        return None
 
     def tickets_to_check(self, now: datetime) -> list[Ticket]:
         """Tickets whose next SLA threshold has come, and those never planned: the sweep reads
@@ -685,13 +785,17 @@ class Store:
                     place = self.put_blob(digest, body)
                     record[name], record[f"{name}_blob"] = "", digest
                     record[f"{name}_at"] = place
+            self._restore(message.ticket_id)
             number = len(self._tables.messages_of[message.ticket_id]) + 1
             self._put("messages", f"{message.ticket_id}#{number:05d}", record)
 
     def messages(self, ticket_id: str) -> list[TicketMessage]:
         with self.transaction():
-            keys = list(self._tables.messages_of.get(ticket_id, ()))
-            records = [self._tables.docs["messages"][k] for k in keys]
+            if self._doc("archive", ticket_id):
+                records = list(self._archived(ticket_id)["messages"].values())
+            else:
+                keys = list(self._tables.messages_of.get(ticket_id, ()))
+                records = [self._tables.docs["messages"][k] for k in keys]
         return [from_record(TicketMessage, self._with_bodies(r)) for r in records]
 
     def _with_bodies(self, record: Record) -> Record:
@@ -721,26 +825,45 @@ class Store:
         with self.transaction():
             if self._doc("outbox", mail.id) is not None:
                 raise StoreError(f"outbox entry {mail.id} exists already")
+            self._restore(mail.ticket_id)
             self._put("outbox", mail.id, to_record(mail))
 
     def outbox(self, state: OutboxState | None = None) -> list[OutgoingMail]:
+        """Outgoing mail in this state (all without one); sent and failed mail of archived
+        tickets is read from the archive."""
         with self.transaction():
             records = list(self._tables.docs["outbox"].values())
+            if state is None or state.value not in _ACTIVE_OUTBOX:
+                for key in self._tables.docs["archive"]:
+                    records += self._archived(key)["outbox"].values()
         return [
             from_record(OutgoingMail, r)
             for r in records
             if state is None or r["state"] == state.value
         ]
 
+    def outbox_of(self, ticket_id: str) -> list[OutgoingMail]:
+        """A ticket's outgoing mail, oldest first."""
+        with self.transaction():
+            if self._doc("archive", ticket_id):
+                records = list(self._archived(ticket_id)["outbox"].values())
+            else:
+                records = self._outbox_of(ticket_id)
+        return [from_record(OutgoingMail, r) for r in records]
+
     def get_outgoing(self, outbox_id: str) -> OutgoingMail:
         with self.transaction():
             record = self._doc("outbox", outbox_id)
+            if record is None and (ticket_id := self._archive_holding(outbox_id)):
+                record = self._archived(ticket_id)["outbox"][outbox_id]
         if record is None:
             raise NotFoundError(f"no outbox entry {outbox_id}")
         return from_record(OutgoingMail, record)
 
     def save_outgoing(self, mail: OutgoingMail) -> None:
         with self.transaction():
+            if self._doc("outbox", mail.id) is None and self._archive_holding(mail.id):
+                self._restore(mail.ticket_id)
             if self._doc("outbox", mail.id) is None:
                 raise NotFoundError(f"no outbox entry {mail.id}")
             self._put("outbox", mail.id, to_record(mail))

@@ -49,7 +49,7 @@ def ticket_detail(desk: Desk, ticket_id: str) -> dict[str, Any]:
         "category_set_by",
     ):
         detail[key] = to_record(getattr(ticket, key))
-    states = {m.message_id: m for m in desk.store.outbox()}
+    states = {m.message_id: m for m in desk.store.outbox_of(ticket_id)}
     messages = []
     for message in desk.store.messages(ticket_id):
         record = to_record(message)

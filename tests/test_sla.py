@@ -248,3 +248,38 @@ def test_priority_scales_the_targets(desk: Desk) -> None:
     assert [policy.scaled(4, p) for p in ("urgent", "high", "normal", "low")] == [1, 2, 4, 8]
     urgent = new_ticket(desk, 7, priority=Priority.URGENT, first_response_due=None)
     assert urgent.first_response_due == datetime(2026, 11, 23, 12, 0, tzinfo=SHANGHAI)  # 2 h
+
+
+def test_closed_tickets_are_archived_and_an_answer_still_finds_them(
+    desk: Desk, clock: Clock
+) -> None:
+    from mailticket.pipeline import take_in
+
+    ticket = new_ticket(desk, 99, status=TicketStatus.PENDING)  # a number no counter gives
+    clock.now = datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI)
+    sweep(desk)  # auto-close, with a closing notice still to send: not archived yet
+    notice = desk.store.outbox()[-1]
+    assert notice.kind == MessageKind.CLOSING_NOTICE
+    drain_outbox(desk, lambda envelopes: {e.key: None for e in envelopes})
+    clock.now += timedelta(days=6)
+    sweep(desk)
+    assert desk.store._tables.docs["archive"] == {}  # closed 6 days ago: still in memory
+    clock.now += timedelta(days=2)
+    sweep(desk)
+    assert list(desk.store._tables.docs["archive"]) == [ticket.id]
+    assert desk.store.get_ticket(ticket.id).status == TicketStatus.CLOSED
+
+    answer = (
+        "From: c99@qq.example\r\nTo: complaints@okwallet.example\r\n"
+        f"Subject: Re: [{ticket.id}] 充值没到账\r\nMessage-ID: <late@qq.example>\r\n"
+        f"In-Reply-To: {notice.message_id}\r\nReferences: {notice.message_id}\r\n"
+        "Date: Mon, 14 Dec 2026 09:00:00 +0800\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n还是没到账\r\n"
+    ).encode()
+    result = take_in(desk, answer, "test")
+    assert result.outcome == "created"
+    successor = desk.store.get_ticket(result.ticket_id)
+    assert successor.previous_ticket == ticket.id
+    assert desk.store.get_ticket(ticket.id).continued_by == successor.id  # back in memory
+    assert ticket.id in desk.store._tables.docs["tickets"]
+    assert take_in(desk, answer, "test").outcome == "duplicate"

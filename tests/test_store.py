@@ -717,3 +717,108 @@ def test_long_message_texts_live_in_blobs_not_in_the_journal(store: Store) -> No
     assert long_text.encode() not in on_disk(store)
     [message] = Store(store.root).messages("PFX-2026-000001")
     assert (message.text, message.quoted) == (long_text, "> 短")
+
+
+# --- the archive --------------------------------------------------------------------------------
+
+
+def _closed_ticket_with_history(store: Store, ticket_id: str, *, days_ago: int) -> None:
+    when = NOW - timedelta(days=days_ago)
+    number = ticket_id[-2:]
+    store.add_ticket(make_ticket(ticket_id, status=TicketStatus.CLOSED, updated=when))
+    store.add_message(
+        make_message(
+            ticket_id,
+            message_id=f"<in{number}@163.example>",
+            dedupe_key=f"mid:<in{number}@163.example>",
+            text="我在11月24日充值了500元，银行已扣款但余额没有变化。" * 30,
+        )
+    )
+    store.enqueue(
+        make_outgoing(
+            f"M0000{number}",
+            ticket_id=ticket_id,
+            state=OutboxState.SENT,
+            message_id=f"<out{number}@pfx.example>",
+        )
+    )
+
+
+def test_closed_tickets_leave_memory_and_stay_readable_threadable_and_deduped(
+    store: Store,
+) -> None:
+    _closed_ticket_with_history(store, "PFX-2026-000011", days_ago=30)
+    _closed_ticket_with_history(store, "PFX-2026-000012", days_ago=2)  # closed lately: stays
+    store.add_ticket(make_ticket("PFX-2026-000013", updated=NOW - timedelta(days=90)))  # open
+    _closed_ticket_with_history(store, "PFX-2026-000014", days_ago=40)
+    store.enqueue(make_outgoing("M000099", ticket_id="PFX-2026-000014"))  # still owed: stays
+    before = {
+        "ticket": store.get_ticket("PFX-2026-000011"),
+        "messages": store.messages("PFX-2026-000011"),
+        "outbox": store.outbox_of("PFX-2026-000011"),
+    }
+
+    assert store.archivable(NOW - timedelta(days=7)) == ["PFX-2026-000011"]
+    store.archive(["PFX-2026-000011"])
+    assert store.archivable(NOW - timedelta(days=7)) == []
+    with pytest.raises(StoreError, match="not closed"):
+        store.archive(["PFX-2026-000013"])
+
+    for reader in (store, Store(store.root)):
+        assert "PFX-2026-000011" not in reader._tables.docs["tickets"]
+        assert not any(k.startswith("PFX-2026-000011") for k in reader._tables.docs["messages"])
+        assert set(reader._tables.docs["tickets"]) == {
+            "PFX-2026-000012",
+            "PFX-2026-000013",
+            "PFX-2026-000014",
+        }
+        assert reader.get_ticket("PFX-2026-000011") == before["ticket"]
+        assert reader.messages("PFX-2026-000011") == before["messages"]
+        assert reader.outbox_of("PFX-2026-000011") == before["outbox"]
+        assert reader.get_outgoing("M000011") == before["outbox"][0]
+        assert reader.ticket_for_message_ids(["<out11@pfx.example>"]) == "PFX-2026-000011"
+        assert reader.ticket_for_message_ids(["<in11@163.example>"]) == "PFX-2026-000011"
+        assert reader.dedupe_destination("mid:<in11@163.example>") == "processed"
+        assert [t.id for t in reader.tickets("closed")] == [
+            "PFX-2026-000012",
+            "PFX-2026-000014",
+            "PFX-2026-000011",
+        ]
+        assert len(reader.tickets()) == 4
+        assert len(reader.outbox(OutboxState.SENT)) == 3
+        assert [m.id for m in reader.outbox(OutboxState.QUEUED)] == ["M000099"]
+    store.checkpoint()
+    assert Store(store.root).messages("PFX-2026-000011") == before["messages"]
+
+
+def test_a_change_to_an_archived_ticket_brings_it_back_whole(store: Store) -> None:
+    _closed_ticket_with_history(store, "PFX-2026-000011", days_ago=30)
+    store.archive(store.archivable(NOW - timedelta(days=7)))
+    reopened = replace(store.get_ticket("PFX-2026-000011"), status=TicketStatus.OPEN)
+    store.update_ticket(reopened)
+    store.add_message(make_message("PFX-2026-000011", message_id="<again@163.example>"))
+    store.add_message(make_message("PFX-2026-000011", message_id="<more@163.example>"))
+    for reader in (store, Store(store.root)):
+        assert reader._tables.docs["archive"] == {}
+        assert reader.get_ticket("PFX-2026-000011") == reopened
+        ids = [m.message_id for m in reader.messages("PFX-2026-000011")]
+        assert ids == ["<in11@163.example>", "<again@163.example>", "<more@163.example>"]
+        assert sorted(k for k in reader._tables.docs["messages"]) == [
+            "PFX-2026-000011#00001",
+            "PFX-2026-000011#00002",
+            "PFX-2026-000011#00003",
+        ]
+        assert reader.ticket_for_message_ids(["<out11@pfx.example>"]) == "PFX-2026-000011"
+    with pytest.raises(StoreError, match="exists already"):
+        store.add_ticket(make_ticket("PFX-2026-000011"))
+
+
+def test_archiving_that_fails_midway_leaves_the_ticket_where_it_was(store: Store) -> None:
+    _closed_ticket_with_history(store, "PFX-2026-000011", days_ago=30)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.archive(["PFX-2026-000011"])
+        raise RuntimeError
+    for reader in (store, Store(store.root)):
+        assert reader._tables.docs["archive"] == {}
+        assert reader.ticket_for_message_ids(["<in11@163.example>"]) == "PFX-2026-000011"
+        assert len(reader.messages("PFX-2026-000011")) == 1
