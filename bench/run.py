@@ -5,7 +5,7 @@
 
 One run: start the tests' private Dovecot and SMTP sink, pre-fill a store with `--stored`
 tickets (one transaction through the Store API), APPEND `--mails` generated complaints, then run
-`intake_cycle` + `drain_outbox` with the real `open_mailbox` and `smtp_sender` -- what
+`intake_and_send` + `drain_outbox` with the real `open_mailbox` and `smtp_sender` -- what
 `mailticket poll --once` does -- until the inbox is empty and every acknowledgement has been
 accepted by the sink. The same mails go to a second mailbox for the floor: imap-tools bulk
 fetch + mail-parser + one plain SMTP reply per mail on one connection.
@@ -32,6 +32,7 @@ import random
 import shutil
 import statistics
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -67,18 +68,32 @@ FLOOR_FROM = generate.DESK_ADDRESS
 # --- stage timers (inside our worker only) ----------------------------------------------------
 
 
+BACKGROUND = "outbox thread: "
+
+
 class Stages:
-    """Exclusive time per stage: a timed call inside another timed call is not counted twice."""
+    """Exclusive time per stage: a timed call inside another timed call is not counted twice.
+    Time spent in the outbox thread (`intake_and_send`) overlaps the intake's, so it is kept
+    apart under `BACKGROUND` names and left out of the wall-time shares' sum."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
-        self._inner: list[float] = []
+        self._local = threading.local()
         self.originals: dict[tuple[object, str], Any] = {}
+
+    @property
+    def _inner(self) -> list[float]:
+        if not hasattr(self._local, "inner"):
+            self._local.inner = []
+        inner: list[float] = self._local.inner
+        return inner
 
     def _account(self, stage: str, started: float) -> None:
         elapsed = time.perf_counter() - started
         inner = self._inner.pop()
+        if threading.current_thread() is not threading.main_thread():
+            stage = BACKGROUND + stage
         self.seconds[stage] += elapsed - inner
         self.calls[stage] += 1
         if self._inner:
@@ -221,7 +236,7 @@ def _load_config(path: str) -> Any:
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     """`mailticket poll --once`, repeated until the inbox is empty and the outbox drained."""
     from mailticket.imap import Mailbox
-    from mailticket.pipeline import Desk, drain_outbox, intake_cycle, open_mailbox, smtp_sender
+    from mailticket.pipeline import Desk, drain_outbox, intake_and_send, open_mailbox, smtp_sender
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("mailticket").setLevel(logging.WARNING)  # as `poll --once` does
@@ -250,11 +265,12 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         cycles += 1
         mailbox = connect(config)
         try:
-            counts.update(intake_cycle(desk, mailbox))
+            taken, result = intake_and_send(desk, mailbox, send)
+            counts.update(taken)
             left = len(uids(mailbox))
         finally:
             mailbox.close()
-        result = drain_outbox(desk, send)
+        result.add(drain_outbox(desk, send))
         sent, deferred = sent + len(result.sent), deferred + len(result.deferred)
         failed += len(result.failed)
         if not left and not desk.store.due_outgoing(desk.clock()):
@@ -707,10 +723,12 @@ def _stage_rows(runs: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
         share = statistics.median(r["stages_s"].get(name, 0) / r["wall_s"] for r in runs)
         per_mail = statistics.median(r["stages_s"].get(name, 0) / r["mails"] for r in runs)
         rows.append((name, share, per_mail * 1000))
-    other = statistics.median(1 - sum(r["stages_s"].values()) / r["wall_s"] for r in runs)
-    other_ms = statistics.median(
-        (r["wall_s"] - sum(r["stages_s"].values())) / r["mails"] * 1000 for r in runs
-    )
+
+    def foreground(run: dict[str, Any]) -> float:
+        return sum(v for k, v in run["stages_s"].items() if not k.startswith(BACKGROUND))
+
+    other = statistics.median(1 - foreground(r) / r["wall_s"] for r in runs)
+    other_ms = statistics.median((r["wall_s"] - foreground(r)) / r["mails"] * 1000 for r in runs)
     rows.append(("other (pipeline glue, records, logging)", other, other_ms))
     return rows
 

@@ -28,7 +28,7 @@ from mailticket.pipeline import (
     Desk,
     DrainResult,
     drain_outbox,
-    intake_cycle,
+    intake_and_send,
     open_mailbox,
     retry_outgoing,
     smtp_sender,
@@ -464,16 +464,18 @@ def _ingest(config: Config, file: str) -> int:
 
 def _poll_once(desk: Desk) -> int:
     config = desk.config
+    send = smtp_sender(config)
+    result = DrainResult()
     if config.imap.host:
         mailbox = open_mailbox(config)
         try:
-            counts = intake_cycle(desk, mailbox)
+            counts, result = intake_and_send(desk, mailbox, send)
         finally:
             mailbox.close()
         print(
             "intake: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new")
         )
-    result = drain_outbox(desk, smtp_sender(config))
+    result.add(drain_outbox(desk, send))  # what was due before, or is due again
     print(_drain_line(result))
     return 0
 

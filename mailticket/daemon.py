@@ -20,9 +20,10 @@ from mailticket.errors import MailboxError, MailticketError
 from mailticket.imap import Mailbox
 from mailticket.pipeline import (
     Desk,
+    DrainResult,
     Sender,
     drain_outbox,
-    intake_cycle,
+    intake_and_send,
     open_mailbox,
     send_digests,
     sweep,
@@ -96,7 +97,10 @@ class Daemon:
             log.exception("%s failed", name)
 
     def drain(self) -> None:
-        result = drain_outbox(self.desk, self.send)
+        self._log_drain(drain_outbox(self.desk, self.send))
+
+    @staticmethod
+    def _log_drain(result: DrainResult) -> None:
         if result.sent or result.deferred or result.failed:
             log.info(
                 "outbox: %d sent, %d deferred, %d failed",
@@ -129,10 +133,10 @@ class Daemon:
     def intake(self) -> None:
         if self.mailbox is None:
             return
-        counts = intake_cycle(self.desk, self.mailbox)
+        counts, sent = intake_and_send(self.desk, self.mailbox, self.send)
         if counts:
             log.info("intake: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-            self.drain()
+        self._log_drain(sent)
 
     def poll_if_not_idle(self) -> None:
         if self.mailbox is not None and not self._idling():

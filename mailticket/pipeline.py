@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -866,6 +867,11 @@ class DrainResult:
     deferred: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
+    def add(self, other: DrainResult) -> None:
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+
 
 def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
     """Send what is due, at least once and at most once more after a crash.
@@ -1000,11 +1006,14 @@ def open_mailbox(config: Config) -> Mailbox:
     return mailbox
 
 
-def intake_cycle(desk: Desk, mailbox: Mailbox) -> Counter[str]:
+def intake_cycle(
+    desk: Desk, mailbox: Mailbox, after_batch: Callable[[], None] | None = None
+) -> Counter[str]:
     """Take in every message of the intake folder not yet taken in, then move it out.
 
     The position (UIDVALIDITY, last UID, moves still owed) is stored, so a crash between storing
     a ticket and moving its message costs one MOVE on the next cycle, never a second ticket.
+    `after_batch` runs once each batch is durable (and moved).
     """
     config, store = desk.config, desk.store
     folders = {PROCESSED: config.imap.processed_folder, QUARANTINED: config.imap.quarantine_folder}
@@ -1046,9 +1055,45 @@ def intake_cycle(desk: Desk, mailbox: Mailbox) -> Counter[str]:
             _move(mailbox, done, folders)
             position["pending"] = {}
             store.save_imap_position(key, position)
+            if after_batch is not None:
+                after_batch()
         if failure is not None:
             raise failure
     return counts
+
+
+def intake_and_send(desk: Desk, mailbox: Mailbox, send: Sender) -> tuple[Counter[str], DrainResult]:
+    """`intake_cycle` with the outbox drained beside it, in a thread of its own: the replies
+    of one batch go out while the next batch is parsed, so a burst is answered batch by batch
+    instead of after the whole inbox, and the wait for the SMTP server costs no intake time.
+    The store serialises the two threads' transactions."""
+    result = DrainResult()
+    batch_done, intake_done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            while True:
+                batch_done.wait()
+                batch_done.clear()
+                last = intake_done.is_set()
+                result.add(drain_outbox(desk, send))
+                if last:
+                    return
+        except BaseException as exc:  # handed to the caller's thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=sender, name="mailticket-outbox", daemon=True)
+    thread.start()
+    try:
+        counts = intake_cycle(desk, mailbox, after_batch=batch_done.set)
+    finally:
+        intake_done.set()
+        batch_done.set()
+        thread.join()
+    if failures:
+        raise failures[0]
+    return counts, result
 
 
 def _move(mailbox: Mailbox, destinations: dict[int, str], folders: dict[str, str]) -> None:

@@ -27,7 +27,14 @@ from servers import ImapAccount, SmtpSink
 
 from mailticket import pipeline
 from mailticket.model import OutboxState
-from mailticket.pipeline import Desk, drain_outbox, intake_cycle, open_mailbox, smtp_sender
+from mailticket.pipeline import (
+    Desk,
+    drain_outbox,
+    intake_and_send,
+    intake_cycle,
+    open_mailbox,
+    smtp_sender,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +274,57 @@ def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
     assert b"<b1@qq.example>" in desk.store.get_blob(quarantined.raw_sha256)
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(2)) == customers
     assert len(list((desk.store.root / "packs").glob("*.dat"))) == 1
+
+
+def test_replies_go_out_batch_by_batch_beside_the_intake_and_each_once(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = load(write_config(tmp_path, imap_account, smtp_sink, imap_extra="batch_size = 2"))
+    for number in range(5):
+        mail = complaint(sender=f"u{number}@qq.example", message_id=f"<p{number}@qq.example>")
+        imap_account.dovecot.append(imap_account.username, imap_account.password, mail)
+    desk = Desk.open(config)
+    real_send = smtp_sender(config)
+    batches: list[tuple[int, int]] = []  # (mails in the SMTP batch, tickets stored by then)
+
+    def send(envelopes):  # type: ignore[no-untyped-def]
+        batches.append((len(envelopes), len(desk.store.tickets())))
+        return real_send(envelopes)
+
+    mailbox = open_mailbox(config)
+    try:
+        counts, result = intake_and_send(desk, mailbox, send)
+    finally:
+        mailbox.close()
+
+    assert counts["created"] == 5 and len(result.sent) == 5
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(5)) == [
+        f"u{n}@qq.example" for n in range(5)
+    ]
+    assert sum(n for n, _ in batches) == 5  # each reply sent once
+    assert batches[0][1] < 5  # the first replies left before the last batch was taken in
+    assert all(m.state == OutboxState.SENT for m in desk.store.outbox())
+
+
+def test_a_sender_that_breaks_stops_the_intake_call_with_its_error(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = load(write_config(tmp_path, imap_account, smtp_sink))
+    imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
+    desk = Desk.open(config)
+
+    def broken(envelopes):  # type: ignore[no-untyped-def]
+        raise KeyError("a bug in the sender")
+
+    mailbox = open_mailbox(config)
+    try:
+        with pytest.raises(KeyError, match="a bug in the sender"):
+            intake_and_send(desk, mailbox, broken)
+    finally:
+        mailbox.close()
+    assert len(desk.store.tickets()) == 1  # the mail itself was taken in
+    [owed] = desk.store.outbox()
+    assert owed.state == OutboxState.SENDING  # sent again once it counts as abandoned
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
