@@ -4,15 +4,22 @@ import email
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.header import Header
 from email.message import EmailMessage
+from email.mime.text import MIMEText
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailticket.compose import (
+    CRLF,
+    SAMPLE_CONTEXT,
     DeskIdentity,
     Templates,
+    _encoded_words,
+    _raw_message,
     agent_notice,
     customer_reply,
     format_due,
@@ -371,3 +378,73 @@ def test_agent_notices_answer_the_thread_they_are_given() -> None:
 
 def test_every_shipped_template_renders() -> None:
     assert Templates().check() == []
+
+
+# --- writing messages out: the fast paths against the email package they stand in for ------
+
+FOLD_VALUES = [
+    "All",
+    "<CA+TJKTEs9jXRMhC1uHsBUJQVL8KdQ4OeqkezrqKTFz@mail.icloud.example>",
+    "<297255AD69ABA38298E17409F8036D41@PS2PR01MB1887.apcprd01.prod.sina.example>",
+    " ".join(f"<reference-{n}.abcdef@mail.example>" for n in range(11)),
+    ", ".join(f"=?utf-8?b?5byg5Lyf?= <agent{n}@okwallet.example>" for n in range(6)),
+    "a;b " * 40,
+    "x" * 120 + " y",
+    "short  double  spaces",
+    "word " * 30 + "x" * 100 + " end",
+    "",
+    " leading",
+    "trailing ",
+    "tab\there",
+    "non-ascii 充值",
+]
+
+
+@pytest.mark.parametrize("value", FOLD_VALUES)
+@pytest.mark.parametrize("name", ["To", "References", "X-Mailticket-Ticket", "H" * 70])
+def test_header_folding_is_compat32s(name: str, value: str) -> None:
+    expected = email.policy.compat32.clone(linesep="\r\n").fold_binary(name, value.strip())
+    assert CRLF.fold_binary(name, value.strip()) == expected
+
+
+SUBJECTS = [
+    "充值500元未到账",
+    "[OKW-2026-000123] Re: 为什么冻结我的账户？" * 3,
+    "Ünïcödé subject with mostly ASCII words, so Q-encoding is the shorter one to use here",
+    "emoji 😀 " * 12,
+    "é" * 100,
+    "a 中 b",
+]
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_subject_encoded_words_are_the_email_packages(subject: str) -> None:
+    expected = Header(subject, "utf-8").encode(linesep="\r\n", maxlinelen=78)
+    assert _encoded_words(subject) == expected
+
+
+@pytest.mark.parametrize("text", ["", "您好，已为您核实。\n" * 20, "plain ascii\n", "no newline"])
+@pytest.mark.parametrize("subject", ["[T-1] Re: ascii", SUBJECTS[1]])
+def test_a_plain_text_mail_is_written_as_mimetext_writes_it(text: str, subject: str) -> None:
+    headers = [
+        ("From", "=?utf-8?b?T0vpkrHljIXlrqLmnI0=?= <complaints@okwallet.example>"),
+        ("To", ", ".join(f"agent{n}@okwallet.example" for n in range(8))),
+        ("Subject", subject),
+        ("References", FOLD_VALUES[3]),
+        ("Content-Language", "zh-CN"),
+    ]
+    message = MIMEText(text, "plain", "utf-8")
+    for name, value in headers:
+        message[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]
+    expected = message.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
+    assert _raw_message(headers, text, None) == expected.decode("ascii")
+
+
+def test_an_html_template_added_later_is_used(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    templates = Templates(tmp_path)
+    context = dict(SAMPLE_CONTEXT, customer_name="Jane")
+    assert templates.render("closing_notice", "en", **context)[1] is None
+    assert templates.render("closing_notice", "en", **context)[1] is None  # remembered
+    (tmp_path / "en" / "closing_notice.html").write_text("<p>{{ customer_name }}</p>\n")
+    assert templates.render("closing_notice", "en", **context)[1] == "<p>Jane</p>\n"
