@@ -23,11 +23,35 @@ from mailticket.rules import Field
 # Full-width ASCII (U+FF01-FF5E), the ideographic space and the full-width yen sign map one
 # character to one, so positions found in folded text are positions in the original.
 _WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xFFE5: 0xA5}
+_WIDE = re.compile("[\uff01-\uff5e\u3000\uffe5]")
+_NARROW = {chr(wide): chr(narrow) for wide, narrow in _WIDTH.items()}
 
 
 def fold_width(text: str) -> str:
     """１２３ -> 123, ＴＸ -> TX, ： -> :, ￥ -> ¥; same length as the input."""
-    return text.translate(_WIDTH)
+    if text.isascii():
+        return text
+    # A mail uses a handful of distinct full-width characters (，：（）); replacing each of them
+    # is several times faster than `str.translate`, which looks up every character of the text.
+    for wide in set(_WIDE.findall(text)):
+        text = text.replace(wide, _NARROW[wide])
+    return text
+
+
+# The only characters besides ASCII letters that re.IGNORECASE matches to an ASCII letter.
+_LIKE_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")  # İ ı ſ K
+_ASCII_OF = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def ignorecase_key(text: str) -> str:
+    """`text` lower-cased so that wherever a case-insensitive pattern of ASCII letters and
+    uncased characters (Chinese, digits, signs) matches in `text`, the letters it matched are
+    in the key in lower case, as plain words: a cheap search for a pattern's words in the key
+    tells when it cannot match. (İ lower-cases to two characters and ſ to itself, though the
+    pattern `i` matches İ and `s` matches ſ: they become i and s first.)"""
+    if not text.isascii() and _LIKE_ASCII.search(text):
+        text = text.translate(_ASCII_OF)
+    return text.lower()
 
 
 @dataclass(frozen=True)
@@ -49,15 +73,21 @@ _EMAIL = re.compile(
 
 def mobiles(text: str) -> list[Found]:
     """Mainland mobile numbers, with or without +86, in 3-4-4 groups or not."""
-    folded = fold_width(text)
+    return _mobiles(fold_width(text))
+
+
+def _mobiles(folded: str) -> list[Found]:
     return [Found(m.start(), "+86" + "".join(m.groups())) for m in _MOBILE.finditer(folded)]
 
 
 def emails(text: str) -> list[Found]:
-    return [
-        Found(m.start(), f"{m.group(1)}@{m.group(2).lower()}")
-        for m in _EMAIL.finditer(fold_width(text))
-    ]
+    return _emails(fold_width(text))
+
+
+def _emails(folded: str) -> list[Found]:
+    if "@" not in folded:
+        return []
+    return [Found(m.start(), f"{m.group(1)}@{m.group(2).lower()}") for m in _EMAIL.finditer(folded)]
 
 
 # --- amounts ----------------------------------------------------------------------------------
@@ -98,11 +128,22 @@ def chinese_number(text: str) -> int | None:
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
 _YUAN = r"(?:元|块(?!儿)|圆|人民币|RMB|CNY|yuan)"
+# Each pattern with the words it cannot match without, looked for first in the text's
+# `ignorecase_key`: most mails have no amount, and the patterns are slow where they fail.
 _AMOUNTS = (
-    re.compile(rf"(?:¥|RMB|CNY|人民币)\s?({_NUMBER})(?![\d.])", re.IGNORECASE),
-    re.compile(rf"(?<![\d.,])({_NUMBER})\s?(万|千)?\s?{_YUAN}", re.IGNORECASE),
-    re.compile(rf"(?:金额|amount)\s*(?:是|为|of|:|\s)\s*({_NUMBER})(?![\d.])", re.IGNORECASE),
-    re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"),
+    (
+        re.compile(rf"(?:¥|RMB|CNY|人民币)\s?({_NUMBER})(?![\d.])", re.IGNORECASE),
+        re.compile("¥|rmb|cny|人民币"),
+    ),
+    (
+        re.compile(rf"(?<![\d.,])({_NUMBER})\s?(万|千)?\s?{_YUAN}", re.IGNORECASE),
+        re.compile("元|块|圆|人民币|rmb|cny|yuan"),
+    ),
+    (
+        re.compile(rf"(?:金额|amount)\s*(?:是|为|of|:|\s)\s*({_NUMBER})(?![\d.])", re.IGNORECASE),
+        re.compile("金额|amount"),
+    ),
+    (re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"), re.compile("元|块|圆")),
 )
 
 
@@ -110,8 +151,14 @@ def amounts(text: str) -> list[Found]:
     """Yuan amounts written with a currency word or sign: ¥1,200.50, 1200元, 1200.5 RMB,
     1.2万元, 一千二百元, 金额：300; as `1200.50`."""
     folded = fold_width(text)
+    return _amounts(folded, ignorecase_key(folded))
+
+
+def _amounts(folded: str, key: str) -> list[Found]:
     found: dict[int, str] = {}
-    for pattern in _AMOUNTS:
+    for pattern, words in _AMOUNTS:
+        if not words.search(key):
+            continue
         for match in pattern.finditer(folded):
             value = _amount(match)
             if value is not None:
@@ -145,30 +192,51 @@ _MONTH_WORD = (
     r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
+# Each pattern with the words it cannot match without (None: digits are enough), looked for
+# first in the text's `ignorecase_key`, as for `_AMOUNTS`.
+_MONTH_STEMS = re.compile("|".join(_MONTHS))
 _DATES = (
-    re.compile(
-        r"(?<!\d)(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)\s*[日号號]?"
+    (
+        re.compile(
+            r"(?<!\d)(?P<y>\d{4})\s*[-/.年]\s*(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)\s*[日号號]?"
+        ),
+        None,
     ),
-    re.compile(
-        r"(?<![\d/.-])(?P<d>\d{1,2})(?P<sep>[/.-])(?P<mo>\d{1,2})(?P=sep)(?P<y>\d{4})(?!\d)"
+    (
+        re.compile(
+            r"(?<![\d/.-])(?P<d>\d{1,2})(?P<sep>[/.-])(?P<mo>\d{1,2})(?P=sep)(?P<y>\d{4})(?!\d)"
+        ),
+        None,
     ),
-    re.compile(
-        rf"(?<![\d年])(?P<mo>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*月\s*"
-        rf"(?P<d>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*[日号號]"
+    (
+        re.compile(
+            rf"(?<![\d年])(?P<mo>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*月\s*"
+            rf"(?P<d>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}})\s*[日号號]"
+        ),
+        re.compile("月"),
     ),
-    re.compile(
-        rf"(?<![A-Za-z\d])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_WORD}"
-        r"(?![A-Za-z])(?:,?\s+(?P<y>\d{4}))?",
-        re.IGNORECASE,
+    (
+        re.compile(
+            rf"(?<![A-Za-z\d])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_WORD}"
+            r"(?![A-Za-z])(?:,?\s+(?P<y>\d{4}))?",
+            re.IGNORECASE,
+        ),
+        _MONTH_STEMS,
     ),
-    re.compile(
-        rf"(?<![A-Za-z]){_MONTH_WORD}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?![\d:])(?:,?\s+(?P<y>\d{{4}}))?",
-        re.IGNORECASE,
+    (
+        re.compile(
+            rf"(?<![A-Za-z]){_MONTH_WORD}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?![\d:])(?:,?\s+(?P<y>\d{{4}}))?",
+            re.IGNORECASE,
+        ),
+        _MONTH_STEMS,
     ),
-    re.compile(
-        r"(?P<rel>大前天|前天|昨天|昨日|昨晚|今天|今日|今早|今晚"
-        r"|the day before yesterday|yesterday|today|this morning|last night|tonight)",
-        re.IGNORECASE,
+    (
+        re.compile(
+            r"(?P<rel>大前天|前天|昨天|昨日|昨晚|今天|今日|今早|今晚"
+            r"|the day before yesterday|yesterday|today|this morning|last night|tonight)",
+            re.IGNORECASE,
+        ),
+        re.compile("前天|昨|今|yesterday|today|this morning|last night|tonight"),
     ),
 )
 _RELATIVE_DAYS = {
@@ -210,10 +278,16 @@ def datetimes(text: str, reference: datetime) -> list[Found]:
     unless the month would be over 12.
     """
     folded = fold_width(text)
+    return _datetimes(folded, ignorecase_key(folded), reference)
+
+
+def _datetimes(folded: str, key: str, reference: datetime) -> list[Found]:
     today = reference.date()
     found: list[Found] = []
     taken: list[tuple[int, int]] = []
-    for pattern in _DATES:
+    for pattern, words in _DATES:
+        if words is not None and not words.search(key):
+            continue
         for match in pattern.finditer(folded):
             if any(start < match.end() and match.start() < end for start, end in taken):
                 continue
@@ -288,7 +362,10 @@ def _time_after(text: str, position: int, date_text: str) -> tuple[int, tuple[in
 
 def pattern_values(text: str, patterns: Sequence[re.Pattern[str]]) -> list[Found]:
     """The `value` group of an admin's pattern, else its first group, else the whole match."""
-    folded = fold_width(text)
+    return _pattern_values(fold_width(text), patterns)
+
+
+def _pattern_values(folded: str, patterns: Sequence[re.Pattern[str]]) -> list[Found]:
     found = []
     for pattern in patterns:
         for match in pattern.finditer(folded):
@@ -306,26 +383,75 @@ def pattern_values(text: str, patterns: Sequence[re.Pattern[str]]) -> list[Found
 def phrase_positions(text: str, phrases: Sequence[str]) -> Iterator[tuple[int, str]]:
     """Where each phrase occurs first, without regard to case or width; English phrases only as
     whole words ("locked" is not in "unlocked")."""
-    folded = fold_width(text).lower()
+    return phrases_in(caseless(text), phrases)
+
+
+def caseless(text: str) -> str:
+    """`text` as phrases are compared with it: full-width forms folded, lower case."""
+    return fold_width(text).lower()
+
+
+def phrases_in(caseless_text: str, phrases: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """`phrase_positions` in a text already made `caseless`: the rules ask every phrase of every
+    category of one text, which is normalised once for all of them."""
     for phrase in phrases:
         needle, word = _needle(phrase)
-        if word is not None:
-            match = word.search(folded)
+        # Most phrases are not in a mail: a plain substring search says so before any pattern.
+        start = caseless_text.find(needle)
+        if start >= 0 and word is not None:
+            # A whole-word occurrence is one of the occurrences, none before the first.
+            match = word.search(caseless_text, start)
             start = match.start() if match else -1
-        else:
-            start = folded.find(needle)
         if start >= 0:
             yield start, phrase
+
+
+def phrases_found(caseless_text: str, phrases: Sequence[str]) -> list[str]:
+    """The `phrases` in a text already made `caseless`, in their order: `phrase_positions`
+    without the positions, for classifying (every phrase of every category of each mail)."""
+    return [
+        phrase
+        for phrase, needle, word in _needles(tuple(phrases))
+        if needle in caseless_text and (word is None or word.search(caseless_text))
+    ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _needles(
+    phrases: tuple[str, ...],
+) -> tuple[tuple[str, str, re.Pattern[str] | None], ...]:
+    return tuple((phrase, *_needle(phrase)) for phrase in phrases)
 
 
 @functools.lru_cache(maxsize=4096)
 def _needle(phrase: str) -> tuple[str, re.Pattern[str] | None]:
     """A phrase folded once, and for English a compiled whole-word pattern: the rules ask the
     same few hundred phrases of every mail."""
-    needle = fold_width(phrase).lower()
+    needle = caseless(phrase)
     if not needle.isascii():
         return needle, None
     return needle, re.compile(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])")
+
+
+class MailText:
+    """One mail's subject and new text as the finders read them, joined, folded and made
+    caseless once: a category asks the same mail for every one of its fields."""
+
+    def __init__(self, subject: str, text: str) -> None:
+        self.text = text
+        self.both = f"{subject}\n{text}" if subject else text
+
+    @functools.cached_property
+    def folded(self) -> str:
+        return fold_width(self.both)
+
+    @functools.cached_property
+    def caseless(self) -> str:
+        return self.folded.lower()
+
+    @functools.cached_property
+    def key(self) -> str:
+        return ignorecase_key(self.folded)
 
 
 def find_field(
@@ -336,7 +462,27 @@ def find_field(
     reference: datetime,
 ) -> str | None:
     """The first value of `field` in one mail (subject, then the customer's new text), or None."""
-    if field.kind == "attachment":
+    return field_value(field, MailText(subject, text), attachments, reference)
+
+
+def find_fields(
+    fields: Sequence[Field],
+    subject: str,
+    text: str,
+    attachments: Sequence[Attachment],
+    reference: datetime,
+) -> list[str | None]:
+    """`find_field` of each of `fields` in one mail, its text normalised once for all."""
+    mail = MailText(subject, text)
+    return [field_value(field, mail, attachments, reference) for field in fields]
+
+
+def field_value(
+    field: Field, mail: MailText, attachments: Sequence[Attachment], reference: datetime
+) -> str | None:
+    """`find_field` in a `MailText`."""
+    kind = field.kind
+    if kind == "attachment":
         return next(
             (
                 a.filename
@@ -345,21 +491,27 @@ def find_field(
             ),
             None,
         )
-    if field.kind == "description":
-        words = " ".join(text.split())
-        if len(re.sub(r"\s", "", words)) < field.min_length:
+    if kind == "description":
+        parts = mail.text.split()
+        # The words joined by single spaces: its characters other than whitespace are theirs.
+        if sum(map(len, parts)) < field.min_length:
             return None
+        words = " ".join(parts)
         return words if len(words) <= 60 else words[:60] + "…"
-    both = f"{subject}\n{text}" if subject else text
-    if field.kind == "keyword":
-        hits = sorted(phrase_positions(both, field.keywords))
-        return hits[0][1] if hits else None
-    finders = {
-        "mobile": mobiles,
-        "email": emails,
-        "amount": amounts,
-        "datetime": lambda t: datetimes(t, reference),
-        "pattern": lambda t: pattern_values(t, field.patterns),
-    }
-    values = finders[field.kind](both)
+    if kind == "keyword":
+        hits = min(phrases_in(mail.caseless, field.keywords), default=None)
+        return hits[1] if hits else None
+    folded = mail.folded
+    if kind == "mobile":
+        values = _mobiles(folded)
+    elif kind == "email":
+        values = _emails(folded)
+    elif kind == "amount":
+        values = _amounts(folded, mail.key)
+    elif kind == "datetime":
+        values = _datetimes(folded, mail.key, reference)
+    elif kind == "pattern":
+        values = _pattern_values(folded, field.patterns)
+    else:
+        raise KeyError(kind)
     return values[0].value if values else None

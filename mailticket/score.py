@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailticket import guard
-from mailticket.extract import find_field, phrase_positions
+from mailticket.extract import caseless, find_fields, phrases_found
 from mailticket.model import Attachment, FieldChange, InboundMail
 from mailticket.rules import Category, RuleSet
 
@@ -79,13 +79,14 @@ def classify(rules: RuleSet, text: str) -> Classification:
     """The category whose phrases weigh most in `text`, or the catch-all when none is clear."""
     evidence: dict[str, int] = {}
     hits: dict[str, tuple[str, ...]] = {}
+    text = caseless(text)  # once for every phrase of every category
     for category in rules.categories:
         if category.catch_all:
             continue
         found: list[str] = []
         weight = 0
         for signal in category.signals:
-            phrases = [phrase for _, phrase in phrase_positions(text, signal.phrases)]
+            phrases = phrases_found(text, signal.phrases)
             found += phrases
             weight += signal.weight * len(phrases)
         evidence[category.id], hits[category.id] = weight, tuple(found)
@@ -120,8 +121,8 @@ def assess(
     received: list[str] = []
     for mail in thread:
         extracted, received = {}, []
-        for rule in category.fields:
-            value = find_field(rule, mail.subject, mail.text, mail.attachments, mail.date)
+        found = find_fields(category.fields, mail.subject, mail.text, mail.attachments, mail.date)
+        for rule, value in zip(category.fields, found, strict=True):
             if value is None:
                 continue
             extracted[rule.id] = value
