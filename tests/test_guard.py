@@ -8,7 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.guard import REDACTED, abusive_words, flags, luhn_valid, redact, redact_mail
+from mailticket.extract import fold_width, ignorecase_key
+from mailticket.guard import (
+    _ABUSE,
+    _ABUSE_WORDS,
+    _SECRET_WORDS,
+    _SECRETS,
+    REDACTED,
+    abusive_words,
+    flags,
+    luhn_valid,
+    redact,
+    redact_mail,
+)
 from mailticket.model import InboundMail
 
 
@@ -136,3 +148,37 @@ def test_flags_for_agents() -> None:
 def test_redaction_never_raises_and_leaves_no_card_number(text: str) -> None:
     result = redact(text)
     assert redact(result.text).kinds == ()
+
+
+# Insults, secrets and their look-alikes, a piece a line, with the characters a case-insensitive
+# pattern matches to ASCII letters although they lower-case to something else (İ ı ſ K).
+_LINES = """
+傻逼|傻B|他妈的|去死|狗日的|fuck|FUCKING|ſhit|İdiot|ıdiot|KILL you|kill all of you
+bomb your|burn your house down|bastards|moron|asshole|bitches|scumbag|Kill you
+支付密码 123456|PIN码: 4321|pin number 8888|验证码是 882910|动态码 1234|verification code 102938
+ſmſ code 5544|OTP 445566|one-time passcode 123456|CVV2 123|cvc 321|安全码 987|卡背面的三位数 555
+登录密码是abc123|password: Secr3t|paſſword is hunter22|pwd=xyz123|İs|4111 1111 1111 1111
+６６８８９９|订单 4111111111111111|13812345678
+"""
+_PIECES = (*"|".join(_LINES.strip().splitlines()).split("|"), " ", "\n", "，", "x", "9")
+_texts = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join) | st.text(max_size=80)
+
+
+def assert_words_in_every_match(text: str) -> None:
+    folded = fold_width(text)
+    key = ignorecase_key(folded)
+    for kind, pattern in _SECRETS:
+        if pattern.search(folded):
+            assert _SECRET_WORDS[kind].search(key), kind
+    if _ABUSE.search(folded):
+        assert _ABUSE_WORDS.search(key)
+
+
+@pytest.mark.parametrize("text", _PIECES)
+def test_the_words_looked_for_first_are_in_every_piece_that_matches(text: str) -> None:
+    assert_words_in_every_match(text)
+
+
+@given(_texts)
+def test_the_words_looked_for_first_are_in_every_match(text: str) -> None:
+    assert_words_in_every_match(text)
