@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ONE_DAY = timedelta(days=1)
 
 
 @lru_cache(maxsize=16)
@@ -39,6 +40,9 @@ class BusinessCalendar:
     work_end: time = time(18, 0)
     days_off: frozenset[date] = field(default_factory=frozenset)  # the admin's holidays
     days_on: frozenset[date] = field(default_factory=frozenset)  # the admin's working days
+    # Whether a day counts, worked out once per day: the SLA clock of every ticket asks about
+    # the same weeks (a calendar is immutable, and so is the official schedule of a year).
+    _working: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def info(self, day: date) -> DayInfo:
         """Whether `day` counts, and why: admins first, then the official schedule."""
@@ -56,7 +60,19 @@ class BusinessCalendar:
         return DayInfo(day, False, "weekend")
 
     def is_working_day(self, day: date) -> bool:
-        return self.info(day).working
+        working = self._working.get(day)
+        if working is None:
+            working = self._working[day] = self.info(day).working
+        return working
+
+    @cached_property
+    def _day_seconds(self) -> float:
+        """Working seconds in a whole working day. Local times in one zone subtract and
+        compare as wall-clock times, so this is the same on every day, DST or not."""
+        day = date(2000, 1, 1)
+        opens = datetime.combine(day, self.work_start, tzinfo=self.zone)
+        closes = datetime.combine(day, self.work_end, tzinfo=self.zone)
+        return (closes - opens).total_seconds()
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The end of working hours on the `days`-th working day after `start`'s local day."""
@@ -73,15 +89,20 @@ class BusinessCalendar:
         if end <= start:
             return 0.0
         local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
+        first, last = local_start.date(), local_end.date()
+        whole = max(0.0, self._day_seconds)
         total = 0.0
-        day = local_start.date()
-        while day <= local_end.date():
+        day = first
+        while day <= last:
             if self.is_working_day(day):
-                opens = datetime.combine(day, self.work_start, tzinfo=self.zone)
-                closes = datetime.combine(day, self.work_end, tzinfo=self.zone)
-                overlap = min(closes, local_end) - max(opens, local_start)
-                total += max(0.0, overlap.total_seconds())
-            day += timedelta(days=1)
+                if first < day < last:  # the whole working day lies between the two
+                    total += whole
+                else:
+                    opens = datetime.combine(day, self.work_start, tzinfo=self.zone)
+                    closes = datetime.combine(day, self.work_end, tzinfo=self.zone)
+                    overlap = min(closes, local_end) - max(opens, local_start)
+                    total += max(0.0, overlap.total_seconds())
+            day += _ONE_DAY
         return total
 
     def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
@@ -90,17 +111,24 @@ class BusinessCalendar:
             return start
         moment = start.astimezone(self.zone)
         remaining = seconds
-        while True:
-            day = moment.date()
-            opens = datetime.combine(day, self.work_start, tzinfo=self.zone)
+        day = moment.date()
+        if self.is_working_day(day):  # the first day: from `start` on
             closes = datetime.combine(day, self.work_end, tzinfo=self.zone)
-            if self.is_working_day(day) and moment < closes:
-                begin = max(moment, opens)
+            if moment < closes:
+                begin = max(moment, datetime.combine(day, self.work_start, tzinfo=self.zone))
                 available = (closes - begin).total_seconds()
                 if remaining <= available:
                     return begin + timedelta(seconds=remaining)
                 remaining -= available
-            moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+        whole = self._day_seconds  # every later day from its midnight: all its working hours
+        opens_after_midnight = time(0) < self.work_end
+        while True:
+            day += _ONE_DAY
+            if opens_after_midnight and self.is_working_day(day):
+                if remaining <= whole:
+                    opens = datetime.combine(day, self.work_start, tzinfo=self.zone)
+                    return opens + timedelta(seconds=remaining)
+                remaining -= whole
 
     def unofficial_years(self, years: range) -> list[int]:
         """Years the official schedule (with make-up days) is not known for yet."""

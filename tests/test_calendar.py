@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import random
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from mailticket.calendar import BusinessCalendar
 
@@ -92,3 +95,70 @@ def test_years_without_an_official_schedule_are_named() -> None:
 def test_adding_no_working_time_stays_put_even_at_closing_time() -> None:
     closing = at(2026, 11, 27, 18, 0)
     assert CN.add_working_seconds(closing, 0) == closing
+
+
+# --- the arithmetic against its day-by-day definition ---------------------------------------
+
+
+def day_by_day_seconds(calendar: BusinessCalendar, start: datetime, end: datetime) -> float:
+    """Working time as defined: each day's working hours that lie between the two, in order."""
+    if end <= start:
+        return 0.0
+    local_start, local_end = start.astimezone(calendar.zone), end.astimezone(calendar.zone)
+    total, day = 0.0, local_start.date()
+    while day <= local_end.date():
+        if calendar.info(day).working:
+            opens = datetime.combine(day, calendar.work_start, tzinfo=calendar.zone)
+            closes = datetime.combine(day, calendar.work_end, tzinfo=calendar.zone)
+            total += max(0.0, (min(closes, local_end) - max(opens, local_start)).total_seconds())
+        day += timedelta(days=1)
+    return total
+
+
+def day_by_day_add(calendar: BusinessCalendar, start: datetime, seconds: float) -> datetime:
+    if seconds <= 0:
+        return start
+    moment, remaining = start.astimezone(calendar.zone), seconds
+    while True:
+        day = moment.date()
+        opens = datetime.combine(day, calendar.work_start, tzinfo=calendar.zone)
+        closes = datetime.combine(day, calendar.work_end, tzinfo=calendar.zone)
+        if calendar.info(day).working and moment < closes:
+            begin = max(moment, opens)
+            available = (closes - begin).total_seconds()
+            if remaining <= available:
+                return begin + timedelta(seconds=remaining)
+            remaining -= available
+        moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=calendar.zone)
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours"),
+    [
+        ("Asia/Shanghai", (time(9), time(18))),
+        ("Europe/Berlin", (time(8, 30), time(17, 15, 30))),  # DST changes at night
+        ("America/New_York", (time(0), time(23, 59, 59, 999999))),
+        ("Australia/Lord_Howe", (time(0), time(12))),  # half-hour DST
+    ],
+)
+def test_working_time_is_counted_day_by_day(zone: str, hours: tuple[time, time]) -> None:
+    rng = random.Random(zone)
+    calendar = BusinessCalendar(
+        ZoneInfo(zone),
+        work_start=hours[0],
+        work_end=hours[1],
+        days_off=frozenset({date(2026, 3, 30)}),
+        days_on=frozenset({date(2026, 3, 29)}),
+    )
+    for _ in range(400):
+        start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(2 * 365 * 86400), microseconds=rng.randrange(10**6)
+        )
+        end = start + timedelta(seconds=rng.uniform(-3600, 40 * 86400))
+        seconds = rng.choice([0, 1, 3600, 32400, 32400.000001, rng.uniform(0, 3e6)])
+        # Twice: the second time from what the calendar remembers about each day.
+        for _ in range(2):
+            assert calendar.working_seconds(start, end) == day_by_day_seconds(calendar, start, end)
+            added = calendar.add_working_seconds(start, seconds)
+            assert added == day_by_day_add(calendar, start, seconds)
+            assert added.tzinfo is calendar.zone or added is start
