@@ -13,12 +13,12 @@ moves there: round 2 has its own deadline reminder, escalation and notice, and s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from mailticket.calendar import BusinessCalendar
-from mailticket.model import Ticket, TicketStatus
+from mailticket.model import Ticket, TicketStatus, replaced
 
 
 class Audience(StrEnum):
@@ -147,7 +147,7 @@ def plan(ticket: Ticket, calendar: BusinessCalendar, policy: Policy, now: dateti
     waited; and sets `next_check` to the next unfired threshold.
     """
     if ticket.first_response_due is None and ticket.status == TicketStatus.OPEN:
-        ticket = replace(
+        ticket = replaced(
             ticket,
             first_response_due=calendar.add_working_seconds(
                 ticket.created, policy.scaled(policy.first_response_hours, ticket.priority) * 3600
@@ -155,11 +155,11 @@ def plan(ticket: Ticket, calendar: BusinessCalendar, policy: Policy, now: dateti
         )
     waiting = policy.pause_while_pending and waiting_for_customer(ticket)
     if waiting and ticket.paused_since is None:
-        ticket = replace(ticket, paused_since=now)
+        ticket = replaced(ticket, paused_since=now)
     elif not waiting and ticket.paused_since is not None:
         # Whole minutes: a pause that began and ended in one breath moves nothing.
         stood = calendar.working_seconds(ticket.paused_since, now) // 60 * 60
-        ticket = replace(
+        ticket = replaced(
             ticket,
             paused_since=None,
             due=calendar.add_working_seconds(ticket.due, stood) if ticket.due else None,
@@ -171,7 +171,7 @@ def plan(ticket: Ticket, calendar: BusinessCalendar, policy: Policy, now: dateti
         )
     pending = [t for t in thresholds(ticket, calendar, policy) if t.name not in ticket.sla_fired]
     next_check = min((t.at for t in pending), default=None)
-    return replace(ticket, next_check=next_check.astimezone(UTC) if next_check else None)
+    return replaced(ticket, next_check=next_check.astimezone(UTC) if next_check else None)
 
 
 def extended_due(
