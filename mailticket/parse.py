@@ -99,6 +99,7 @@ _BOMS = (
 _KANA = re.compile(r"[\u3040-\u30ff]")
 
 
+@functools.lru_cache(maxsize=256)
 def _codec_for(label: str | None) -> str | None:
     """The Python text codec for a declared charset label, or None when there is none.
 
@@ -132,19 +133,49 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.cache
+def _everyday_chars(codec: str) -> frozenset[str]:
+    """The everyday characters of an East Asian codec, read from its everyday lead bytes.
+
+    Only a shortcut for `_is_everyday`: a character the codec encodes to an everyday lead byte
+    but decodes back from none (cp932's ¢ and ¬) is checked one by one.
+    """
+    core, leads = _EVERYDAY[codec]
+    found: set[str] = set()
+    for low, high in leads:
+        for lead in range(low, high + 1):
+            for trail in range(256):
+                try:
+                    char = bytes((lead, trail)).decode(core)
+                except UnicodeDecodeError:
+                    continue
+                if len(char) == 1 and _is_everyday(char, codec):
+                    found.add(char)
+    return frozenset(found)
+
+
+def _is_everyday(char: str, codec: str) -> bool:
+    core, leads = _EVERYDAY[codec]
+    try:
+        first = char.encode(core)[0]
+    except UnicodeEncodeError:
+        return False
+    return any(low <= first <= high for low, high in leads)
+
+
 def _everyday_ratio(text: str, codec: str) -> float:
     """Share of a sample's non-ASCII characters that are everyday ones in that codec's script."""
-    core, leads = _EVERYDAY[codec]
-    wide = [c for c in text[: _SAMPLE_CHARS * 4] if ord(c) > 127][:_SAMPLE_CHARS]
+    wide = _NON_ASCII.findall(text, 0, _SAMPLE_CHARS * 4)[:_SAMPLE_CHARS]
     if not wide:
         return 0.0
-    hits = 0
-    for char in wide:
-        try:
-            first = char.encode(core)[0]
-        except UnicodeEncodeError:
-            continue
-        hits += any(low <= first <= high for low, high in leads)
+    everyday = _everyday_chars(codec)
+    hits = sum(map(everyday.__contains__, wide))
+    others = {char for char in set(wide) - everyday if _is_everyday(char, codec)}
+    if others:
+        hits += sum(map(others.__contains__, wide))
     return hits / len(wide)
 
 
@@ -171,16 +202,20 @@ _MIN_EVIDENCE = 6  # characters of East Asian text before its label may be calle
 
 
 def _wide_chars(text: str) -> int:
-    return sum(1 for c in text if ord(c) > 0x7F)
+    return len(text) - len(text.encode("ascii", "ignore"))
 
 
 def _has_kana(text: str) -> bool:
-    sample = text[: _SAMPLE_CHARS * 4]
-    return len(_KANA.findall(sample)) >= max(2, len(re.findall(r"[^\x00-\x7f]", sample)) // 10)
+    end = _SAMPLE_CHARS * 4
+    kana = len(_KANA.findall(text, 0, end))
+    return kana >= max(2, len(_NON_ASCII.findall(text, 0, end)) // 10)
+
+
+_THREE_BYTE_UTF8 = re.compile(rb"[\xe0-\xef][\x80-\xbf]{2}")
 
 
 def _has_three_byte_utf8(data: bytes) -> bool:
-    return re.search(rb"[\xe0-\xef][\x80-\xbf]{2}", data) is not None
+    return _THREE_BYTE_UTF8.search(data) is not None
 
 
 def _better_than_label(data: bytes, codec: str, text: str) -> tuple[str, str] | None:
@@ -332,10 +367,12 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
     if not raw:
         return ""
     raw = str(raw)[:_MAX_HEADER_CHARS]
-    raw = re.sub(r"\r?\n[ \t]*", " ", raw)
-    raw_bytes = raw.encode("ascii", "surrogateescape") if _is_ascii_or_escaped(raw) else None
-    if raw_bytes is not None and not raw_bytes.isascii():
-        raw = decode_bytes(raw_bytes, None, defects)
+    if "\n" in raw:
+        raw = _FOLD.sub(" ", raw)
+    if not raw.isascii() and _ASCII_OR_ESCAPED.fullmatch(raw):
+        raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None, defects)
+    if "=?" not in raw:
+        return _clean_line(raw)
     # Pieces are (charset or None, bytes or text); adjacent words of one charset are joined
     # before decoding so a character split across two encoded-words is read whole.
     pieces: list[tuple[str | None, bytes | str]] = []
@@ -367,14 +404,18 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
     return _clean_line(text)
 
 
-def _is_ascii_or_escaped(text: str) -> bool:
-    return all(ord(c) < 128 or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+_FOLD = re.compile(r"\r?\n[ \t]*")
+_ASCII_OR_ESCAPED = re.compile(r"[\x00-\x7f\udc80-\udcff]*")
+# Unicode's categories Cc (control characters) and Cs (surrogates), exactly.
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
 
 
 def _clean_line(text: str) -> str:
     """One line of visible text: no control characters (header injection), spaces collapsed."""
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-    return re.sub(r"\s+", " ", text).strip()
+    if text.isprintable() and "  " not in text:  # no control character, no space but " "
+        return text.strip()
+    return _WHITESPACE.sub(" ", _CONTROL_OR_SURROGATE.sub(" ", text)).strip()
 
 
 def normalise_message_id(value: str) -> str:
@@ -610,7 +651,6 @@ def html_to_text_split(html: str) -> tuple[str, str]:
 # --- text -------------------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]")
-_SPACES = str.maketrans({"\xa0": " ", "\u3000": " "})
 _HTML_STUB = re.compile(r"html|超文本|網頁|网页", re.IGNORECASE)
 
 
@@ -618,7 +658,7 @@ def _clean_text(text: str) -> str:
     """Newlines as `\\n`, no control characters (NUL, escape codes, stray BOMs), and plain
     spaces for the no-break and ideographic spaces clients use as indentation."""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return text.translate(_SPACES)
+    return text.replace("\xa0", " ").replace("\u3000", " ")
 
 
 def _unflow(text: str, delete_space: bool) -> str:
@@ -646,18 +686,59 @@ def _unflow(text: str, delete_space: bool) -> str:
     return "\n".join(out)
 
 
-def _plain_text(part: email.message.Message, defects: list[str]) -> str:
-    text = _clean_text(decode_bytes(_payload_bytes(part), _charset(part), defects))
-    if str(part.get_param("format") or "").lower() == "flowed":
-        text = _unflow(text, str(part.get_param("delsp") or "").lower() == "yes")
+def _plain_text(params: _ContentParams, payload: bytes, defects: list[str]) -> str:
+    text = _clean_text(decode_bytes(payload, params.charset(), defects))
+    if str(params.get("format") or "").lower() == "flowed":
+        text = _unflow(text, str(params.get("delsp") or "").lower() == "yes")
     return text
 
 
-def _charset(part: email.message.Message) -> str | None:
-    try:
-        return part.get_content_charset()
-    except (LookupError, ValueError, TypeError, UnicodeError):
+_Param = str | tuple[str | None, str | None, str]
+
+
+class _ContentParams:
+    """A part's Content-Type parameters, parsed once (`Message.get_param` parses the header again
+    for each one asked: name, charset, format, delsp). Answers as `get_param` and
+    `get_content_charset` would, and raises what they would raise, where they would."""
+
+    def __init__(self, part: email.message.Message) -> None:
+        self._params: list[tuple[str, Any]] | None = None
+        self._error: Exception | None = None
+        try:
+            self._params = part.get_params()
+        except Exception as error:  # raised again by the first question, as get_param would
+            self._error = error
+
+    def get(self, name: str) -> _Param | None:
+        """`part.get_param(name)`; `name` in lower case."""
+        if self._error is not None:
+            raise self._error
+        for key, value in self._params or ():
+            if key.lower() == name:
+                return value
         return None
+
+    def charset(self) -> str | None:
+        """`part.get_content_charset()`, or None where it fails on a damaged header."""
+        try:
+            return self._content_charset()
+        except (LookupError, ValueError, TypeError, UnicodeError):
+            return None
+
+    def _content_charset(self) -> str | None:
+        charset = self.get("charset")
+        if charset is None:
+            return None
+        if isinstance(charset, tuple):  # RFC 2231: decoded, and it had better be ASCII
+            try:
+                charset = str(charset[2].encode("raw-unicode-escape"), charset[0] or "us-ascii")
+            except (LookupError, UnicodeError):
+                charset = charset[2]
+        try:
+            charset.encode("us-ascii")
+        except UnicodeError:
+            return None
+        return charset.lower()
 
 
 # --- attachments ------------------------------------------------------------------------------
@@ -741,7 +822,7 @@ def _children(part: email.message.Message) -> list[email.message.Message] | None
     return [child for child in part.get_payload() if isinstance(child, email.message.Message)]
 
 
-def _raw_filename(part: email.message.Message, defects: list[str]) -> str:
+def _raw_filename(part: email.message.Message, params: _ContentParams, defects: list[str]) -> str:
     """The file name from Content-Disposition `filename` or Content-Type `name`.
 
     RFC 2231 values are decoded here with our charset rules (the standard library would read a
@@ -749,7 +830,10 @@ def _raw_filename(part: email.message.Message, defects: list[str]) -> str:
     """
     for param, header in (("filename", "content-disposition"), ("name", "content-type")):
         try:
-            value = part.get_param(param, header=header)
+            if header == "content-type":
+                value = params.get(param)
+            else:
+                value = part.get_param(param, header=header)
         except (ValueError, LookupError, TypeError, IndexError):
             continue
         if isinstance(value, tuple):
@@ -792,6 +876,8 @@ _CID_REFERENCE = re.compile(rb"""cid:([^"'\s>)]+)""", re.IGNORECASE)
 
 
 def _cids_referenced(payload: bytes) -> set[str]:
+    if b"cid:" not in payload.lower():
+        return set()
     return {
         f"<{urllib.parse.unquote(m.decode('ascii', 'replace')).strip('<>')}>"
         for m in _CID_REFERENCE.findall(payload)
@@ -815,6 +901,11 @@ class _Walk:
     cids: set[str] = field(default_factory=set)
     is_report: bool = False
     seen: int = 0
+    # Plain parts already read to choose from a `multipart/alternative`, by id, so the walk
+    # reads them only once: (the part, its parameters, payload and text, the defects found).
+    read: dict[int, tuple[email.message.Message, _ContentParams, bytes, str, list[str]]] = field(
+        default_factory=dict
+    )
 
 
 def _walk(message: email.message.Message, walk: _Walk) -> None:
@@ -838,7 +929,7 @@ def _walk(message: email.message.Message, walk: _Walk) -> None:
         if children is not None:
             chosen = None
             if content_type == "multipart/alternative":
-                chosen = _alternative_choice(children, walk.defects)
+                chosen = _alternative_choice(children, walk)
             stack.extend(
                 (child, in_body and (chosen is None or child is chosen))
                 for child in reversed(children)
@@ -850,19 +941,24 @@ def _walk(message: email.message.Message, walk: _Walk) -> None:
                 stack.append((recovered, in_body))
                 continue
         leaf_index += 1
-        _leaf(part, in_body, leaf_index, walk)
+        _leaf(part, content_type, in_body, leaf_index, walk)
 
 
-def _leaf(part: email.message.Message, in_body: bool, index: int, walk: _Walk) -> None:
+def _leaf(
+    part: email.message.Message, content_type: str, in_body: bool, index: int, walk: _Walk
+) -> None:
     """One part: body text, an attachment, or a forwarded mail (kept, and read for `quoted`).
 
     A multipart that could not be split even by `_recover_multipart` is read as text, MIME
     lines and all, rather than dropped.
     """
-    content_type = part.get_content_type()
     if content_type == "message/delivery-status":
         walk.is_report = True
-    filename = decode_header_value(_raw_filename(part, walk.defects), walk.defects)
+    read = walk.read.pop(id(part), None)
+    if read is not None and read[0] is not part:
+        read = None
+    params = read[1] if read is not None else _ContentParams(part)
+    filename = decode_header_value(_raw_filename(part, params, walk.defects), walk.defects)
     if content_type.startswith("message/"):
         inner = _forwarded_message(part, walk.defects) if content_type in _MESSAGE_TYPES else None
         if inner is not None:
@@ -870,7 +966,7 @@ def _leaf(part: email.message.Message, in_body: bool, index: int, walk: _Walk) -
         payload = _message_bytes(part, walk.defects)
         walk.attachments.append(_attachment(part, payload, filename, index, walk.limit))
         return
-    payload = _payload_bytes(part)
+    payload = read[2] if read is not None else _payload_bytes(part)
     if content_type == "text/html":
         walk.cids |= _cids_referenced(payload)
     disposition = (part.get_content_disposition() or "").lower()
@@ -878,31 +974,37 @@ def _leaf(part: email.message.Message, in_body: bool, index: int, walk: _Walk) -
     if disposition == "attachment" or filename or not is_text:
         walk.attachments.append(_attachment(part, payload, filename, index, walk.limit))
     elif in_body:
-        kind = "text/html" if content_type == "text/html" else "text/plain"
-        walk.texts.append((kind, _text_of(part, kind, walk.defects)))
-
-
-def _text_of(part: email.message.Message, kind: str, defects: list[str]) -> str:
-    if kind == "text/html":
-        return decode_bytes(_payload_bytes(part), _charset(part), defects)
-    return _plain_text(part, defects)
+        if content_type == "text/html":
+            kind, text = "text/html", decode_bytes(payload, params.charset(), walk.defects)
+        elif read is not None:
+            kind, text = "text/plain", read[3]
+            walk.defects.extend(read[4])
+        else:
+            kind, text = "text/plain", _plain_text(params, payload, walk.defects)
+        walk.texts.append((kind, text))
 
 
 def _alternative_choice(
-    parts: list[email.message.Message], defects: list[str]
+    parts: list[email.message.Message], walk: _Walk
 ) -> email.message.Message | None:
     """The plain part, unless it is empty or a "view this in HTML" stub; else the richest."""
     if not parts:
         return None
-    plain = next((p for p in parts if p.get_content_type() == "text/plain"), None)
-    rich = [p for p in parts if p.get_content_type() == "text/html" or p.is_multipart()]
+    types = [p.get_content_type() for p in parts]
+    plain = next((p for p, t in zip(parts, types, strict=True) if t == "text/plain"), None)
+    rich = [p for p, t in zip(parts, types, strict=True) if t == "text/html" or p.is_multipart()]
     if plain is None:
         return rich[-1] if rich else parts[-1]
     if not rich:
         return plain
-    text = _plain_text(plain, []).strip()
+    params = _ContentParams(plain)
+    payload = _payload_bytes(plain)
+    notes: list[str] = []
+    text = _plain_text(params, payload, notes)
+    walk.read[id(plain)] = (plain, params, payload, text, notes)
+    text = text.strip()
     if not text or (len(text) < 300 and _HTML_STUB.search(text)):
-        defects.append("plain part empty or a stub; HTML part used")
+        walk.defects.append("plain part empty or a stub; HTML part used")
         return rich[-1]
     return plain
 
@@ -1213,7 +1315,28 @@ def _as_inline(attachment: Attachment) -> Attachment:
     return replace(attachment, inline=True)
 
 
+# Address lists plain enough to split with one regular expression (nearly every header): names
+# of atoms or quoted strings without escapes, addresses of dot-atoms, no comments, no folding.
+# `email.utils.getaddresses` reads them to the same pairs, a character at a time; the rest goes
+# to it. (No whitespace inside atoms: `_parseaddr` drops an atom made of other whitespace.)
+_ATOM = r"[^()<>@,:;.\"\[\]\\\s]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
+_WORD = r"""(?:[^()<>@,:;"\[\]\\\s]+|"[^"\\\r\n]*")"""
+_ADDRESS = rf"[ \t]*(?:({_ADDR_SPEC})|({_WORD}(?:[ \t]+{_WORD})*)?[ \t]*<({_ADDR_SPEC})>)[ \t]*"
+_PLAIN_ADDRESSES = re.compile(rf"{_ADDRESS}(?:,{_ADDRESS})*")
+_ONE_ADDRESS = re.compile(rf"{_ADDRESS}(?:,|\Z)")
+_PHRASE_WORD = re.compile(r'"([^"]*)"|([^ \t]+)')
+
+
 def _split_addresses(raw: str) -> list[tuple[str, str]]:
+    if not raw:
+        return []
+    if _PLAIN_ADDRESSES.fullmatch(raw):
+        return [
+            (" ".join(q or a for q, a in _PHRASE_WORD.findall(phrase)), spec or route)
+            for spec, phrase, route in _ONE_ADDRESS.findall(raw)
+        ]
     try:
         return email.utils.getaddresses([raw])
     except (ValueError, IndexError, TypeError):
@@ -1232,7 +1355,7 @@ def _first_address(raw: str, defects: list[str]) -> tuple[str, str]:
 
 def _clean_address(address: str) -> str:
     address = decode_header_value(address).strip().strip("<>")
-    if "@" not in address or any(c.isspace() for c in address):
+    if "@" not in address or _WHITESPACE.search(address):
         return ""
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain.lower()}"

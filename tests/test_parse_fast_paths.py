@@ -1,12 +1,14 @@
 """The parser's fast paths answer exactly as the slower code they stand in for: the standard
-library's MIME parser."""
+library's MIME parser and address parser, `get_param`, and our own earlier character loops."""
 
 from __future__ import annotations
 
 import email
 import email.feedparser
 import email.parser
+import email.utils
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailticket.parse import (
+    _EVERYDAY,
     _BoundaryLine,
+    _clean_line,
+    _ContentParams,
+    _everyday_ratio,
     _FeedParser,
     _FeedParserRe,
     _FinalLineBreak,
     _parse_bytes,
+    _split_addresses,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -150,3 +157,90 @@ def test_final_line_break_is_found_as_by_searching_everything(text: str) -> None
             expected.group(0),
             expected.span(),
         )
+
+
+ADDRESS_PIECES = [
+    "a", "Bo", "x.y", "..", ".", "@", "@@", "<", ">", ",", '"', '""', '"A, B"', '"a\\"b"', " ",
+    "  ", "\t", "\r\n ", "(c)", ":", ";", "[1]", "\\", "=?utf-8?B?5byg?=", "\udce4", "张",
+    "\u3000", "\xa0", "\x1c", "é", "<a@b.c>", "a@b.c", " <a@b.c>", "x.y@z", "<>",
+]  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(ADDRESS_PIECES), max_size=12))
+def test_addresses_split_as_the_standard_library_splits_them(pieces: list[str]) -> None:
+    raw = "".join(pieces)
+    assert _split_addresses(raw) == email.utils.getaddresses([raw])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "", "a@b.c", " a@b.c ", "张三 <zhang@163.example>", '"Li, Wei" <li@x.example>',
+        "=?utf-8?B?5byg5LiJ?= <z@x.example>", "a@b.c, Bo <b@c.d>,c@d.e", '"" x <a@b>',
+        "J. R. Smith\t<j.r@s.example>", "<a@b.c>", "a.@b.c", "a@b..c", "a @b.c", "\u3000@b.c",
+    ],
+)  # fmt: skip
+def test_common_address_headers_split_as_the_standard_library_splits_them(raw: str) -> None:
+    assert _split_addresses(raw) == email.utils.getaddresses([raw])
+
+
+def reference_everyday_ratio(text: str, codec: str) -> float:
+    """The original loop: encode each character in the codec's core set, look at its lead."""
+    core, leads = _EVERYDAY[codec]
+    wide = [c for c in text[:8000] if ord(c) > 127][:2000]
+    if not wide:
+        return 0.0
+    hits = 0
+    for char in wide:
+        try:
+            first = char.encode(core)[0]
+        except UnicodeEncodeError:
+            continue
+        hits += any(low <= first <= high for low, high in leads)
+    return hits / len(wide)
+
+
+@pytest.mark.parametrize("codec", sorted(_EVERYDAY))
+def test_everyday_ratio_counts_as_encoding_each_character(codec: str) -> None:
+    samples = [
+        "", "ascii only", "我的账户被锁定了，请尽快处理。", "我們的帳戶", "こんにちは、カタカナ",
+        "￠￡¬‖−～¢£¬", "¢£¬‖−〜 and ½ é 𠀀 \U0001f600", "谢" * 2500 + "é" * 10,
+        "x" * 7990 + "我们" * 20, "囧" * 3 + "的" * 3,
+    ]  # fmt: skip
+    for text in samples:
+        assert _everyday_ratio(text, codec) == reference_everyday_ratio(text, codec), text[:20]
+
+
+def test_clean_line_removes_exactly_the_control_characters() -> None:
+    def reference(text: str) -> str:
+        text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+        return re.sub(r"\s+", " ", text).strip()
+
+    every = "".join(chr(c) for c in range(0x110000))
+    for start in range(0, len(every), 4096):
+        chunk = every[start : start + 4096]
+        assert _clean_line(chunk) == reference(chunk)
+    for text in ["a  b", " a ", "a\tb", "a\u3000 b", "\x85x", "ok", "", "a\udce4b", "x\u2028y"]:
+        assert _clean_line(text) == reference(text)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None, "text/plain", "text/plain; charset=UTF-8", 'text/plain; charset="gb2312"',
+        "text/plain; charset=utf-8; format=flowed; delsp=yes", "text/plain; CHARSET=Big5",
+        "text/plain; charset*=utf-8''gb2312", "text/plain; charset*=bogus''abc",
+        "text/plain; charset*=utf-8''%E4%B8%AD", "text/plain; charset=\udce4",
+        "application/pdf; name*0*=utf-8''%E8%AF%B4; name*1=.pdf", 'image/png; name="a.png"',
+        "text/plain; charset", "text/plain;; charset=;", "text/plain; charset=utf-8\r\n format=f",
+    ],
+)  # fmt: skip
+def test_content_params_answer_as_get_param(content_type: str | None) -> None:
+    part = email.message.Message()
+    if content_type is not None:
+        part["Content-Type"] = content_type
+    params = _ContentParams(part)
+    for name in ("charset", "name", "format", "delsp", "missing"):
+        assert params.get(name) == part.get_param(name)
+    assert params.charset() == part.get_content_charset()
