@@ -328,7 +328,10 @@ def _plain_init_fields(cls: type) -> Any:
     for any other class."""
     if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
         return None
-    if "__slots__" in cls.__dict__ or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    if not (params.init and params.frozen) or cls.__new__ is not object.__new__:
+        return None  # its own __init__ or __new__, or one that may set attributes freely
+    if any("__slots__" in vars(c) for c in cls.__mro__):
         return None
     declared = cls.__dataclass_fields__  # type: ignore[attr-defined]
     fields = dataclasses.fields(cls)

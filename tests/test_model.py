@@ -162,3 +162,21 @@ def test_classes_with_their_own_init_work_go_through_it() -> None:
 
     assert from_record(Derived, {"a": 2}).b == 4
     assert replaced(Derived(1), a=3).b == 6
+
+
+def test_classes_with_their_own_init_or_slots_go_through_it() -> None:
+    @dataclass(frozen=True, init=False)
+    class OwnInit:
+        a: int
+
+        def __init__(self, a: int) -> None:
+            object.__setattr__(self, "a", a + 1)
+
+    @dataclass(frozen=True, slots=True)
+    class Slotted:
+        a: int
+
+    assert from_record(OwnInit, {"a": 1}).a == 2
+    assert replaced(OwnInit(1), a=5).a == 6
+    assert from_record(Slotted, {"a": 1}) == Slotted(1)
+    assert replaced(Slotted(1), a=2) == Slotted(2)
