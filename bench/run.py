@@ -32,7 +32,6 @@ import random
 import shutil
 import statistics
 import sys
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -68,32 +67,18 @@ FLOOR_FROM = generate.DESK_ADDRESS
 # --- stage timers (inside our worker only) ----------------------------------------------------
 
 
-BACKGROUND = "outbox thread: "
-
-
 class Stages:
-    """Exclusive time per stage: a timed call inside another timed call is not counted twice.
-    Time spent in the outbox thread (`intake_and_send`) overlaps the intake's, so it is kept
-    apart under `BACKGROUND` names and left out of the wall-time shares' sum."""
+    """Exclusive time per stage: a timed call inside another timed call is not counted twice."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
-        self._local = threading.local()
+        self._inner: list[float] = []
         self.originals: dict[tuple[object, str], Any] = {}
-
-    @property
-    def _inner(self) -> list[float]:
-        if not hasattr(self._local, "inner"):
-            self._local.inner = []
-        inner: list[float] = self._local.inner
-        return inner
 
     def _account(self, stage: str, started: float) -> None:
         elapsed = time.perf_counter() - started
         inner = self._inner.pop()
-        if threading.current_thread() is not threading.main_thread():
-            stage = BACKGROUND + stage
         self.seconds[stage] += elapsed - inner
         self.calls[stage] += 1
         if self._inner:
@@ -724,11 +709,10 @@ def _stage_rows(runs: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
         per_mail = statistics.median(r["stages_s"].get(name, 0) / r["mails"] for r in runs)
         rows.append((name, share, per_mail * 1000))
 
-    def foreground(run: dict[str, Any]) -> float:
-        return sum(v for k, v in run["stages_s"].items() if not k.startswith(BACKGROUND))
-
-    other = statistics.median(1 - foreground(r) / r["wall_s"] for r in runs)
-    other_ms = statistics.median((r["wall_s"] - foreground(r)) / r["mails"] * 1000 for r in runs)
+    other = statistics.median(1 - sum(r["stages_s"].values()) / r["wall_s"] for r in runs)
+    other_ms = statistics.median(
+        (r["wall_s"] - sum(r["stages_s"].values())) / r["mails"] * 1000 for r in runs
+    )
     rows.append(("other (pipeline glue, records, logging)", other, other_ms))
     return rows
 

@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 import zlib
 from collections import defaultdict
@@ -385,7 +384,6 @@ class Store:
         self._changes: list[list[Any]] = []
         self._undo: list[tuple[str, str, Record | None]] = []
         self._packs = _Packs(root / "packs", pack_bytes)
-        self._thread_lock = threading.RLock()
         with self.transaction():
             imported = self._import_version_1()
             meta = self._meta()
@@ -561,12 +559,7 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         """All writes inside land in one journal line, or none of them do. Nested, it is a
-        savepoint: a failure undoes its own writes and leaves the outer transaction going.
-        Another thread's transaction waits for this one to end."""
-        with self._thread_lock:
-            yield from self._transaction()
-
-    def _transaction(self) -> Iterator[Store]:
+        savepoint: a failure undoes its own writes and leaves the outer transaction going."""
         if self._depth:
             savepoint = len(self._undo), self._packs.savepoint()
             self._depth += 1

@@ -276,7 +276,7 @@ def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
     assert len(list((desk.store.root / "packs").glob("*.dat"))) == 1
 
 
-def test_replies_go_out_batch_by_batch_beside_the_intake_and_each_once(
+def test_replies_go_out_batch_by_batch_and_each_once(
     tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(write_config(tmp_path, imap_account, smtp_sink, imap_extra="batch_size = 2"))
