@@ -310,10 +310,13 @@ def _small(number: str) -> int | None:
 def _date(match: re.Match[str], today: date) -> date | None:
     groups = match.groupdict()
     if groups.get("rel"):
-        return today - timedelta(days=_RELATIVE_DAYS[groups["rel"].lower()])
+        # ignorecase_key, not lower(): the pattern matched "yeſterday" and "thİs morning" too
+        return today - timedelta(days=_RELATIVE_DAYS[ignorecase_key(groups["rel"])])
     day = _small(groups["d"])
     month = (
-        _MONTHS.index(groups["mon"][:3].lower()) + 1 if groups.get("mon") else _small(groups["mo"])
+        _MONTHS.index(ignorecase_key(groups["mon"])[:3]) + 1
+        if groups.get("mon")
+        else _small(groups["mo"])
     )
     if day is None or month is None:
         return None
