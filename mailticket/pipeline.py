@@ -45,6 +45,7 @@ from mailticket.model import (
     Ticket,
     TicketMessage,
     TicketStatus,
+    replaced,
     system_clock,
 )
 from mailticket.parse import ParseError, detect_language, parse
@@ -830,11 +831,12 @@ def _category(desk: Desk, ticket: Ticket) -> Category | None:
     return rules.get(ticket.category) if rules and ticket.category else None
 
 
-def _last_customer_mail(desk: Desk, ticket: Ticket) -> TicketMessage | None:
-    """The customer's latest mail on the ticket: what our mail to them answers."""
+def _last_customer_mail(desk: Desk, ticket: Ticket, *, bodies: bool = True) -> TicketMessage | None:
+    """The customer's latest mail on the ticket: what our mail to them answers (without its
+    texts read back from the packs when only its Message-IDs are needed)."""
     mails = [
         m
-        for m in desk.store.messages(ticket.id)
+        for m in desk.store.messages(ticket.id, bodies=bodies)
         if m.direction == Direction.IN and m.kind in CUSTOMER_KINDS
     ]
     return mails[-1] if mails else None
@@ -1162,7 +1164,7 @@ def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction
     actions: list[SweepAction] = []
     for threshold in sla.due_now(ticket, calendar, policy, now):
         ticket, action = _act(desk, ticket, threshold, now, effects)
-        ticket = replace(ticket, sla_fired=(*ticket.sla_fired, threshold.name))
+        ticket = replaced(ticket, sla_fired=(*ticket.sla_fired, threshold.name))
         actions.append(action)
         if ticket.status == TicketStatus.CLOSED:
             break
@@ -1225,14 +1227,14 @@ def _act(
             new_due=compose.format_due(new_due, language, zone),
             escalation_path=desk.config.desk.escalation_path,
         )
-        ticket = replace(ticket, due=new_due, updated=now)
+        ticket = replaced(ticket, due=new_due, updated=now)
     elif threshold.action == "info_reminder":
         recipients = _tell_customer(desk, ticket, MessageKind.INFO_REMINDER, effects, now)
     elif threshold.action == "auto_close":
         recipients = _tell_customer(desk, ticket, MessageKind.CLOSING_NOTICE, effects, now)
-        ticket = replace(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
+        ticket = replaced(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
     else:  # close_resolved: the reopening window has passed; nothing to send
-        ticket = replace(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
+        ticket = replaced(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
     return ticket, SweepAction(ticket.id, threshold.name, threshold.action, tuple(recipients))
 
 
@@ -1249,7 +1251,7 @@ def _tell_customer(
     if _undeliverable(ticket, ticket.customer):
         effects.notes.append(f"no {kind.value}: the address is marked undeliverable")
         return []
-    last = _last_customer_mail(desk, ticket)
+    last = _last_customer_mail(desk, ticket, bodies=False)
     outgoing, text = compose.scheduled_customer_mail(
         desk.templates,
         desk.identity,

@@ -789,13 +789,17 @@ class Store:
             number = len(self._tables.messages_of[message.ticket_id]) + 1
             self._put("messages", f"{message.ticket_id}#{number:05d}", record)
 
-    def messages(self, ticket_id: str) -> list[TicketMessage]:
+    def messages(self, ticket_id: str, *, bodies: bool = True) -> list[TicketMessage]:
+        """A ticket's messages, oldest first; `bodies=False` leaves texts kept in the packs
+        empty (for callers that need only headers)."""
         with self.transaction():
             if self._doc("archive", ticket_id):
                 records = list(self._archived(ticket_id)["messages"].values())
             else:
                 keys = list(self._tables.messages_of.get(ticket_id, ()))
                 records = [self._tables.docs["messages"][k] for k in keys]
+        if not bodies:
+            return [from_record(TicketMessage, r) for r in records]
         return [from_record(TicketMessage, self._with_bodies(r)) for r in records]
 
     def _with_bodies(self, record: Record) -> Record:

@@ -90,7 +90,7 @@ def test_growth_run_prints_both_sizes_ratio_and_cli_times() -> None:
     small, large, ratio, *_ = figure(output, "mails/s end to end")
     assert small > 0 and large > 0 and ratio > 0
     assert figure(output, "  tickets list --status open")[0] > 0
-    assert "SLA sweep at 60 stored" in output or "sla sweep: not implemented yet" in output
+    assert "SLA sweep at 60 stored" in output
 
 
 @pytest.mark.integration

@@ -717,6 +717,9 @@ def test_long_message_texts_live_in_blobs_not_in_the_journal(store: Store) -> No
     assert long_text.encode() not in on_disk(store)
     [message] = Store(store.root).messages("PFX-2026-000001")
     assert (message.text, message.quoted) == (long_text, "> 短")
+    [headers_only] = store.messages("PFX-2026-000001", bodies=False)
+    assert (headers_only.text, headers_only.quoted) == ("", "> 短")
+    assert headers_only.message_id == message.message_id
 
 
 # --- the archive --------------------------------------------------------------------------------
