@@ -740,10 +740,10 @@ def _ours_rows(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
          f"{_median(runs, 'gc_s'):.2f} ({_median(runs, 'gc_full_collections'):.0f})"),
         ("store open s (before the clock)", f"{_median(runs, 'store_open_s'):.2f}"),
         ("RSS after store open MB", f"{_median(runs, 'rss_after_open_mb'):.0f}"),
-        ("prefill s / archive s / checkpoint s / snapshot MB",
-         f"{prefill['prefill_s']:.1f} / {prefill.get('archive_s', 0):.1f} / "
-         f"{prefill['checkpoint_s']:.2f} / {prefill['snapshot_mb']:.1f}"),
-        ("tickets archived by the prefill (closed > 7 days)", f"{prefill.get('archived', 0)}"),
+        ("prefill s/archive s/checkpoint s/snapshot MB",
+         f"{prefill['prefill_s']:.1f}/{prefill['archive_s']:.1f}/"
+         f"{prefill['checkpoint_s']:.2f}/{prefill['snapshot_mb']:.1f}"),
+        ("tickets archived by the prefill (closed > 7 days)", f"{prefill['archived']}"),
         ("APPEND of the corpus s (not timed)", f"{_median(runs, 'append_s'):.2f}"),
     ]  # fmt: skip
 
