@@ -670,7 +670,7 @@ class Store:
         with self.transaction():
             record = self._doc("tickets", ticket_id)
             if record is None and self._doc("archive", ticket_id):
-                record = self._archived(ticket_id)["ticket"]
+                record = self._archived_ticket(ticket_id)
         if record is None:
             raise NotFoundError(f"no ticket {ticket_id}")
         return from_record(Ticket, record)
@@ -686,7 +686,7 @@ class Store:
         with self.transaction():
             records = list(self._tables.docs["tickets"].values())
             if status in (None, "closed"):
-                records += [self._archived(key)["ticket"] for key in self._tables.docs["archive"]]
+                records += [self._archived_ticket(key) for key in self._tables.docs["archive"]]
         return [from_record(Ticket, r) for r in records if status is None or r["status"] == status]
 
     # --- the archive: closed tickets leave memory -------------------------------------------
@@ -720,10 +720,9 @@ class Store:
         docs = self._tables.docs
         messages = {k: docs["messages"][k] for k in self._tables.messages_of.get(ticket_id, ())}
         outbox = {k: docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())}
-        content = {"ticket": docs["tickets"][ticket_id], "messages": messages, "outbox": outbox}
-        data = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        digest = hashlib.sha256(data).hexdigest()
-        place = self._packs.stage(digest, data)
+        # The ticket apart from its history: listing the archive reads tickets only.
+        ticket_sha, ticket_at = self._stage_json(docs["tickets"][ticket_id])
+        digest, place = self._stage_json({"messages": messages, "outbox": outbox})
         for key in messages:
             self._put("messages", key, None)
         for key in outbox:
@@ -731,6 +730,8 @@ class Store:
         self._put("tickets", ticket_id, None)
         records = [*messages.values(), *outbox.values()]
         entry = {
+            "ticket_sha256": ticket_sha,
+            "ticket_at": ticket_at,
             "sha256": digest,
             "at": place,
             "message_ids": [r["message_id"] for r in records if r.get("message_id")],
@@ -739,18 +740,29 @@ class Store:
         }
         self._put("archive", ticket_id, entry)
 
+    def _stage_json(self, value: Any) -> tuple[str, str]:
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        return digest, self._packs.stage(digest, data)
+
     def _archived(self, ticket_id: str) -> dict[str, Any]:
+        """An archived ticket's messages and outbox records."""
         entry = self._tables.docs["archive"][ticket_id]
         content: dict[str, Any] = json.loads(self.get_blob(entry["sha256"], entry["at"]))
         return content
+
+    def _archived_ticket(self, ticket_id: str) -> Record:
+        entry = self._tables.docs["archive"][ticket_id]
+        record: Record = json.loads(self.get_blob(entry["ticket_sha256"], entry["ticket_at"]))
+        return record
 
     def _restore(self, ticket_id: str) -> None:
         """Bring an archived ticket back into memory before it changes (a reopening)."""
         if self._doc("archive", ticket_id) is None:
             return
-        content = self._archived(ticket_id)
+        ticket, content = self._archived_ticket(ticket_id), self._archived(ticket_id)
         self._put("archive", ticket_id, None)
-        self._put("tickets", ticket_id, content["ticket"])
+        self._put("tickets", ticket_id, ticket)
         for table in ("messages", "outbox"):
             for key, record in content[table].items():
                 self._put(table, key, record)

@@ -111,3 +111,20 @@ def test_resolve_with_status_resolved_agrees() -> None:
 
 def test_problem_names_the_line() -> None:
     assert str(Problem("#stauts closed", "unknown command")) == "'#stauts closed': unknown command"
+
+
+def test_table_cells_are_clipped_and_padded_by_terminal_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mailticket.views import emit_table
+
+    long_zh = "充值" * 30  # 60 characters, 120 columns
+    emit_table(
+        [{"id": "A1", "subject": long_zh}, {"id": "B22", "subject": "plain"}],
+        False,
+        ["id", "subject"],
+    )
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header == "ID   SUBJECT"
+    assert first == "A1   " + "充值" * 12 + "…"  # 48 columns, then the ellipsis
+    assert second == "B22  plain"
