@@ -721,7 +721,7 @@ class Store:
         messages = {k: docs["messages"][k] for k in self._tables.messages_of.get(ticket_id, ())}
         outbox = {k: docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())}
         # The ticket apart from its history: listing the archive reads tickets only.
-        ticket_sha, ticket_at = self._stage_json(docs["tickets"][ticket_id])
+        _, ticket_at = self._stage_json(docs["tickets"][ticket_id])
         digest, place = self._stage_json({"messages": messages, "outbox": outbox})
         for key in messages:
             self._put("messages", key, None)
@@ -730,7 +730,6 @@ class Store:
         self._put("tickets", ticket_id, None)
         records = [*messages.values(), *outbox.values()]
         entry = {
-            "ticket_sha256": ticket_sha,
             "ticket_at": ticket_at,
             "sha256": digest,
             "at": place,
@@ -753,7 +752,7 @@ class Store:
 
     def _archived_ticket(self, ticket_id: str) -> Record:
         entry = self._tables.docs["archive"][ticket_id]
-        record: Record = json.loads(self.get_blob(entry["ticket_sha256"], entry["ticket_at"]))
+        record: Record = json.loads(self._packs.read(entry["ticket_at"]))
         return record
 
     def _restore(self, ticket_id: str) -> None:
