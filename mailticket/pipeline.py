@@ -494,20 +494,17 @@ def _next_outbox_id(store: Store) -> str:
 def _apply_bounce(desk: Desk, ticket: Ticket, report: DeliveryReport, effects: Effects) -> Ticket:
     """Mark the addresses a bounce proves dead, and tell the agents."""
     failed = dict(report.failed)
+    returned = [m for m in desk.store.outbox_of(ticket.id) if m.message_id in report.message_ids]
     if not failed and not report.delayed:  # an old-style bounce: it is about our recipients
-        for outgoing in desk.store.outbox_of(ticket.id):
-            if outgoing.message_id in report.message_ids:
-                failed.update((r, "returned to sender") for r in outgoing.rcpt_to)
+        for outgoing in returned:
+            failed.update((r, "returned to sender") for r in outgoing.rcpt_to)
     if not failed:
         delayed = ", ".join(report.delayed) or "unknown recipients"
         effects.notes.append(f"delivery delayed to {delayed}")
         return ticket
     dead = tuple(dict.fromkeys((*ticket.undeliverable, *failed)))
     ticket = replace(ticket, undeliverable=dead)
-    original = next(
-        (m.subject for m in desk.store.outbox_of(ticket.id) if m.message_id in report.message_ids),
-        "",
-    )
+    original = returned[0].subject if returned else ""
     for recipient, detail in failed.items():
         effects.notes.append(f"bounce: {recipient} marked undeliverable ({detail})")
         _notify_agents(

@@ -721,8 +721,8 @@ class Store:
         messages = {k: docs["messages"][k] for k in self._tables.messages_of.get(ticket_id, ())}
         outbox = {k: docs["outbox"][k] for k in self._tables.outbox_of.get(ticket_id, ())}
         # The ticket apart from its history: listing the archive reads tickets only.
-        _, ticket_at = self._stage_json(docs["tickets"][ticket_id])
-        digest, place = self._stage_json({"messages": messages, "outbox": outbox})
+        ticket_at = self._stage_json(docs["tickets"][ticket_id])
+        place = self._stage_json({"messages": messages, "outbox": outbox})
         for key in messages:
             self._put("messages", key, None)
         for key in outbox:
@@ -731,7 +731,6 @@ class Store:
         records = [*messages.values(), *outbox.values()]
         entry = {
             "ticket_at": ticket_at,
-            "sha256": digest,
             "at": place,
             "message_ids": [r["message_id"] for r in records if r.get("message_id")],
             "dedupe_keys": [r["dedupe_key"] for r in messages.values() if r.get("dedupe_key")],
@@ -739,15 +738,15 @@ class Store:
         }
         self._put("archive", ticket_id, entry)
 
-    def _stage_json(self, value: Any) -> tuple[str, str]:
+    def _stage_json(self, value: Any) -> str:
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
-        return digest, self._packs.stage(digest, data)
+        return self._packs.stage(digest, data)
 
     def _archived(self, ticket_id: str) -> dict[str, Any]:
         """An archived ticket's messages and outbox records."""
         entry = self._tables.docs["archive"][ticket_id]
-        content: dict[str, Any] = json.loads(self.get_blob(entry["sha256"], entry["at"]))
+        content: dict[str, Any] = json.loads(self._packs.read(entry["at"]))
         return content
 
     def _archived_ticket(self, ticket_id: str) -> Record:
