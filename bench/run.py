@@ -125,7 +125,9 @@ class Stages:
         setattr(owner, name, wrapped)
 
     def install(self) -> None:
-        from mailticket import compose, imap, pipeline, store
+        from mailticket import pipeline, store
+        from mailticket.intake import imap
+        from mailticket.outbound import compose
 
         mailbox, desk_store = imap.Mailbox, store.Store
         for name in ("uids", "fetch"):
@@ -160,7 +162,7 @@ class Stages:
         for name in ("redact_mail", "flags"):
             self.patch(guard, name, "guard (redaction, flags)")
         with contextlib.suppress(ImportError):
-            from mailticket import calendar
+            from mailticket.desk import calendar
 
             for owner in (calendar, getattr(calendar, "BusinessCalendar", None)):
                 if owner is not None:
@@ -220,7 +222,7 @@ def _load_config(path: str) -> Any:
 
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     """`mailticket poll --once`, repeated until the inbox is empty and the outbox drained."""
-    from mailticket.imap import Mailbox
+    from mailticket.intake.imap import Mailbox
     from mailticket.pipeline import Desk, drain_outbox, intake_and_send, open_mailbox, smtp_sender
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -402,9 +404,9 @@ def worker_sweep(args: argparse.Namespace) -> dict[str, Any]:
 def _ack_template(desk: Any, rng: random.Random, language: str) -> tuple[str, str, str, str]:
     """A real acknowledgement from `compose` (raw, text, its ticket id and Message-ID) to copy
     for every stored ticket; a plain stand-in if composing has changed shape meanwhile."""
-    from mailticket import compose
+    from mailticket.mail.parse import parse
     from mailticket.model import MessageKind, Ticket, TicketStatus
-    from mailticket.parse import parse
+    from mailticket.outbound import compose
 
     sample = next(m for m in generate.corpus(50, rng.randint(0, 10**6)) if m.kind == "complaint")
     now = datetime.now(UTC)
@@ -435,7 +437,7 @@ def _sla_planner(desk: Any, now: datetime) -> Callable[..., Any]:
     it: planned, with every threshold already passed acted on -- or, for a ticket that is due
     (`acted` false), all but the latest one, which the next sweep must act on."""
     try:
-        from mailticket import sla
+        from mailticket.desk import sla
 
         calendar, policy = desk.config.business_calendar, desk.sla_policy
     except (ImportError, AttributeError):  # a mailticket without the SLA clock

@@ -1,3 +1,3 @@
-from mailticket.cli import main
+from mailticket.app.cli import main
 
 raise SystemExit(main())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailticket.calendar import WEEKDAY_NAMES, BusinessCalendar
+from mailticket.desk.calendar import WEEKDAY_NAMES, BusinessCalendar
 from mailticket.errors import ConfigError
 from mailticket.toml_lines import decode_error_line, line_of
 

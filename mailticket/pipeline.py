@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from mailticket import agents, compose, guard, sla
-from mailticket.commands import USAGE, parse_commands
-from mailticket.compose import DeskIdentity, Templates
+from mailticket.completeness import guard
+from mailticket.completeness.rules import Category, LiveRules
+from mailticket.completeness.score import Assessment, ThreadMail, assess
 from mailticket.config import Config
-from mailticket.decide import (
+from mailticket.desk import agents, sla
+from mailticket.desk.commands import USAGE, parse_commands
+from mailticket.desk.decide import (
     Action,
     decide_agent_mail,
     decide_inbound,
@@ -29,11 +31,12 @@ from mailticket.decide import (
     wants_information_reply,
     with_status,
 )
-from mailticket.dsn import DeliveryReport, looks_like_bounce, read_report
+from mailticket.desk.match import find_ticket, forged_references, signed_ticket, ticket_tag
 from mailticket.errors import ConfigError, DeliveryError, PermanentDeliveryError, StoreError
-from mailticket.forwards import Origin, forwarded_origin
-from mailticket.imap import ImapSettings, Mailbox
-from mailticket.match import find_ticket, forged_references, signed_ticket, ticket_tag
+from mailticket.intake.imap import ImapSettings, Mailbox
+from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
+from mailticket.mail.forwards import Origin, forwarded_origin
+from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import (
     Clock,
     Direction,
@@ -48,10 +51,9 @@ from mailticket.model import (
     replaced,
     system_clock,
 )
-from mailticket.parse import ParseError, detect_language, parse
-from mailticket.rules import Category, LiveRules
-from mailticket.score import Assessment, ThreadMail, assess
-from mailticket.smtp import Envelope, SmtpSettings, send_batch
+from mailticket.outbound import compose
+from mailticket.outbound.compose import DeskIdentity, Templates
+from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
 from mailticket.store import Store
 
 log = logging.getLogger("mailticket")

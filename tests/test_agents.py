@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.agents import (
+from mailticket.desk.agents import (
     MethodResult,
     aligned,
     parse_authentication_results,

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.calendar import BusinessCalendar
+from mailticket.desk.calendar import BusinessCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = BusinessCalendar(SHANGHAI)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.commands import Command, Problem, parse_commands
+from mailticket.desk.commands import Command, Problem, parse_commands
 
 UNKNOWN = "unknown command (known: status, assign, priority, category, note, resolve)"
 
@@ -116,7 +116,7 @@ def test_problem_names_the_line() -> None:
 def test_table_cells_are_clipped_and_padded_by_terminal_columns(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mailticket.views import emit_table
+    from mailticket.app.views import emit_table
 
     long_zh = "充值" * 30  # 60 characters, 120 columns
     emit_table(

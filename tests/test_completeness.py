@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
+from mailticket.app.views import ticket_detail
 from mailticket.model import Direction, MessageKind, OutgoingMail
 from mailticket.pipeline import Desk, take_in
-from mailticket.views import ticket_detail
 
 PROJECT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday, 16:00 in Shanghai

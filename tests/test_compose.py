@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.compose import (
+from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
+from mailticket.outbound.compose import (
     CRLF,
     SAMPLE_CONTEXT,
     DeskIdentity,
@@ -28,7 +29,6 @@ from mailticket.compose import (
     scheduled_customer_mail,
     ticket_facts,
 )
-from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TID = "PFX-2026-000001"

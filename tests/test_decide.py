@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mailticket.commands import parse_commands
-from mailticket.decide import (
+from mailticket.desk.commands import parse_commands
+from mailticket.desk.decide import (
     Action,
     AgentDecision,
     Decision,

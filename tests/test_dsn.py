@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.dsn import looks_like_bounce, read_report
-from mailticket.parse import parse
+from mailticket.mail.dsn import looks_like_bounce, read_report
+from mailticket.mail.parse import parse
 
 BOUNCES = Path(__file__).parent / "fixtures" / "bounces"
 

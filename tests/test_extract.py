@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.extract import (
+from mailticket.completeness.extract import (
     _AMOUNTS,
     _DATES,
     _WIDTH,
@@ -30,8 +30,8 @@ from mailticket.extract import (
     phrase_positions,
     phrases_found,
 )
+from mailticket.completeness.rules import Bilingual, Field
 from mailticket.model import Attachment
-from mailticket.rules import Bilingual, Field
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The mail was written on Wednesday 25 November 2026, 10:00 in Shanghai.

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.extract import fold_width, ignorecase_key
-from mailticket.guard import (
+from mailticket.completeness.extract import fold_width, ignorecase_key
+from mailticket.completeness.guard import (
     _ABUSE,
     _ABUSE_WORDS,
     _SECRET_WORDS,

@@ -152,11 +152,11 @@ def test_kill_9_between_store_and_move_makes_no_second_ticket(
     crash = textwrap.dedent(
         f"""
         import os, signal
-        from mailticket import imap
+        from mailticket.intake import imap
         def die(self, uids, folder):
             os.kill(os.getpid(), signal.SIGKILL)
         imap.Mailbox.move = die
-        from mailticket.cli import main
+        from mailticket.app.cli import main
         main(["--config", {str(config_path)!r}, "poll", "--once"])
         """
     )

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from mailticket.cli import main
+from mailticket.app.cli import main
+from mailticket.app.views import mail_report, ticket_detail
 from mailticket.config import load as load_config
+from mailticket.mail.parse import parse
 from mailticket.model import Direction, MessageKind, Ticket, TicketMessage, TicketStatus
-from mailticket.parse import parse
 from mailticket.pipeline import Desk, take_in
 from mailticket.store import Store
-from mailticket.views import mail_report, ticket_detail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.eml"))

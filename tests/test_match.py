@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mailticket.match import find_ticket, ticket_tag
+from mailticket.desk.match import find_ticket, ticket_tag
 from mailticket.model import Direction, InboundMail, MessageKind, TicketMessage
 from mailticket.store import Store
 

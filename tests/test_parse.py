@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.parse import (
+from mailticket.mail.parse import (
     ParseError,
     decode_header_value,
     detect_language,

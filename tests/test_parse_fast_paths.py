@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailticket.parse import (
+from mailticket.mail.parse import (
     _EVERYDAY,
     _BoundaryLine,
     _clean_line,

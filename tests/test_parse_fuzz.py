@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailticket.parse import ParseError, parse
+from mailticket.mail.parse import ParseError, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEEDS = [

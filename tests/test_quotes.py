@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.parse import html_to_text_split, parse
-from mailticket.quotes import split_reply
+from mailticket.mail.parse import html_to_text_split, parse
+from mailticket.mail.quotes import split_reply
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 TALON = CORPUS / "talon"

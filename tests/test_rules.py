@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
-from mailticket.daemon import Daemon
+from mailticket.app.daemon import Daemon
+from mailticket.completeness.rules import LiveRules, check_rules, load_rules
 from mailticket.errors import RuleError
 from mailticket.pipeline import Desk
-from mailticket.rules import LiveRules, check_rules, load_rules
 from mailticket.toml_lines import KeyLines
 
 PROJECT = Path(__file__).resolve().parents[1]

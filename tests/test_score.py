@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.compose import SAMPLE_CONTEXT, Templates
-from mailticket.decide import wants_information_reply
-from mailticket.extract import find_field
+from mailticket.completeness.extract import find_field
+from mailticket.completeness.rules import load_rules
+from mailticket.completeness.score import ThreadMail, assess, check_report, classify
+from mailticket.desk.decide import wants_information_reply
+from mailticket.mail.parse import parse
 from mailticket.model import Attachment, MessageKind, Ticket, TicketStatus
-from mailticket.parse import parse
-from mailticket.rules import load_rules
-from mailticket.score import ThreadMail, assess, check_report, classify
+from mailticket.outbound.compose import SAMPLE_CONTEXT, Templates
 
 PROJECT = Path(__file__).resolve().parents[1]
 RULES = load_rules(PROJECT / "rules")

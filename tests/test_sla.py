@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailticket import config as config_module
-from mailticket import sla
-from mailticket.calendar import BusinessCalendar
-from mailticket.cli import main
+from mailticket.app.cli import main
+from mailticket.desk import sla
+from mailticket.desk.calendar import BusinessCalendar
 from mailticket.errors import DeliveryError
 from mailticket.model import MessageKind, OutboxState, Priority, Ticket, TicketStatus
+from mailticket.outbound.smtp import Envelope
 from mailticket.pipeline import Desk, drain_outbox, save_ticket, send_digests, sweep
-from mailticket.smtp import Envelope
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = BusinessCalendar(SHANGHAI)

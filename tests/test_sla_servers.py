@@ -15,7 +15,7 @@ import pytest
 from helpers import complaint, load, write_config
 from servers import ImapAccount, SmtpSink
 
-from mailticket.daemon import Daemon
+from mailticket.app.daemon import Daemon
 from mailticket.pipeline import Desk, smtp_sender
 
 pytestmark = pytest.mark.integration

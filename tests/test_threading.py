@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
-from mailticket.compose import new_message_id
-from mailticket.match import signed_ticket
+from mailticket.desk.match import signed_ticket
 from mailticket.model import MessageKind
+from mailticket.outbound.compose import new_message_id
 from mailticket.pipeline import Desk, take_in
 
 CONFIG = '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"\n'

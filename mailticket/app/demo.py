@@ -23,8 +23,8 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from mailticket import config as config_module
+from mailticket.app.views import emit_table, ticket_detail, ticket_summary
 from mailticket.pipeline import Desk, drain_outbox, maildir_cycle, smtp_sender
-from mailticket.views import emit_table, ticket_detail, ticket_summary
 
 DEMO_CONFIG = """\
 [desk]
@@ -47,7 +47,7 @@ path = {rules}
 """
 # The shipped rule files, beside the package in a checkout (and an editable install); an
 # installed wheel has none, and the demo then runs without rules.
-SHIPPED_RULES = Path(__file__).resolve().parents[1] / "rules"
+SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
 class _Collector:
@@ -113,7 +113,7 @@ def run_demo(directory: Path | None = None) -> int:
         desk = Desk.open(config)
         maildir = root / "Maildir"
         samples = sorted(
-            (p for p in resources.files("mailticket").joinpath("samples").iterdir()),
+            (p for p in resources.files("mailticket.app").joinpath("samples").iterdir()),
             key=lambda p: p.name,
         )
         for sample in samples:

@@ -6,8 +6,8 @@ import hmac
 import re
 from collections.abc import Callable
 
-from mailticket.compose import sign
 from mailticket.model import InboundMail
+from mailticket.outbound.compose import sign
 
 _TAG = re.compile(r"\[\s*([A-Z][A-Z0-9]{1,9}-\d{4}-\d{6})\s*\]")
 

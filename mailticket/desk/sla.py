@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from mailticket.calendar import BusinessCalendar
+from mailticket.desk.calendar import BusinessCalendar
 from mailticket.model import Ticket, TicketStatus, replaced
 
 

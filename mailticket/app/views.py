@@ -8,8 +8,8 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
+from mailticket.mail.parse import detect_language
 from mailticket.model import InboundMail, MessageKind, Ticket, to_record
-from mailticket.parse import detect_language
 from mailticket.pipeline import Desk
 
 

@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 from charset_normalizer import from_bytes as detect_charset
 
 from mailticket.errors import MailticketError
+from mailticket.mail.quotes import split_reply
 from mailticket.model import Attachment, InboundMail
-from mailticket.quotes import split_reply
 
 
 class ParseError(MailticketError):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from mailticket.completeness.rules import Field
 from mailticket.model import Attachment
-from mailticket.rules import Field
 
 # Full-width ASCII (U+FF01-FF5E), the ideographic space and the full-width yen sign map one
 # character to one, so positions found in folded text are positions in the original.

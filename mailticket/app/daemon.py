@@ -17,7 +17,7 @@ from types import FrameType
 import schedule
 
 from mailticket.errors import MailboxError, MailticketError
-from mailticket.imap import Mailbox
+from mailticket.intake.imap import Mailbox
 from mailticket.pipeline import (
     Desk,
     DrainResult,

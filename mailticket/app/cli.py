@@ -17,13 +17,16 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
-from mailticket.calendar import WEEKDAY_NAMES
-from mailticket.compose import Templates
+from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
+from mailticket.completeness.rules import RuleSet, check_rules, load_rules
+from mailticket.completeness.score import check_report
 from mailticket.config import Config, DeskConfig, LimitsConfig
+from mailticket.desk.calendar import WEEKDAY_NAMES
+from mailticket.desk.match import find_ticket
 from mailticket.errors import ConfigError, MailticketError, UsageError
-from mailticket.match import find_ticket
+from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import InboundMail, OutboxState, system_clock, to_record
-from mailticket.parse import ParseError, detect_language, parse
+from mailticket.outbound.compose import Templates
 from mailticket.pipeline import (
     Desk,
     DrainResult,
@@ -35,10 +38,7 @@ from mailticket.pipeline import (
     sweep,
     take_in,
 )
-from mailticket.rules import RuleSet, check_rules, load_rules
-from mailticket.score import check_report
 from mailticket.store import Store
-from mailticket.views import emit_table, mail_report, ticket_detail, ticket_summary
 
 EX_TEMPFAIL = 75
 EX_SOFTWARE = 70
@@ -167,7 +167,7 @@ def _load_config(args: argparse.Namespace) -> Config:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from mailticket.demo import run_demo
+        from mailticket.app.demo import run_demo
 
         return run_demo(Path(args.dir) if args.dir else None)
     if args.command == "check" and args.file:
@@ -186,7 +186,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _ingest(config, args.file)
     desk = Desk.open(config)
     if args.command == "run":
-        from mailticket.daemon import Daemon
+        from mailticket.app.daemon import Daemon
 
         Daemon(desk, smtp_sender(config)).run_forever()
         return 0

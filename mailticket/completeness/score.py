@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailticket import guard
-from mailticket.extract import caseless, find_fields, phrases_found
+from mailticket.completeness import guard
+from mailticket.completeness.extract import caseless, find_fields, phrases_found
+from mailticket.completeness.rules import Category, RuleSet
 from mailticket.model import Attachment, FieldChange, InboundMail
-from mailticket.rules import Category, RuleSet
 
 # Signal weight at which a category counts as plainly recognised (one strong phrase, or a few
 # weaker ones); below it the confidence shrinks in proportion.

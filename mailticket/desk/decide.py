@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from mailticket.commands import AgentCommands, Problem
+from mailticket.desk.commands import AgentCommands, Problem
 from mailticket.model import InboundMail, MessageKind, Priority, Ticket, TicketStatus
 
 

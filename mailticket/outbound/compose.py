@@ -40,9 +40,9 @@ from jinja2 import (
     select_autoescape,
 )
 
-from mailticket.guard import SECRET_NAMES
+from mailticket.completeness.guard import SECRET_NAMES
+from mailticket.completeness.rules import Category
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket
-from mailticket.rules import Category
 
 # Values for every variable any shipped template uses: `Templates.check` renders each template
 # with each of these, so a typo in an admin's template (in any branch: with rules or without,
@@ -104,7 +104,7 @@ class Templates:
 
     def __init__(self, override: Path | None = None) -> None:
         loaders: list = [FileSystemLoader(str(override))] if override else []
-        loaders.append(PackageLoader("mailticket", "templates"))
+        loaders.append(PackageLoader("mailticket.outbound", "templates"))
         self.override = override
         # HTML alternatives looked for and not found. Jinja searches every loader and raises
         # for a missing template on each call (a third of a render); this asks only whether
