@@ -17,7 +17,7 @@ from mailticket.app.views import ticket_detail
 from mailticket.model import Direction, MessageKind, OutgoingMail
 from mailticket.pipeline import Desk, take_in
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday, 16:00 in Shanghai
 
 

@@ -18,7 +18,7 @@ from mailticket import config as config_module
 from mailticket.model import MessageKind, OutgoingMail
 from mailticket.pipeline import Desk, take_in
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday, 16:00 in Shanghai
 ALICE = "alice@okwallet.example"
 AUTHENTICATED = "mx.okwallet.example; dkim=pass header.d=okwallet.example"

@@ -22,9 +22,9 @@ from mailticket.mail.parse import parse
 from mailticket.model import Attachment, MessageKind, Ticket, TicketStatus
 from mailticket.outbound.compose import SAMPLE_CONTEXT, Templates
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 RULES = load_rules(PROJECT / "rules")
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

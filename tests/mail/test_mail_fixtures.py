@@ -23,7 +23,7 @@ from mailticket.model import Direction, MessageKind, Ticket, TicketMessage, Tick
 from mailticket.pipeline import Desk, take_in
 from mailticket.store import Store
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.eml"))
 ACK_ID = "<OKW-2026-000001.ack.5c1d9e0a7b3f@okwallet.example>"
 REPORT_KEYS = {"from", "subject", "language", "text", "quoted", "attachments", "defects", "thread"}

@@ -17,7 +17,7 @@ from mailticket.mail.parse import (
     sniff_type,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def b64(data: bytes) -> bytes:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mailticket.mail.parse import ParseError, parse
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SEEDS = [
     path.read_bytes()
     for folder in (FIXTURES / "mail", FIXTURES / "corpus")

@@ -7,7 +7,7 @@ import pytest
 from mailticket.mail.dsn import looks_like_bounce, read_report
 from mailticket.mail.parse import parse
 
-BOUNCES = Path(__file__).parent / "fixtures" / "bounces"
+BOUNCES = Path(__file__).parents[1] / "fixtures" / "bounces"
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,8 @@ from mailticket.mail.parse import (
     _split_addresses,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 MAILS = sorted(FIXTURES.rglob("*.eml")) + sorted(CORPUS.rglob("*.eml"))
 FUZZ = settings(
     max_examples=300,

@@ -18,7 +18,7 @@ from mailticket.errors import RuleError
 from mailticket.pipeline import Desk
 from mailticket.toml_lines import KeyLines
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "rules"
 
 

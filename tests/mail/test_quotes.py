@@ -10,7 +10,7 @@ import pytest
 from mailticket.mail.parse import html_to_text_split, parse
 from mailticket.mail.quotes import split_reply
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
 TALON = CORPUS / "talon"
 
 
