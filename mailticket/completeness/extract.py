@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from mailticket.completeness.normalise import simplified
 from mailticket.completeness.rules import Field
 from mailticket.model import Attachment
 
@@ -390,8 +391,10 @@ def phrase_positions(text: str, phrases: Sequence[str]) -> Iterator[tuple[int, s
 
 
 def caseless(text: str) -> str:
-    """`text` as phrases are compared with it: full-width forms folded, lower case."""
-    return fold_width(text).lower()
+    """`text` as phrases are compared with it: full-width forms folded, traditional Chinese
+    read as simplified (so 儲值/提領 meet a phrase written 储值/提领), lower case; the same
+    length as `text`."""
+    return simplified(fold_width(text)).lower()
 
 
 def phrases_in(caseless_text: str, phrases: Sequence[str]) -> Iterator[tuple[int, str]]:
