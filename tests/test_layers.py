@@ -13,9 +13,12 @@ LAYERS = {
     "pure": {
         "calendar", "parse", "quotes", "dsn", "match", "decide", "compose", "extract",
         "rules", "score", "guard", "toml_lines", "sla", "forwards", "agents", "commands",
+        "normalise", "examples",
     },
     "edges": {"config", "store", "imap", "smtp"},
-    "orchestration": {"pipeline", "daemon", "views", "cli", "demo", "__main__", "__init__"},
+    "orchestration": {
+        "pipeline", "daemon", "views", "rules_test", "cli", "demo", "__main__", "__init__",
+    },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(LAYERS.values()) for module in names}
 
