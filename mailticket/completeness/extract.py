@@ -145,6 +145,37 @@ _AMOUNTS = (
         re.compile("金额|amount"),
     ),
     (re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"), re.compile("元|块|圆")),
+    # A bare number right after the verb of the complaint: 充值500, 提现了2000, topped up 300,
+    # withdrawal of 1500; not a count of days or hours (提现3天).
+    (
+        re.compile(
+            rf"(?:充值|充了|提现|取现|转出|top[- ]?up|topped up|recharged?|withdr[a-z]*(?: of)?)"
+            rf"\s?了?\s?({_NUMBER})(?![\d.])(?!\s?(?:天|日|号|点|小时|个|days?|hours?|hrs?))",
+            re.IGNORECASE,
+        ),
+        re.compile("充值|充了|提现|取现|转出|top|recharge|withdr"),
+    ),
+)
+# Other currencies people pay in (the customer gave an amount; it is kept with its code, not
+# read as yuan): a sign or code before the number, or a word after it.
+_FOREIGN = {
+    "rm": "MYR", "s$": "SGD", "hk$": "HKD", "nt$": "TWD", "$": "USD", "₱": "PHP", "php": "PHP",
+    "rs": "INR", "rs.": "INR", "inr": "INR", "₹": "INR", "₦": "NGN", "n": "NGN",
+    "蚊": "HKD", "港币": "HKD", "港元": "HKD", "台币": "TWD", "新台币": "TWD",
+    "pesos": "PHP", "peso": "PHP", "rupees": "INR", "naira": "NGN", "ringgit": "MYR",
+    "sgd": "SGD", "hkd": "HKD", "myr": "MYR", "ngn": "NGN", "twd": "TWD", "usd": "USD",
+    "dollars": "USD",
+}  # fmt: skip
+_FOREIGN_AMOUNTS = (
+    re.compile(
+        rf"(?<![A-Za-z0-9])(RM|S\$|HK\$|NT\$|\$|₱|PHP|Rs\.?|INR|₹|₦|N)\s?({_NUMBER})(?![\d.])",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"(?<![\d.,])({_NUMBER})\s?(蚊|港币|港元|新台币|台币|pesos?|rupees|naira|ringgit"
+        rf"|SGD|HKD|MYR|NGN|TWD|USD|PHP|INR|dollars)(?![A-Za-z])",
+        re.IGNORECASE,
+    ),
 )
 
 
@@ -164,7 +195,18 @@ def _amounts(folded: str, key: str) -> list[Found]:
             value = _amount(match)
             if value is not None:
                 found.setdefault(match.start(), value)
+    for index, pattern in enumerate(_FOREIGN_AMOUNTS):
+        for match in pattern.finditer(folded[:_FOREIGN_LIMIT]):
+            marker, number = match.groups() if index == 0 else match.groups()[::-1]
+            code = _FOREIGN.get(marker.lower())
+            if code and number.replace(",", "").replace(".", "").isdigit():
+                value = str(Decimal(number.replace(",", "")).quantize(Decimal("0.01")))
+                if Decimal(value) > 0:
+                    found.setdefault(match.start(), f"{value} {code}")
     return [Found(start, value) for start, value in sorted(found.items())]
+
+
+_FOREIGN_LIMIT = 20_000  # characters of a mail searched for other currencies
 
 
 def _amount(match: re.Match[str]) -> str | None:
