@@ -20,7 +20,7 @@ KINDS = {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
-        "outbound.compose",
+        "outbound.compose", "outbound.headers",
     },
     "edges": {"config", "store", "intake.imap", "outbound.smtp"},
     "orchestration": {
