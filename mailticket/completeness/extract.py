@@ -275,11 +275,15 @@ _DATES = (
     ),
     (
         re.compile(
-            r"(?P<rel>大前天|前天|昨天|昨日|昨晚|今天|今日|今早|今晚"
-            r"|the day before yesterday|yesterday|today|this morning|last night|tonight)",
+            r"(?P<rel>大前天|前天|前日|昨天|昨日|昨晚|今天|今日|今早|今晚|今朝|琴日|寻晚|尋晚|啱啱"
+            r"|the day before yesterday|yesterday|today|this morning|this afternoon"
+            r"|this evening|last night|tonight|just now)",
             re.IGNORECASE,
         ),
-        re.compile("前天|昨|今|yesterday|today|this morning|last night|tonight"),
+        re.compile(
+            "前天|前日|昨|今|琴日|寻晚|尋晚|啱啱|yesterday|today|this morning|this afternoon"
+            "|this evening|last night|tonight|just now"
+        ),
     ),
 )
 _RELATIVE_DAYS = {
@@ -298,7 +302,25 @@ _RELATIVE_DAYS = {
     "this morning": 0,
     "last night": 1,
     "tonight": 0,
+    # Cantonese: 琴日 yesterday, 尋晚 last night, 前日 the day before yesterday, 今朝 this
+    # morning, 啱啱 just now
+    "前日": 2,
+    "今朝": 0,
+    "琴日": 1,
+    "寻晚": 1,
+    "尋晚": 1,
+    "啱啱": 0,
+    "this afternoon": 0,
+    "this evening": 0,
+    "just now": 0,
 }
+# A relative day that says only "today": mostly "I am writing today", not when it happened,
+# unless a part of the day or a clock time follows (今天下午, today at 3pm).
+_BARE_TODAY = ("今天", "今日", "today")
+_PART_OF_DAY = re.compile(
+    r"\s*(?:的)?\s*(?:凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|半夜|morning|afternoon|evening)",
+    re.IGNORECASE,
+)
 _TIME = re.compile(
     rf"\s*(?:的|at|around|about|约|大约|大概|,|，)?\s*"
     r"(?P<period>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|半夜)?\s*"
@@ -338,12 +360,19 @@ def _datetimes(folded: str, key: str, reference: datetime) -> list[Found]:
             if day is None or day > today:
                 continue
             end, clock = _time_after(folded, match.end(), match.group(0))
-            if clock is None and day == today and "rel" in match.re.groupindex:
-                continue  # "today" alone is mostly "I am writing today", not when it happened
+            if clock is None and _bare_today(match, folded):
+                continue
             taken.append((match.start(), end))
             value = day.isoformat() + (f" {clock[0]:02d}:{clock[1]:02d}" if clock else "")
             found.append(Found(match.start(), value))
     return sorted(found, key=lambda f: f.start)
+
+
+def _bare_today(match: re.Match[str], folded: str) -> bool:
+    rel = match.groupdict().get("rel")
+    if not rel or ignorecase_key(rel) not in _BARE_TODAY:
+        return False
+    return not _PART_OF_DAY.match(folded, match.end(), match.end() + 12)
 
 
 def _small(number: str) -> int | None:

@@ -423,3 +423,24 @@ def test_amounts_in_other_currencies_and_right_after_the_verb(text: str, value: 
 @pytest.mark.parametrize("text", ["提现3天了还没到", "withdrew 2 days ago", "提现5小时"])
 def test_a_count_after_the_verb_is_no_amount(text: str) -> None:
     assert amounts(text) == []
+
+
+MAIL_DATE = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("我琴日充值咗500蚊", "2026-11-26"),
+        ("尋晚增值咗", "2026-11-26"),
+        ("今朝開始登入唔到", "2026-11-27"),
+        ("今天下午充值300元", "2026-11-27"),
+        ("Recharged this morning", "2026-11-27"),
+    ],
+)
+def test_cantonese_and_part_of_day_relative_dates(text: str, value: str) -> None:
+    assert [f.value for f in datetimes(text, MAIL_DATE)] == [value]
+
+
+def test_today_alone_is_still_not_when_it_happened() -> None:
+    assert datetimes("今天写信问一下充值的事", MAIL_DATE) == []
