@@ -19,13 +19,25 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mailticket.app.views import _width
 from mailticket.desk import report as figures
 from mailticket.desk.calendar import BusinessCalendar
 from mailticket.model import TicketStatus
 from mailticket.store import Store
 
-CSV_COLUMNS = ["id", "category", "received", "first_response", "resolved", "working_days",
-               "within_deadline", "reopened", "escalated", "assignee", "channel"]  # fmt: skip
+CSV_COLUMNS = [
+    "id",
+    "category",
+    "received",
+    "first_response",
+    "resolved",
+    "working_days",
+    "within_deadline",
+    "reopened",
+    "escalated",
+    "assignee",
+    "channel",
+]
 
 LABELS = {
     "received": "收到 / Received",
@@ -50,9 +62,14 @@ LABELS = {
 
 
 def parse_period(
-    *, first: str | None, last: str | None, month: str | None, quarter: str | None, days: int | None,
+    *,
+    first: str | None,
+    last: str | None,
+    month: str | None,
+    quarter: str | None,
+    days: int | None,
     today: date,
-) -> figures.Period:  # fmt: skip
+) -> figures.Period:
     """One period from the CLI's options; default: the last 30 days up to today."""
     if month:
         start = date.fromisoformat(f"{month}-01")
@@ -76,9 +93,12 @@ def parse_period(
 
 
 def gather(
-    store: Store, period: figures.Period, calendar: BusinessCalendar, now: datetime,
+    store: Store,
+    period: figures.Period,
+    calendar: BusinessCalendar,
+    now: datetime,
     category_names: dict[str, str] | None = None,
-) -> figures.ReportInput:  # fmt: skip
+) -> figures.ReportInput:
     """The report's input, through the store's public reading methods only: the one place a
     SQL store will replace with range queries. Keeps only the period's tickets (and the
     backlog); messages are read without bodies."""
@@ -102,12 +122,18 @@ def gather(
     )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and value <= 1 and value >= 0:
-        return f"{value:.1%}"
-    return str(value)
+def cell(value: Any) -> str:
+    """A figure for display: "-" when there is nothing to show."""
+    return "-" if value is None else str(value)
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-aligned in terminal columns: a Chinese character takes two."""
+    return text + " " * max(1, width - _width(text))
 
 
 def table(report: dict[str, Any]) -> str:
@@ -117,29 +143,39 @@ def table(report: dict[str, Any]) -> str:
     totals = report["totals"]
     for key, label in LABELS.items():
         value = totals[key]
-        lines.append(f"{label:<40} {_cell(value) if key == 'sla_compliance' else value}")
-    for key, label in (("first_response_hours", "首次响应 / First response"),
-                       ("resolution_hours", "解决用时 / Resolution")):  # fmt: skip
+        lines.append(f"{_pad(label, 36)}{percent(value) if key == 'sla_compliance' else value}")
+    for key, label in (
+        ("first_response_hours", "首次响应 / First response"),
+        ("resolution_hours", "解决用时 / Resolution"),
+    ):
         spread = totals[key]
-        lines.append(f"{label + ' (工作小时 / working h)':<40} median {_cell(spread['median'])}"
-                     f"  p90 {_cell(spread['p90'])}  n={spread['count']}")  # fmt: skip
+        lines.append(
+            f"{_pad(label + ' (工作小时 / working h)', 50)}median {cell(spread['median'])}"
+            f"  p90 {cell(spread['p90'])}  n={spread['count']}"
+        )
     lines += ["", f"按 {report['by']} 分组 / By {report['by']}"]
-    lines.append(f"{'':<24} {'收到/recv':>9} {'解决中位/med h':>14} {'达标/SLA':>9} {'超期/late':>9}")
+    lines.append(_pad("", 30) + "收到/recv  解决中位/median h  达标/SLA  超期/late")
     for group in report["groups"]:
         lines.append(
-            f"{group['name'][:24]:<24} {group['received']:>9} "
-            f"{_cell(group['resolution_hours']['median']):>14} "
-            f"{_cell(group['sla_compliance']):>9} {group['breached']:>9}"
+            f"{_pad(group['name'][:28], 30)}{group['received']:>9} "
+            f"{cell(group['resolution_hours']['median']):>18} "
+            f"{percent(group['sla_compliance']):>9} {group['breached']:>10}"
         )
     backlog = report["backlog"]
     lines += ["", f"积压 / Backlog now: {backlog['total']} (超期 / overdue {backlog['overdue']})"]
-    lines.append("  按工作日账龄 / by age in working days: "
-                 + ", ".join(f"{k}: {v}" for k, v in backlog["by_age"].items()))  # fmt: skip
-    lines.append("  按处理人 / by assignee: "
-                 + ", ".join(f"{k}: {v}" for k, v in backlog["by_assignee"].items()))  # fmt: skip
+    lines.append(
+        "  按工作日账龄 / by age in working days: "
+        + ", ".join(f"{k}: {v}" for k, v in backlog["by_age"].items())
+    )
+    lines.append(
+        "  按处理人 / by assignee: "
+        + ", ".join(f"{k}: {v}" for k, v in backlog["by_assignee"].items())
+    )
     if report["quarantine_reasons"]:
-        lines.append("隔离原因 / Quarantine reasons: "
-                     + ", ".join(f"{k}: {v}" for k, v in report["quarantine_reasons"].items()))  # fmt: skip
+        lines.append(
+            "隔离原因 / Quarantine reasons: "
+            + ", ".join(f"{k}: {v}" for k, v in report["quarantine_reasons"].items())
+        )
     return "\n".join(lines)
 
 
@@ -173,10 +209,12 @@ def category_names(rules: Any) -> dict[str, str]:
 def summary_line(report: dict[str, Any]) -> str:
     """The digest's one line about yesterday."""
     t = report["totals"]
-    compliance = _cell(t["sla_compliance"])
-    return (f"昨日 / Yesterday: 收到 received {t['received']}, 解决 resolved {t['resolved']}, "
-            f"超期 breached {t['breached']}, 达标率 SLA {compliance}, "
-            f"积压 backlog {report['backlog']['total']}")  # fmt: skip
+    compliance = percent(t["sla_compliance"])
+    return (
+        f"昨日 / Yesterday: 收到 received {t['received']}, 解决 resolved {t['resolved']}, "
+        f"超期 breached {t['breached']}, 达标率 SLA {compliance}, "
+        f"积压 backlog {report['backlog']['total']}"
+    )
 
 
 def escape(text: object) -> str:
@@ -195,8 +233,11 @@ def add_arguments(parser: Any) -> None:
     span.add_argument("--days", type=int, help="the last N days up to today (default 30)")
     span.add_argument("--from", dest="first", metavar="DATE", help="first day, e.g. 2026-11-01")
     parser.add_argument("--to", dest="last", metavar="DATE", help="last day (with --from)")
-    parser.add_argument("--by", default="category",
-                        choices=["category", "agent", "language", "channel", "day", "week"])  # fmt: skip
+    parser.add_argument(
+        "--by",
+        default="category",
+        choices=["category", "agent", "language", "channel", "day", "week"],
+    )
     parser.add_argument("--now", help="as of this moment (ISO 8601), for tests and reruns")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
@@ -210,9 +251,14 @@ def build(desk: Any, args: Any) -> dict[str, Any]:
     if now.tzinfo is None:
         now = now.replace(tzinfo=desk.config.zone)
     calendar = desk.config.business_calendar
-    period = parse_period(first=args.first, last=args.last, month=args.month,
-                          quarter=args.quarter, days=args.days,
-                          today=now.astimezone(calendar.zone).date())  # fmt: skip
+    period = parse_period(
+        first=args.first,
+        last=args.last,
+        month=args.month,
+        quarter=args.quarter,
+        days=args.days,
+        today=now.astimezone(calendar.zone).date(),
+    )
     data = gather(desk.store, period, calendar, now, category_names(desk.rules))
     by = "assignee" if args.by == "agent" else args.by
     return figures.compute(data, calendar, by=by)

@@ -15,9 +15,9 @@ import matplotlib
 
 matplotlib.use("svg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt
 
-from mailticket.app.report import LABELS, _cell, escape  # noqa: E402
+from mailticket.app.report import LABELS, cell, escape, percent
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -54,7 +54,9 @@ def compliance_chart(weeks: list[dict[str, Any]], target: float) -> str:
     """SLA compliance per week against the target."""
     figure, axes = plt.subplots(figsize=(6, 3))
     labels = [w["week"] for w in weeks]
-    values = [w["sla_compliance"] if w["sla_compliance"] is not None else float("nan") for w in weeks]
+    values = [
+        w["sla_compliance"] if w["sla_compliance"] is not None else float("nan") for w in weeks
+    ]
     axes.plot(labels, values, marker="o", label="compliance")
     axes.axhline(target, color="red", linestyle="--", label=f"target {target:.0%}")
     axes.set_ylim(0, 1.05)
@@ -81,20 +83,22 @@ def backlog_chart(by_age: dict[str, int]) -> str:
 def _totals_table(totals: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td>{escape(label)}</td><td data-key="{key}">'
-        f"{escape(_cell(totals[key]) if key == 'sla_compliance' else totals[key])}</td></tr>"
+        f"{escape(percent(totals[key]) if key == 'sla_compliance' else totals[key])}</td></tr>"
         for key, label in LABELS.items()
     )
     return f"<table><tr><th>指标 / Figure</th><th>值 / Value</th></tr>{rows}</table>"
 
 
 def _groups_table(report: dict[str, Any]) -> str:
-    head = ("<tr><th>组 / Group</th><th>收到 / Received</th><th>解决中位 / Median h</th>"
-            "<th>P90 h</th><th>达标率 / SLA</th><th>超期 / Breached</th></tr>")  # fmt: skip
+    head = (
+        "<tr><th>组 / Group</th><th>收到 / Received</th><th>解决中位 / Median h</th>"
+        "<th>P90 h</th><th>达标率 / SLA</th><th>超期 / Breached</th></tr>"
+    )
     rows = "".join(
         f"<tr><td>{escape(g['name'])}</td><td>{g['received']}</td>"
-        f"<td>{escape(_cell(g['resolution_hours']['median']))}</td>"
-        f"<td>{escape(_cell(g['resolution_hours']['p90']))}</td>"
-        f"<td>{escape(_cell(g['sla_compliance']))}</td><td>{g['breached']}</td></tr>"
+        f"<td>{escape(cell(g['resolution_hours']['median']))}</td>"
+        f"<td>{escape(cell(g['resolution_hours']['p90']))}</td>"
+        f"<td>{escape(percent(g['sla_compliance']))}</td><td>{g['breached']}</td></tr>"
         for g in report["groups"]
     )
     return f"<table>{head}{rows}</table>"
@@ -107,8 +111,10 @@ def _backlog_table(backlog: dict[str, Any]) -> str:
         f"<td>{escape(t['category'])}</td></tr>"
         for t in backlog["tickets"]
     )
-    head = ("<tr><th>工单 / Ticket</th><th>工作日 / Age</th><th>状态 / State</th>"
-            "<th>处理人 / Assignee</th><th>类别 / Category</th></tr>")  # fmt: skip
+    head = (
+        "<tr><th>工单 / Ticket</th><th>工作日 / Age</th><th>状态 / State</th>"
+        "<th>处理人 / Assignee</th><th>类别 / Category</th></tr>"
+    )
     return f"<table>{head}{rows}</table>"
 
 

@@ -84,9 +84,7 @@ def reopened(facts: TicketFacts) -> bool:
     resolutions = [m.date for m in facts.messages if m.kind == MessageKind.RESOLUTION]
     if not resolutions:
         return False
-    return any(
-        m.kind == MessageKind.FOLLOWUP and m.date > min(resolutions) for m in facts.messages
-    )
+    return any(m.kind == MessageKind.FOLLOWUP and m.date > min(resolutions) for m in facts.messages)
 
 
 def within_deadline(ticket: Ticket, now: datetime) -> bool | None:
@@ -110,7 +108,11 @@ def _spread(values: list[float]) -> dict[str, float | None]:
         return {"median": None, "p90": None, "count": 0}
     ordered = sorted(values)
     rank = max(0, -(-len(ordered) * 9 // 10) - 1)
-    return {"median": round(statistics.median(ordered), 2), "p90": ordered[rank], "count": len(ordered)}
+    return {
+        "median": round(statistics.median(ordered), 2),
+        "p90": ordered[rank],
+        "count": len(ordered),
+    }
 
 
 def ticket_row(facts: TicketFacts, calendar: BusinessCalendar, now: datetime) -> dict[str, Any]:
@@ -133,13 +135,17 @@ def ticket_row(facts: TicketFacts, calendar: BusinessCalendar, now: datetime) ->
         "resolved": resolved.astimezone(calendar.zone).isoformat() if resolved else "",
         "first_response_hours": None if response is None else _hours(response),
         "resolution_hours": None if resolution is None else _hours(resolution),
-        "working_days": None if resolution is None else round(resolution / calendar_day(calendar), 2),
+        "working_days": None
+        if resolution is None
+        else round(resolution / calendar_day(calendar), 2),
         "within_deadline": within_deadline(t, now),
         "reopened": reopened(facts),
         "escalated": any(n.startswith("escalate") for n in t.sla_fired),
         "delay_notices": sum(1 for n in t.sla_fired if n.startswith("delay-")),
         "auto_closed": any(n.startswith("auto-close") for n in t.sla_fired),
-        "info_requests": sum(1 for m in facts.messages if m.kind == MessageKind.INFORMATION_REQUEST),
+        "info_requests": sum(
+            1 for m in facts.messages if m.kind == MessageKind.INFORMATION_REQUEST
+        ),
         "complete_at_intake": _complete_at_intake(facts),
         "bounces": sum(1 for m in facts.messages if m.kind == MessageKind.BOUNCE),
         "successor": bool(t.previous_ticket),
@@ -190,15 +196,22 @@ def backlog(tickets: Iterable[Ticket], calendar: BusinessCalendar, now: datetime
     """Open tickets now by age in working days and by assignee, overdue first."""
     ages: Counter[str] = Counter()
     by_assignee: Counter[str] = Counter()
-    listing = []
+    listing: list[dict[str, Any]] = []
     for t in tickets:
         age = calendar.working_seconds(t.created, now) / calendar_day(calendar)
         bucket = [label for low, label in AGE_BUCKETS if age >= low][-1]
         ages[bucket] += 1
         by_assignee[t.assignee or "(team)"] += 1
         overdue = t.due is not None and t.due < now
-        listing.append({"id": t.id, "age_days": round(age, 2), "overdue": overdue,
-                        "assignee": t.assignee, "category": t.category})  # fmt: skip
+        listing.append(
+            {
+                "id": t.id,
+                "age_days": round(age, 2),
+                "overdue": overdue,
+                "assignee": t.assignee,
+                "category": t.category,
+            }
+        )
     listing.sort(key=lambda r: (not r["overdue"], -r["age_days"]))
     return {
         "total": len(listing),
