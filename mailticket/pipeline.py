@@ -1280,6 +1280,9 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
         if store.mark("digest") == today:
             return []
         waiting = store.tickets(TicketStatus.OPEN) + store.tickets(TicketStatus.PENDING)
+        from mailticket.app.report_view import yesterday_line  # app imports this module
+
+        summary = yesterday_line(store, desk.config.business_calendar, now)
         by_recipient: dict[str, list[Ticket]] = {}
         for ticket in waiting:
             for recipient in _agents_for(desk, ticket):
@@ -1295,7 +1298,12 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
                 for t in sorted(tickets, key=lambda t: t.due or now)
             ]
             text, html = desk.templates.render(
-                "digest", "agent", rows=rows, date=today, desk_name=desk.config.desk.name
+                "digest",
+                "agent",
+                rows=rows,
+                date=today,
+                desk_name=desk.config.desk.name,
+                summary=summary,
             )
             outgoing = compose.build_mail(
                 desk=desk.identity,

@@ -1,5 +1,5 @@
 """The report as one self-contained HTML page: styles inline, charts as inline SVG drawn by
-matplotlib (see `app.report` for why matplotlib). Everything that came from mail is escaped;
+matplotlib (see `app.report_view` for why matplotlib). Everything that came from mail is escaped;
 the page shows ticket ids, categories and assignees, never subjects or bodies.
 
 Chart text stays ASCII (matplotlib's bundled font has no CJK glyphs); the headings around the
@@ -17,7 +17,7 @@ matplotlib.use("svg")
 
 import matplotlib.pyplot as plt
 
-from mailticket.app.report import LABELS, cell, escape, percent
+from mailticket.app.report_view import LABELS, cell, escape, percent
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}

@@ -1,7 +1,7 @@
 """The supervisor's figures for a period: counts, working-time medians, SLA compliance, backlog.
 
 Pure: plain data in (tickets with their message headers, quarantine and outbox records, a
-calendar, the period, `now`), plain data out (a JSON-safe dict). `app.report` gathers the input
+calendar, the period, `now`), plain data out (a JSON-safe dict). `app.report_view` gathers the input
 from the store and renders it; the working time is the desk's `BusinessCalendar`, never a copy.
 
 A ticket belongs to the period it was received in (its `created` local day); the counts of

@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from email import message_from_string
+from email.policy import default
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from report_data import ALICE, CONFIG, NOW, PERIOD, Clock, build_store
 
 from mailticket import config as config_module
-from mailticket.app.report import gather
+from mailticket.app.report_view import gather
 from mailticket.desk import report
-from mailticket.pipeline import Desk
+from mailticket.pipeline import Desk, send_digests
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -89,3 +95,18 @@ def test_report_rows_carry_no_mail_text(desk: Desk, clock: Clock) -> None:
     figures = report.compute(gather(desk.store, PERIOD, calendar, NOW), calendar)
     assert "秘密正文" not in repr(figures)
     assert "充值没到账" not in repr(figures)
+
+
+def test_the_daily_digest_sums_up_yesterday(desk: Desk, clock: Clock) -> None:
+    build_store(desk, clock)
+    clock.now = datetime(2026, 10, 22, 9, 30, tzinfo=SHANGHAI)
+    digests = send_digests(desk)
+    # Yesterday, 21 October: nothing received, T3 resolved; T4 and T5 open now.
+    expected = (
+        "昨日 / Yesterday: 收到 received 0, 解决 resolved 1, 超期 breached 0, "
+        "达标率 SLA -, 积压 backlog 2"
+    )
+    assert len(digests) == 2
+    for digest in digests:
+        text = message_from_string(digest.raw, policy=default).get_body(("plain",))
+        assert text is not None and expected in text.get_content()  # type: ignore[attr-defined]

@@ -275,3 +275,10 @@ def run(desk: Any, args: Any) -> int:
     else:
         print(table(result))
     return 0
+
+
+def yesterday_line(store: Store, calendar: BusinessCalendar, now: datetime) -> str:
+    """The digest's summary of yesterday (a local calendar day in the desk's zone)."""
+    yesterday = now.astimezone(calendar.zone).date() - timedelta(days=1)
+    period = figures.Period(yesterday, yesterday)
+    return summary_line(figures.compute(gather(store, period, calendar, now), calendar))
