@@ -22,7 +22,7 @@ from typing import Any
 from mailticket.app.views import _width
 from mailticket.desk import report as figures
 from mailticket.desk.calendar import BusinessCalendar
-from mailticket.model import TicketStatus
+from mailticket.model import OutboxState, OutgoingMail, TicketStatus
 from mailticket.store import Store
 
 CSV_COLUMNS = [
@@ -104,20 +104,25 @@ def gather(
     backlog); messages are read without bodies."""
     tickets = []
     backlog = []
-    for ticket in store.tickets():
-        if figures.still_open(ticket.status):
-            backlog.append(ticket)
-        touched = (ticket.created, ticket.resolved_at, ticket.closed_at)
-        if any(period.contains(moment, calendar) for moment in touched):
-            messages = tuple(store.messages(ticket.id, bodies=False))
-            tickets.append(figures.TicketFacts(ticket, messages))
+    failed: list[OutgoingMail] = []
+    with store.transaction():  # one consistent read, and one catch-up for all the messages
+        for ticket in store.tickets():
+            if figures.still_open(ticket.status):
+                backlog.append(ticket)
+            touched = (ticket.created, ticket.resolved_at, ticket.closed_at)
+            if any(period.contains(moment, calendar) for moment in touched):
+                messages = tuple(store.messages(ticket.id, bodies=False))
+                tickets.append(figures.TicketFacts(ticket, messages))
+                # Per ticket: `outbox(FAILED)` would read every archived ticket's mail.
+                failed += [m for m in store.outbox_of(ticket.id) if m.state == OutboxState.FAILED]
+        quarantine = tuple(store.quarantine())
     return figures.ReportInput(
         period=period,
         now=now,
         tickets=tuple(tickets),
         backlog=tuple(backlog),
-        quarantine=tuple(store.quarantine()),
-        outbox=tuple(store.outbox()),
+        quarantine=quarantine,
+        outbox=tuple(failed),
         category_names=category_names,
     )
 

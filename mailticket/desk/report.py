@@ -67,7 +67,7 @@ class ReportInput:
     tickets: tuple[TicketFacts, ...]  # touched in the period: received, resolved or closed
     backlog: tuple[Ticket, ...]  # open or pending now
     quarantine: tuple[QuarantineRecord, ...] = ()
-    outbox: tuple[OutgoingMail, ...] = ()
+    outbox: tuple[OutgoingMail, ...] = ()  # of the period's tickets
     category_names: dict[str, str] | None = None  # id -> "中文 / English"
 
 
