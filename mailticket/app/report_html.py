@@ -68,7 +68,10 @@ def resolution_chart(rows: list[dict[str, Any]]) -> str:
     """How long resolutions took, in working hours."""
     figure, axes = plt.subplots(figsize=(6, 3))
     hours = [r["resolution_hours"] for r in rows if r["resolution_hours"] is not None]
-    axes.hist(hours or [0], bins=10)
+    if hours:
+        axes.hist(hours, bins=10)
+    else:  # an empty histogram, not a bar at zero that looks like data
+        axes.text(0.5, 0.5, "no resolutions in the period", ha="center", transform=axes.transAxes)
     axes.set_xlabel("working hours to resolve")
     return _svg(figure)
 
