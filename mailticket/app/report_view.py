@@ -52,6 +52,7 @@ LABELS = {
     "delay_notices": "延期通知 / Delay notices",
     "complete_at_intake": "首次即完整 / Complete at intake",
     "info_requests": "补充信息请求 / Information requests",
+    "rounds_until_complete_median": "补充至完整轮数中位 / Median rounds until complete",
     "auto_closed": "超时自动关闭 / Auto-closed",
     "reopened": "重新打开 / Reopened",
     "successors": "后续工单 / Successor tickets",

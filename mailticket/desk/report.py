@@ -115,6 +115,10 @@ def _spread(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def _median(values: list[int]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def ticket_row(facts: TicketFacts, calendar: BusinessCalendar, now: datetime) -> dict[str, Any]:
     """One ticket's figures: the CSV row, and what the totals are summed from."""
     t = facts.ticket
@@ -147,6 +151,7 @@ def ticket_row(facts: TicketFacts, calendar: BusinessCalendar, now: datetime) ->
             1 for m in facts.messages if m.kind == MessageKind.INFORMATION_REQUEST
         ),
         "complete_at_intake": _complete_at_intake(facts),
+        "complete": t.complete or not t.category,
         "bounces": sum(1 for m in facts.messages if m.kind == MessageKind.BOUNCE),
         "successor": bool(t.previous_ticket),
     }
@@ -185,6 +190,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "delay_notices": sum(r["delay_notices"] for r in rows),
         "complete_at_intake": sum(1 for r in rows if r["complete_at_intake"]),
         "info_requests": sum(r["info_requests"] for r in rows),
+        # Rounds of asking until complete, over the tickets we had to ask that are complete now.
+        "rounds_until_complete_median": _median(
+            [r["info_requests"] for r in rows if r["info_requests"] and r["complete"]]
+        ),
         "auto_closed": sum(1 for r in rows if r["auto_closed"]),
         "reopened": sum(1 for r in rows if r["reopened"]),
         "successors": sum(1 for r in rows if r["successor"]),

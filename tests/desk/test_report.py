@@ -69,6 +69,7 @@ def test_period_figures_match_a_hand_count(desk: Desk, clock: Clock) -> None:
     assert totals["sla_compliance"] == 0.5  # T1, T3 in time; T2 late, T4 overdue open
     assert totals["first_response_hours"] == {"median": 1.0, "p90": 2.0, "count": 3}
     assert totals["resolution_hours"] == {"median": 22.0, "p90": 37.0, "count": 3}
+    assert totals["rounds_until_complete_median"] == 1  # T3: asked once, complete since
     assert figures["quarantine_reasons"] == {"no sender": 2, "too large": 1}
     groups = {g["key"]: (g["received"], g["breached"]) for g in figures["groups"]}
     assert groups == {"account": (2, 0), "recharge": (3, 2)}
