@@ -270,6 +270,8 @@ def _group_key(row: dict[str, Any], by: str, calendar: BusinessCalendar) -> str:
     if by in ("day", "week"):
         day = date.fromisoformat(row["received"][:10])
         return day.isoformat() if by == "day" else _week(day)
+    if by == "assignee":
+        return row["assignee"] or "(team)"  # as the backlog names the unassigned
     return str(row.get(by) or "-")
 
 

@@ -111,3 +111,15 @@ def test_the_daily_digest_sums_up_yesterday(desk: Desk, clock: Clock) -> None:
     for digest in digests:
         text = message_from_string(digest.raw, policy=default).get_body(("plain",))
         assert text is not None and expected in text.get_content()  # type: ignore[attr-defined]
+
+
+def test_groups_by_agent_name_the_unassigned_as_the_team(desk: Desk, clock: Clock) -> None:
+    build_store(desk, clock)
+    calendar = desk.config.business_calendar
+    data = gather(desk.store, PERIOD, calendar, NOW)
+    groups = report.compute(data, calendar, by="assignee")["groups"]
+    # T2 (late) and T5 are Alice's; T1, T3 and T4 (overdue) the team's.
+    assert [(g["key"], g["received"], g["breached"]) for g in groups] == [
+        ("(team)", 3, 1),
+        (ALICE, 2, 1),
+    ]
