@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     from mailticket import config as config_module
-    from mailticket.pipeline import Desk, archive_closed
+    from mailticket.desk.context import Desk
+    from mailticket.desk.sweep import archive_closed
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "mailticket.toml"

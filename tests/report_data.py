@@ -11,6 +11,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from mailticket.desk import report
+from mailticket.desk.context import Desk
+from mailticket.desk.tickets import save_ticket
 from mailticket.model import (
     Direction,
     MessageKind,
@@ -19,7 +21,6 @@ from mailticket.model import (
     TicketMessage,
     TicketStatus,
 )
-from mailticket.pipeline import Desk, save_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PERIOD = report.Period(datetime(2026, 9, 28).date(), datetime(2026, 10, 31).date())

@@ -17,7 +17,7 @@ matplotlib.use("svg")
 
 import matplotlib.pyplot as plt
 
-from mailticket.app.report_view import LABELS, cell, escape, percent
+from mailticket.app.report_labels import LABELS, cell, escape, percent
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}

@@ -11,7 +11,6 @@ per page.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
@@ -19,11 +18,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mailticket.app.report_labels import LABELS, cell, percent
 from mailticket.app.views import _width
 from mailticket.desk import report as figures
-from mailticket.desk.calendar import BusinessCalendar
-from mailticket.model import OutboxState, OutgoingMail, TicketStatus
-from mailticket.store import Store
+from mailticket.desk.report_gather import gather
+from mailticket.model import TicketStatus
 
 CSV_COLUMNS = [
     "id",
@@ -38,28 +37,6 @@ CSV_COLUMNS = [
     "assignee",
     "channel",
 ]
-
-LABELS = {
-    "received": "收到 / Received",
-    "acknowledged": "已受理 / Acknowledged",
-    "resolved": "已解决 / Resolved",
-    "closed": "已关闭 / Closed",
-    "still_open": "仍未结 / Still open",
-    "within_deadline": "按时 / Within deadline",
-    "breached": "超期 / Breached",
-    "sla_compliance": "时限达标率 / SLA compliance",
-    "escalated": "升级主管 / Escalated",
-    "delay_notices": "延期通知 / Delay notices",
-    "complete_at_intake": "首次即完整 / Complete at intake",
-    "info_requests": "补充信息请求 / Information requests",
-    "rounds_until_complete_median": "补充至完整轮数中位 / Median rounds until complete",
-    "auto_closed": "超时自动关闭 / Auto-closed",
-    "reopened": "重新打开 / Reopened",
-    "successors": "后续工单 / Successor tickets",
-    "bounces": "退信 / Bounced replies",
-    "quarantined": "隔离邮件 / Quarantined mails",
-    "outbox_failed": "发送失败 / Outbox failures",
-}
 
 
 def parse_period(
@@ -91,50 +68,6 @@ def parse_period(
             raise ValueError("--to is before --from")
         return figures.Period(start, end)
     return figures.Period(today - timedelta(days=(days or 30) - 1), today)
-
-
-def gather(
-    store: Store,
-    period: figures.Period,
-    calendar: BusinessCalendar,
-    now: datetime,
-    category_names: dict[str, str] | None = None,
-) -> figures.ReportInput:
-    """The report's input, through the store's public reading methods only: the one place a
-    SQL store will replace with range queries. Keeps only the period's tickets (and the
-    backlog); messages are read without bodies."""
-    tickets = []
-    backlog = []
-    failed: list[OutgoingMail] = []
-    with store.transaction():  # one consistent read, and one catch-up for all the messages
-        for ticket in store.tickets():
-            if figures.still_open(ticket.status):
-                backlog.append(ticket)
-            touched = (ticket.created, ticket.resolved_at, ticket.closed_at)
-            if any(period.contains(moment, calendar) for moment in touched):
-                messages = tuple(store.messages(ticket.id, bodies=False))
-                tickets.append(figures.TicketFacts(ticket, messages))
-                # Per ticket: `outbox(FAILED)` would read every archived ticket's mail.
-                failed += [m for m in store.outbox_of(ticket.id) if m.state == OutboxState.FAILED]
-        quarantine = tuple(store.quarantine())
-    return figures.ReportInput(
-        period=period,
-        now=now,
-        tickets=tuple(tickets),
-        backlog=tuple(backlog),
-        quarantine=quarantine,
-        outbox=tuple(failed),
-        category_names=category_names,
-    )
-
-
-def cell(value: Any) -> str:
-    """A figure for display: "-" when there is nothing to show."""
-    return "-" if value is None else str(value)
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
 
 
 def _pad(text: str, width: int) -> str:
@@ -200,7 +133,7 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
 
 
 def write_html(report: dict[str, Any], path: Path) -> None:
-    from mailticket.app.report_html import page
+    from mailticket.app.report_html import page  # matplotlib: only when a page is wanted
 
     path.write_text(page(report), encoding="utf-8")
 
@@ -210,21 +143,6 @@ def category_names(rules: Any) -> dict[str, str]:
     if rules is None:
         return {}
     return {c.id: f"{c.name.zh} / {c.name.en}" for c in rules.current.categories}
-
-
-def summary_line(report: dict[str, Any]) -> str:
-    """The digest's one line about yesterday."""
-    t = report["totals"]
-    compliance = percent(t["sla_compliance"])
-    return (
-        f"昨日 / Yesterday: 收到 received {t['received']}, 解决 resolved {t['resolved']}, "
-        f"超期 breached {t['breached']}, 达标率 SLA {compliance}, "
-        f"积压 backlog {report['backlog']['total']}"
-    )
-
-
-def escape(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def status_open(status: str) -> bool:
@@ -281,10 +199,3 @@ def run(desk: Any, args: Any) -> int:
     else:
         print(table(result))
     return 0
-
-
-def yesterday_line(store: Store, calendar: BusinessCalendar, now: datetime) -> str:
-    """The digest's summary of yesterday (a local calendar day in the desk's zone)."""
-    yesterday = now.astimezone(calendar.zone).date() - timedelta(days=1)
-    period = figures.Period(yesterday, yesterday)
-    return summary_line(figures.compute(gather(store, period, calendar, now), calendar))

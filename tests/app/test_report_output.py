@@ -16,7 +16,7 @@ from report_data import CONFIG, NOW, Clock, build_store
 
 from mailticket import config as config_module
 from mailticket.app.cli import main
-from mailticket.pipeline import Desk
+from mailticket.desk.context import Desk
 
 SPAN = ["--from", "2026-09-28", "--to", "2026-10-31", "--now", NOW.isoformat()]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

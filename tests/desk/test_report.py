@@ -13,9 +13,10 @@ import pytest
 from report_data import ALICE, CONFIG, NOW, PERIOD, Clock, build_store
 
 from mailticket import config as config_module
-from mailticket.app.report_view import gather
 from mailticket.desk import report
-from mailticket.pipeline import Desk, send_digests
+from mailticket.desk.context import Desk
+from mailticket.desk.digest import send_digests
+from mailticket.desk.report_gather import gather
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
