@@ -21,7 +21,7 @@ KINDS = {
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
-        "outbound.compose",
+        "outbound.compose", "outbound.headers",
     },
     "edges": {"config", "store", "intake.imap", "outbound.smtp"},
     "orchestration": {

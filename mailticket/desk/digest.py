@@ -13,7 +13,7 @@ from mailticket.model import (
     Ticket,
     TicketStatus,
 )
-from mailticket.outbound import compose
+from mailticket.outbound import compose, headers
 from mailticket.outbound.outbox import next_outbox_id
 
 
@@ -41,7 +41,7 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
                     "id": t.id,
                     "status": t.status.value,
                     "left": _time_left(t, now),
-                    "subject": compose.header_safe(t.subject, 60),
+                    "subject": headers.header_safe(t.subject, 60),
                 }
                 for t in sorted(tickets, key=lambda t: t.due or now)
             ]
