@@ -23,7 +23,6 @@ from mailticket.app.report_labels import LABELS, cell, percent
 from mailticket.app.views import _width
 from mailticket.desk import report as figures
 from mailticket.desk.report_gather import gather
-from mailticket.model import TicketStatus
 
 CSV_COLUMNS = [
     "id",
@@ -144,10 +143,6 @@ def category_names(rules: Any) -> dict[str, str]:
     if rules is None:
         return {}
     return {c.id: f"{c.name.zh} / {c.name.en}" for c in rules.current.categories}
-
-
-def status_open(status: str) -> bool:
-    return figures.still_open(TicketStatus(status))
 
 
 def add_arguments(parser: Any) -> None:
