@@ -32,7 +32,13 @@ from mailticket.desk.decide import (
     with_status,
 )
 from mailticket.desk.match import find_ticket, forged_references, signed_ticket, ticket_tag
-from mailticket.errors import ConfigError, DeliveryError, PermanentDeliveryError, StoreError
+from mailticket.errors import (
+    ConfigError,
+    DeliveryError,
+    LoginRefusedError,
+    PermanentDeliveryError,
+    StoreError,
+)
 from mailticket.intake.imap import ImapSettings, Mailbox
 from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.mail.forwards import Origin, forwarded_origin
@@ -51,6 +57,7 @@ from mailticket.model import (
     replaced,
     system_clock,
 )
+from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound import compose
 from mailticket.outbound.compose import DeskIdentity, Templates
 from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
@@ -857,6 +864,8 @@ def smtp_sender(config: Config) -> Sender:
         password=config.password("smtp") if config.smtp.username else "",
         timeout=config.smtp.timeout,
         verify_tls=config.smtp.tls_verify,
+        auth=config.smtp.auth,
+        tokens=section_tokens(config, "smtp"),
     )
     return functools.partial(send_batch, settings)
 
@@ -912,6 +921,10 @@ def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
                         replace(mail, state=OutboxState.SENT, sent_at=now, last_error="")
                     )
                     result.sent.append(mail.id)
+                elif isinstance(error, LoginRefusedError):  # kept, retried; a person is needed
+                    result.deferred.append(mail.id)
+                    store.save_outgoing(_deferred(desk, mail, now, str(error)))
+                    log.error("outbox: %s; %s kept for a retry", error, mail.id)
                 elif isinstance(error, PermanentDeliveryError):
                     store.save_outgoing(
                         replace(mail, state=OutboxState.FAILED, last_error=str(error))
@@ -936,6 +949,15 @@ def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
                     log.warning("%s deferred %ss: %s", mail.id, delay, error)
         if result.deferred:  # the server is unwell: leave the rest for the next drain
             return result
+
+
+def _deferred(desk: Desk, mail: OutgoingMail, now: datetime, error: str) -> OutgoingMail:
+    outbox = desk.config.outbox
+    delay = min(outbox.retry_base_seconds * 2 ** (mail.attempts - 1), outbox.retry_max_seconds)
+    return replace(
+        mail, state=OutboxState.QUEUED, next_attempt=now + timedelta(seconds=delay),
+        last_error=error,
+    )  # fmt: skip
 
 
 def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
@@ -981,7 +1003,7 @@ def retry_outgoing(desk: Desk, outbox_id: str) -> OutgoingMail:
 # --- IMAP intake ------------------------------------------------------------------------------
 
 
-def imap_settings(config: Config) -> ImapSettings:
+def imap_settings(config: Config, tokens: Tokens | None = None) -> ImapSettings:
     return ImapSettings(
         host=config.imap.host,
         port=config.imap.port,
@@ -991,12 +1013,14 @@ def imap_settings(config: Config) -> ImapSettings:
         folder=config.imap.folder,
         timeout=config.imap.timeout,
         tls_verify=config.imap.tls_verify,
+        auth=config.imap.auth,
+        tokens=tokens if tokens is not None else section_tokens(config, "imap"),
     )
 
 
-def open_mailbox(config: Config) -> Mailbox:
+def open_mailbox(config: Config, tokens: Tokens | None = None) -> Mailbox:
     """A connected mailbox with the processed and quarantine folders in place."""
-    mailbox = Mailbox(imap_settings(config))
+    mailbox = Mailbox(imap_settings(config, tokens))
     try:
         mailbox.ensure_folder(config.imap.processed_folder)
         mailbox.ensure_folder(config.imap.quarantine_folder)

@@ -9,7 +9,7 @@ per provider, each the only importer of its library: `microsoft` (msal), `google
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mailticket.oauth.tokens import Fetch, Token, Tokens
@@ -17,7 +17,7 @@ from mailticket.oauth.tokens import Fetch, Token, Tokens
 if TYPE_CHECKING:
     from mailticket.config import Config
 
-__all__ = ["Token", "Tokens", "provider", "token_source"]
+__all__ = ["Token", "Tokens", "provider", "section_tokens", "token_source"]
 
 
 def provider(config: Config, name: str, clock: Callable[[], datetime]) -> Fetch:
@@ -61,3 +61,17 @@ def provider(config: Config, name: str, clock: Callable[[], datetime]) -> Fetch:
 
 def token_source(config: Config, name: str, clock: Callable[[], datetime]) -> Tokens:
     return Tokens(name, provider(config, name, clock), clock)
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def section_tokens(
+    config: Config, section: str, clock: Callable[[], datetime] = system_clock
+) -> Tokens | None:
+    """The tokens `[imap]` or `[smtp]` logs in with, or None for a password login."""
+    part = getattr(config, section)
+    if part.auth == "password":
+        return None
+    return token_source(config, part.oauth, clock)
