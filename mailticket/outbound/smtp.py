@@ -210,3 +210,22 @@ def send_batch(
     if not envelopes:
         return {}
     return asyncio.run(_send_all(settings, envelopes))
+
+
+async def _login_only(settings: SmtpSettings) -> DeliveryError | None:
+    client = _client(settings)
+    try:
+        await client.connect()
+        await _login(client, settings)
+    except LoginRefusedError as exc:
+        return exc
+    except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        return _classify(exc)
+    finally:
+        await _close(client)
+    return None
+
+
+def try_login(settings: SmtpSettings) -> DeliveryError | None:
+    """Connect and log in (`check --connect`); None when the server accepted us."""
+    return asyncio.run(_login_only(settings))
