@@ -11,9 +11,10 @@ from typing import Any
 
 from mailticket.config import Config
 from mailticket.errors import ConfigError, MailticketError, UsageError
+from mailticket.intake.cycle import open_mailbox
 from mailticket.oauth import provider, section_tokens, system_clock
+from mailticket.outbound.outbox import smtp_sender
 from mailticket.outbound.smtp import try_login
-from mailticket.pipeline import open_mailbox, smtp_sender
 
 
 def add_parsers(commands: Any) -> None:
