@@ -122,3 +122,33 @@ def test_microsoft_token_from_the_idp_opens_the_mailbox(
         mailbox = Mailbox(settings(dovecot, config.imap.auth, tokens))
         mailbox.close()
         assert idp.grants() == ["client_credentials"]
+
+
+def test_daemon_reconnects_with_a_new_token_before_the_old_one_expires(
+    dovecot: OAuthDovecot, signing_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    from mailticket.app.daemon import Daemon
+    from mailticket.desk.context import Desk
+
+    path = tmp_path / "mailticket.toml"
+    path.write_text(f'[desk]\naddress = "{USER}"\n[storage]\npath = "store"\n', encoding="utf-8")
+    clock = {"now": NOW}
+    desk = Desk.open(config_module.load(path, environ={}), clock=lambda: clock["now"])
+    issued = Issued(access_token(signing_key, USER), access_token(signing_key, USER))
+    tokens = Tokens("t", issued, lambda: clock["now"])
+    daemon = Daemon(desk, lambda envelopes: {}, connect=lambda: Mailbox(
+        settings(dovecot, "xoauth2", tokens)), use_idle=False)  # fmt: skip
+    daemon.stopping.set()  # each step connects and runs due jobs, then returns without waiting
+    try:
+        daemon.step()
+        first = daemon.mailbox
+        assert first is not None and issued.forced == [False]
+        clock["now"] = NOW + timedelta(minutes=54)
+        daemon.step()
+        assert daemon.mailbox is first  # six minutes left: the session stays
+        clock["now"] = NOW + timedelta(minutes=55, seconds=1)
+        daemon.step()
+        assert daemon.mailbox is not None and daemon.mailbox is not first
+        assert issued.forced == [False, False]  # a new token, fetched before the old expired
+    finally:
+        daemon._drop_mailbox()
