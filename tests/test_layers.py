@@ -20,6 +20,7 @@ KINDS = {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
+        "desk.report",
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
     "edges": {
@@ -28,6 +29,7 @@ KINDS = {
     },
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.daemon", "app.views", "app.demo", "app.logins", "__main__", "__init__",
     },
