@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.mail.parse import html_to_text_split, parse
+from mailticket.mail.html import html_to_text_split
+from mailticket.mail.parse import parse
 from mailticket.mail.quotes import split_reply
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
