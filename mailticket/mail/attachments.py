@@ -50,12 +50,12 @@ def sniff_type(data: bytes) -> str:
                 if marker in data:
                     return content_type
         return "application/zip"
-    if data and _looks_like_text(data[:4096]):
+    if data and looks_like_text(data[:4096]):
         return "text/plain"
     return "application/octet-stream"
 
 
-def _looks_like_text(sample: bytes) -> bool:
+def looks_like_text(sample: bytes) -> bool:
     """No NUL bytes and hardly any control bytes: text in some charset."""
     if b"\x00" in sample:
         return False

@@ -148,9 +148,22 @@ def first_address(raw: str, defects: list[str]) -> tuple[str, str]:
         address = _clean_address(address)
         if address:
             return decode_header_value(name, defects), address
+    lenient = _LENIENT_ADDRESS.search(raw[:MAX_HEADER_CHARS]) if raw else None
+    if lenient is not None:
+        defects.append(LENIENT_SENDER)
+        name = raw[: lenient.start()].strip(" \t\"'<")
+        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or ""
     if raw:
         defects.append("no usable address in From")
     return "", ""
+
+
+# An address as people mistype the header: `Name addr@x` without brackets, two addresses with
+# no comma. Bounded: no nested quantifiers, so no backtracking blow-up on a long header.
+_LENIENT_ADDRESS = re.compile(r"[^\s<>@,;:\"()\[\]]{1,64}@[^\s<>@,;:\"()\[\]]{1,255}")
+LENIENT_SENDER = (
+    "sender address read leniently from a malformed header / 从格式有误的邮件头中宽松读取发件人地址"
+)
 
 
 def _clean_address(address: str) -> str:
@@ -158,6 +171,8 @@ def _clean_address(address: str) -> str:
     if "@" not in address or _WHITESPACE.search(address):
         return ""
     local, _, domain = address.rpartition("@")
+    if not local or not domain:
+        return ""
     return f"{local}@{domain.lower()}"
 
 

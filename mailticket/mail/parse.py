@@ -16,10 +16,13 @@ that is not a mail at all raises `ParseError`, and the pipeline quarantines it.
 
 from __future__ import annotations
 
+import email.message
 import hashlib
 import re
+from email.errors import MissingHeaderBodySeparatorDefect
 
 from mailticket.errors import MailticketError
+from mailticket.mail.attachments import looks_like_text
 from mailticket.mail.headers import (
     AUTO_HEADERS,
     MAX_HEADER_CHARS,
@@ -32,6 +35,7 @@ from mailticket.mail.headers import (
     parse_date,
 )
 from mailticket.mail.mime import message_from_bytes, read_body
+from mailticket.mail.repair import needs_repair, repair_header_block
 from mailticket.model import InboundMail
 
 
@@ -44,10 +48,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
     if not raw or not raw.strip():
         raise ParseError("empty message")
     defects: list[str] = []
-    message = message_from_bytes(raw, defects)
-    if not message.keys():
-        raise ParseError("no mail headers found: not an RFC 5322 message")
-    defects[:0] = [type(d).__name__ for d in message.defects]
+    message = _read_message(raw, defects)
     headers: dict[str, str] = {}
     for name, value in message.raw_items():
         headers.setdefault(name.lower(), str(value))
@@ -55,9 +56,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
     def header(name: str) -> str:
         return decode_header_value(headers.get(name), defects)
 
-    from_name, from_addr = first_address(headers.get("from", ""), defects)
-    if not from_addr:
-        from_name, from_addr = first_address(headers.get("sender", ""), defects)
+    from_name, from_addr = _sender(message, defects)
 
     body = read_body(message, max_attachment_bytes, defects)
     return InboundMail(
@@ -84,6 +83,51 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
             if name.lower() == "authentication-results"
         ),
     )
+
+
+HEADERLESS = "no header block; the whole input read as text / 没有邮件头，全文按正文读取"
+SENDER_FALLBACK = "no usable From; sender taken from {} / From 不可用，发件人取自 {}"
+
+
+def _read_message(raw: bytes, defects: list[str]) -> email.message.Message:
+    """The parsed mail, its header block mended first when the strict reading lost headers
+    (`repair`); text with no header block at all is read as a body. Only binary input, which
+    no person wrote, is refused."""
+    message = message_from_bytes(raw, defects)
+    lost = any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects)
+    if lost or not message.keys() or needs_repair(message.get_unixfrom()):
+        notes: list[str] = []
+        mended = repair_header_block(raw, notes)
+        if notes:
+            retry = message_from_bytes(mended, defects)
+            if retry.keys():
+                message = retry
+                defects.extend(notes)
+    if not message.keys():
+        if not looks_like_text(raw[:4096]):
+            raise ParseError("no mail headers found: not an RFC 5322 message")
+        message = message_from_bytes(b"\n" + raw, defects)
+        defects.append(HEADERLESS)
+    defects[:0] = [type(d).__name__ for d in message.defects]
+    return message
+
+
+def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, str]:
+    """(name, address) from the first usable From header (there may be several), else from
+    Sender, else Reply-To, the fallback recorded as a defect: a customer with no sender never
+    hears from the desk."""
+    notes: list[str] = []
+    for name in ("from", "sender", "reply-to"):
+        for value in (v for k, v in message.raw_items() if k.lower() == name):
+            found = first_address(str(value), notes)
+            if found[1]:
+                if name != "from":
+                    defects.append(SENDER_FALLBACK.format(name.title(), name.title()))
+                elif notes:
+                    defects.extend(notes)
+                return found
+    defects.extend(notes)
+    return "", ""
 
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
