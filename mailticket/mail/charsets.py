@@ -84,6 +84,11 @@ def _codec_for(label: str | None) -> str | None:
     return codec
 
 
+def codec_for(label: str | None) -> str | None:
+    """The Python codec that reads what is really sent under a charset label (see `_codec_for`)."""
+    return _codec_for(label)
+
+
 @functools.lru_cache(maxsize=64)
 def _single_byte(codec: str) -> bool:
     """Latin-1-like codecs read any bytes without error, so their success proves nothing."""

@@ -13,7 +13,7 @@ import quopri
 import re
 from datetime import UTC, datetime
 
-from mailticket.mail.charsets import decode_bytes
+from mailticket.mail.charsets import codec_for, decode_bytes
 
 AUTO_HEADERS = (
     "auto-submitted",
@@ -31,19 +31,35 @@ AUTO_HEADERS = (
 
 MAX_HEADER_CHARS = 64 * 1024
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+# Spaces inside a word break RFC 2047 but clients send them (`=?UTF-8?Q? Personal=C3=A4nderung?=`):
+# the payload may hold any character but `?`, which keeps the search linear.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]{0,2000})\?=")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
-def _decode_encoded_word(encoding: str, payload: str) -> bytes | None:
+def _decode_encoded_word(encoding: str, payload: str, charset: str) -> bytes | None:
+    """The word's bytes; raw 8-bit characters inside a Q word (already read as text with the
+    header) are turned back into bytes with the word's own charset."""
     try:
         if encoding in "bB":
-            if re.search(r"[^A-Za-z0-9+/=]", payload):
+            payload = "".join(payload.split())
+            if _NOT_BASE64.search(payload):
                 return None  # not base64 at all: keep the word as written
             cleaned = payload.rstrip("=")
             return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4))
-        return quopri.decodestring(payload.replace("_", " ").encode("ascii"), header=False)
+        text = payload.replace("_", " ")
+        data = text.encode("ascii") if text.isascii() else _eight_bit(text, charset)
+        return quopri.decodestring(data, header=False)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
+
+
+def _eight_bit(text: str, charset: str) -> bytes:
+    codec = codec_for(charset) or "utf-8"
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
 
 
 def decode_header_value(raw: str | None, defects: list[str] | None = None) -> str:
@@ -64,7 +80,7 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
     for match in _ENCODED_WORD.finditer(raw):
         between = raw[position : match.start()]
         charset = match.group(1).split("*", 1)[0]
-        decoded = _decode_encoded_word(match.group(2), match.group(3))
+        decoded = _decode_encoded_word(match.group(2), match.group(3), charset)
         if decoded is None:
             if defects is not None:
                 defects.append("broken encoded-word in header")
