@@ -21,11 +21,13 @@ KINDS = {
         "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
+        "desk.report",
         "outbound.compose", "outbound.headers",
     },
     "edges": {"config", "store", "intake.imap", "outbound.smtp"},
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.daemon", "app.views", "app.demo", "__main__", "__init__",
     },

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.app import report_view
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -122,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     calendar.add_argument("range", metavar="DATE..DATE", help="e.g. 2026-09-28..2026-10-12")
     calendar.add_argument("--json", action="store_true")
 
+    report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
+    report_view.add_arguments(report)
+
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on sample complaints, no mail server needed"
     )
@@ -190,6 +194,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _tickets(desk, args)
     if args.command == "outbox":
         return _outbox(desk, args)
+    if args.command == "report":
+        try:
+            return report_view.run(desk, args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "quarantine":
         records = [to_record(r) for r in desk.store.quarantine()]
         emit_table(records, args.json, ["id", "created", "from_addr", "subject", "reason"])
