@@ -20,6 +20,7 @@ KINDS = {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
+        "completeness.normalise", "completeness.examples",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
         "outbound.compose", "outbound.headers",
@@ -29,7 +30,7 @@ KINDS = {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
-        "app.cli", "app.daemon", "app.views", "app.demo", "__main__", "__init__",
+        "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "__main__", "__init__",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
-from mailticket.app import report_view
+from mailticket.app import report_view, rules_test
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rules_check.add_argument("folder", nargs="?", help="rule folder (default: [rules] path)")
     rules_check.add_argument("--json", action="store_true")
+    rules_test.add_parser(rules_commands)
 
     sla_parser = commands.add_parser("sla", help="the SLA clock: reminders, escalation, notices")
     sla_commands = sla_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -172,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         single = len(args.file) == 1 and not Path(args.file[0]).is_dir()
         return _check_mail(args) if single else _check_mails(args)
     if args.command == "rules":
-        return _rules_check(args)
+        return rules_test.run(args) if args.action == "test" else _rules_check(args)
     config = _load_config(args)
     if args.command == "sla":
         return _sla_sweep(config, args.now, args.dry_run, args.json)
