@@ -17,7 +17,8 @@ TOP = "top"  # the modules directly in mailticket/
 KINDS = {
     "data": {"model", "errors", "toml_lines"},
     "pure": {
-        "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
+        "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
+        "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "completeness.normalise", "completeness.examples",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
