@@ -54,7 +54,7 @@ from mailticket.model import (
 from mailticket.outbound import compose
 from mailticket.outbound.compose import DeskIdentity, Templates
 from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
-from mailticket.store import Store
+from mailticket.store import Store, open_store
 
 log = logging.getLogger("mailticket")
 
@@ -81,7 +81,7 @@ class Desk:
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
         rules = LiveRules.open(config.rules_path) if config.rules_path else None
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         _warn_about_agents(config)
         return cls(
             config=config,
@@ -1135,23 +1135,7 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
         except _DryRun:
             pass
         done += actions
-    if not dry_run:
-        archive_closed(desk, now)
     return done
-
-
-def archive_closed(desk: Desk, now: datetime) -> int:
-    """Closed tickets untouched for `archive_after_days` leave memory for the archive, in
-    batches (one transaction each) so the lock is never held long."""
-    ready = desk.store.archivable(now - timedelta(days=desk.config.storage.archive_after_days))
-    for start in range(0, len(ready), ARCHIVE_BATCH):
-        desk.store.archive(ready[start : start + ARCHIVE_BATCH])
-    if ready:
-        log.info("archived %d closed tickets", len(ready))
-    return len(ready)
-
-
-ARCHIVE_BATCH = 500
 
 
 SWEEP_BATCH = 200

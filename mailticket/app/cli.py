@@ -38,7 +38,7 @@ from mailticket.pipeline import (
     sweep,
     take_in,
 )
-from mailticket.store import Store
+from mailticket.store import open_store
 
 EX_TEMPFAIL = 75
 EX_SOFTWARE = 70
@@ -409,7 +409,7 @@ def _thread_decision(mail: InboundMail, config: Config | None) -> str:
     if not config.storage_path.is_dir():
         return "new ticket"  # no store yet, and checking must not create one
     try:
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         ticket_id = find_ticket(
             mail,
             config.desk.ticket_prefix,
