@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -108,9 +109,24 @@ def make_outgoing(outbox_id: str = "M000001", **changes: Any) -> OutgoingMail:
     return replace(mail, **changes)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store", lock_timeout=10)
+OPENED: list[Store] = []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The contract tests run on both engines; `reopen(store)` opens the same database."""
+    url = request.getfixturevalue("postgres").new_database() if request.param != "sqlite" else ""
+    opened = Store(tmp_path / "store", lock_timeout=10, url=url)
+    OPENED.append(opened)
+    yield opened
+    while OPENED:  # a pooled PostgreSQL connection must be closed, not left to the GC
+        OPENED.pop().close()
+
+
+def reopen(store: Store, **options: Any) -> Store:
+    opened = Store(store.root, url=store.url, **options)
+    OPENED.append(opened)
+    return opened
 
 
 def on_disk(store: Store) -> bytes:
@@ -140,7 +156,7 @@ def commits_of(store: Store) -> list[int]:
 def test_ticket_round_trip_keeps_aware_datetimes(store: Store) -> None:
     ticket = make_ticket()
     store.add_ticket(ticket)
-    loaded = Store(store.root).get_ticket(ticket.id)
+    loaded = reopen(store).get_ticket(ticket.id)
     assert loaded == ticket
     assert loaded.status is TicketStatus.OPEN
     assert loaded.created.utcoffset() == timedelta(0)
@@ -158,7 +174,7 @@ def test_ticket_without_due_round_trips_as_none(store: Store) -> None:
 def test_message_round_trip_keeps_tuples_and_attachments(store: Store) -> None:
     message = make_message()
     store.add_message(message)
-    [loaded] = Store(store.root).messages(message.ticket_id)
+    [loaded] = reopen(store).messages(message.ticket_id)
     assert loaded == message
     assert isinstance(loaded.to, tuple)
     assert isinstance(loaded.references, tuple)
@@ -179,12 +195,12 @@ def test_message_round_trip_keeps_tuples_and_attachments(store: Store) -> None:
 def test_outgoing_round_trip_and_save(store: Store) -> None:
     mail = make_outgoing(next_attempt=NOW + timedelta(minutes=5))
     store.enqueue(mail)
-    assert Store(store.root).get_outgoing(mail.id) == mail
+    assert reopen(store).get_outgoing(mail.id) == mail
     sent = replace(
         mail, state=OutboxState.SENT, attempts=1, sent_at=NOW.astimezone(SHANGHAI), last_error=""
     )
     store.save_outgoing(sent)
-    loaded = Store(store.root).get_outgoing(mail.id)
+    loaded = reopen(store).get_outgoing(mail.id)
     assert loaded == sent
     assert loaded.state is OutboxState.SENT
     assert loaded.sent_at is not None and loaded.sent_at.utcoffset() == timedelta(hours=8)
@@ -204,7 +220,7 @@ def test_quarantine_round_trip(store: Store) -> None:
         subject="Undelivered Mail Returned to Sender",
     )
     store.add_quarantine(record, "mid:<dsn@mx.example>")
-    assert Store(store.root).quarantine() == [record]
+    assert reopen(store).quarantine() == [record]
 
 
 def test_records_survive_json_and_ignore_unknown_keys() -> None:
@@ -241,7 +257,7 @@ def test_ticket_ids_count_per_year_and_survive_reopening(store: Store) -> None:
     assert store.next_ticket_id("PFX", 2026) == "PFX-2026-000002"
     assert store.next_ticket_id("PFX", 2027) == "PFX-2027-000001"
     assert store.next_ticket_id("PFX", 2026) == "PFX-2026-000003"
-    reopened = Store(store.root)
+    reopened = reopen(store)
     assert reopened.next_ticket_id("PFX", 2026) == "PFX-2026-000004"
     assert reopened.next_ticket_id("PFX", 2027) == "PFX-2027-000002"
     assert reopened.next_ticket_id("PFX", 2028) == "PFX-2028-000001"
@@ -251,7 +267,7 @@ def test_serials_are_independent_and_persistent(store: Store) -> None:
     assert store.next_serial("outbox") == 1
     assert store.next_serial("outbox") == 2
     assert store.next_serial("quarantine") == 1
-    assert Store(store.root).next_serial("outbox") == 3
+    assert reopen(store).next_serial("outbox") == 3
 
 
 # --- transactions -----------------------------------------------------------------------------
@@ -270,12 +286,12 @@ def test_failed_transaction_writes_nothing(store: Store) -> None:
         assert on_disk(store) == before
         raise RuntimeError("boom")
     assert on_disk(store) == before
-    for view in (store, Store(store.root, lock_timeout=1)):
+    for view in (store, reopen(store, lock_timeout=1)):
         assert [t.id for t in view.tickets()] == ["PFX-2026-000001"]
         assert view.messages("PFX-2026-000002") == []
         assert view.outbox() == []
     # The counter was rolled back too, and the lock was released.
-    assert Store(store.root, lock_timeout=1).next_ticket_id("PFX", 2026) == "PFX-2026-000001"
+    assert reopen(store, lock_timeout=1).next_ticket_id("PFX", 2026) == "PFX-2026-000001"
 
 
 def test_nested_transactions_commit_once_at_the_outer_end(store: Store) -> None:
@@ -288,7 +304,7 @@ def test_nested_transactions_commit_once_at_the_outer_end(store: Store) -> None:
         store.enqueue(make_outgoing())
         assert on_disk(store) == before
     assert len(commits) == 1 and on_disk(store) != before
-    reopened = Store(store.root)
+    reopened = reopen(store)
     assert [t.id for t in reopened.tickets()] == ["PFX-2026-000001"]
     assert len(reopened.messages("PFX-2026-000001")) == 1
     assert len(reopened.outbox()) == 1
@@ -302,7 +318,7 @@ def test_failure_in_a_nested_transaction_rolls_back_the_outer_one(store: Store) 
             store.add_message(make_message())
             raise ValueError("inner")
     assert on_disk(store) == before
-    assert Store(store.root).tickets() == []
+    assert reopen(store).tickets() == []
     assert store.tickets() == []
 
 
@@ -539,8 +555,8 @@ def test_due_outgoing(store: Store) -> None:
 def test_blobs_by_sha256(store: Store) -> None:
     place = store.put_blob(SHA_B, b"raw mail bytes")
     assert store.get_blob(SHA_B) == b"raw mail bytes"
-    assert Store(store.root).get_blob(SHA_B, place) == b"raw mail bytes"
-    assert Store(store.root).get_blob(SHA_B) == b"raw mail bytes"
+    assert reopen(store).get_blob(SHA_B, place) == b"raw mail bytes"
+    assert reopen(store).get_blob(SHA_B) == b"raw mail bytes"
     with pytest.raises(NotFoundError):
         store.get_blob(SHA_A)
 
@@ -556,7 +572,7 @@ def test_a_failed_savepoint_takes_its_blobs_and_writes_back_and_the_rest_commits
             store.update_ticket(replace(make_ticket(), subject="undone"))
             raise RuntimeError
         assert store.get_ticket("PFX-2026-000001").subject == make_ticket().subject
-    reopened = Store(store.root)
+    reopened = reopen(store)
     assert reopened.get_blob(SHA_A) == b"kept"
     with pytest.raises(NotFoundError):
         reopened.get_blob(SHA_B)
@@ -604,7 +620,7 @@ def test_long_message_texts_round_trip_whole(store: Store) -> None:
     long_text = "我在11月24日充值了500元，银行已扣款但余额没有变化。" * 400
     store.add_ticket(make_ticket())
     store.add_message(replace(make_message(), text=long_text, quoted="> 短"))
-    [message] = Store(store.root).messages("PFX-2026-000001")
+    [message] = reopen(store).messages("PFX-2026-000001")
     assert (message.text, message.quoted) == (long_text, "> 短")
 
 
