@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.app import db as db_commands
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     calendar.add_argument("range", metavar="DATE..DATE", help="e.g. 2026-09-28..2026-10-12")
     calendar.add_argument("--json", action="store_true")
 
+    db_commands.add_parser(commands)
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on sample complaints, no mail server needed"
     )
@@ -144,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command != "run" and not args.verbose:
         logging.getLogger("mailticket").setLevel(logging.WARNING)
+    if not args.verbose:  # Alembic says "Context impl SQLiteImpl." at every start
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except MailticketError as exc:
@@ -184,6 +188,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(config, args.json)
     if args.command == "ingest":
         return _ingest(config, args.file)
+    if args.command == "db":
+        return db_commands.run(config, args)
     desk = Desk.open(config)
     if args.command == "run":
         from mailticket.app.daemon import Daemon

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from mailticket.errors import NotFoundError, StoreBusyError, StoreError
-from mailticket.store import schema
+from mailticket.store import migrate, schema
 from mailticket.store.engine import default_url, open_engine
 
 Record = dict[str, Any]
@@ -66,26 +66,10 @@ class StoreBase:
         return self.engine.url.render_as_string(hide_password=True)
 
     def _prepare(self) -> None:
-        """Create the tables of a fresh database; refuse a schema newer than this code."""
         try:
-            schema.metadata.create_all(self.engine)
+            migrate.prepare(self.engine, self.where)
         except SQLAlchemyError as exc:
             raise _translate(exc, self.where) from None
-        with self.transaction():
-            row = self._c.execute(
-                select(schema.store_meta.c.value).where(schema.store_meta.c.name == "schema")
-            ).first()
-            if row is None:
-                self._c.execute(
-                    insert(schema.store_meta).values(
-                        name="schema", value=str(schema.SCHEMA_VERSION)
-                    )
-                )
-            elif int(row[0]) > schema.SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store {self.where} has schema {row[0]}, newer than this mailticket "
-                    f"({schema.SCHEMA_VERSION}): upgrade mailticket"
-                )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -21,16 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 3
-
 metadata = MetaData()
-
-store_meta = Table(
-    "store_meta",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
 
 tickets = Table(
     "tickets",
