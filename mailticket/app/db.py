@@ -26,9 +26,16 @@ def add_parser(commands: Any) -> None:
         "upgrade", help="migrate the schema to this mailticket's revision / 升级数据库结构"
     )
     upgrade.add_argument("--json", action="store_true", help="JSON object for scripts")
+    importing = db_commands.add_parser(
+        "import", help="copy a store of the old format into the database / 导入旧格式存储"
+    )
+    importing.add_argument("path", help="folder of the old store (journal, snapshots, packs)")
+    importing.add_argument("--json", action="store_true", help="JSON object for scripts")
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _import(config, args)
     if args.action == "upgrade":
         store = open_store(config)  # opening migrates, under the lock
         try:
@@ -85,3 +92,23 @@ def _status(engine: Any, where: str) -> dict[str, Any]:
         "state / 状态": verdict,
         **counts,
     }
+
+
+def _import(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mailticket.store.importer import import_legacy
+
+    store = open_store(config)
+    try:
+        counts = import_legacy(Path(args.path), store)
+    finally:
+        store.close()
+    if args.json:
+        import json
+
+        print(json.dumps(counts, indent=2))
+    else:
+        rows = [{"moved / 已导入": key, "count / 数量": str(n)} for key, n in counts.items()]
+        emit_table(rows, False, ["moved / 已导入", "count / 数量"])
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,20 @@ def test_a_newer_schema_is_one_line_error(
     assert main(["--config", str(config), "db", "upgrade"]) != 0
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "newer than this mailticket" in error
+
+
+def test_import_says_what_it_moved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailticket.model import Ticket, TicketStatus
+    from mailticket.store import legacy
+
+    old = legacy.Store(tmp_path / "old")
+    now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    old.add_ticket(
+        Ticket(id="PFX-2026-000001", status=TicketStatus.OPEN, customer="a@b.example",
+               customer_name="", subject="s", language="zh", created=now, updated=now)
+    )  # fmt: skip
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "db", "import", str(tmp_path / "old"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tickets"] == 1
+    assert main(["--config", str(config), "db", "import", str(tmp_path / "old")]) != 0
+    assert "has tickets already" in capsys.readouterr().err
