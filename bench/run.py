@@ -124,7 +124,12 @@ class Stages:
         setattr(owner, name, wrapped)
 
     def install(self) -> None:
-        from mailticket import pipeline, store
+        from mailticket import store
+        from mailticket.desk import agent_mail, context, tickets
+        from mailticket.intake import bounces, cycle, record
+        from mailticket.outbound import outbox
+
+        glue = (record, bounces, cycle, context, tickets, agent_mail, outbox)
         from mailticket.intake import imap
         from mailticket.outbound import compose
 
@@ -134,15 +139,17 @@ class Stages:
         self.patch(mailbox, "move", "IMAP move")
         self.patch(mailbox, "close", "IMAP connect/logout")
         for name in ("parse", "read_report", "looks_like_bounce", "detect_language"):
-            self.patch(pipeline, name, "parse")
+            for module in glue:
+                self.patch(module, name, "parse")
         for name in (
             "find_ticket",
             "decide_inbound",
             "throttle_reason",
             "wants_information_reply",
-            "_new_ticket",
+            "new_ticket",
         ):
-            self.patch(pipeline, name, "thread+decide")
+            for module in glue:
+                self.patch(module, name, "thread+decide")
         for name in (
             "dedupe_destination",
             "ticket_for_message_ids",
@@ -151,13 +158,19 @@ class Stages:
             "has_identical_since",
         ):
             self.patch(desk_store, name, "thread+decide")
-        # Scoring lives in modules of its own; time whichever of their functions the pipeline
-        # imported (functions only: a wrapped class would break isinstance()).
-        for name, value in list(vars(pipeline).items()):
-            module = getattr(value, "__module__", "") or ""
-            if inspect.isfunction(value) and module.split(".")[-1] in ("rules", "extract", "score"):
-                self.patch(pipeline, name, "rules/score")
-        guard = getattr(pipeline, "guard", None)
+        # Scoring lives in modules of its own; time whichever of their functions the glue
+        # modules imported (functions only: a wrapped class would break isinstance()).
+        for module in glue:
+            for name, value in list(vars(module).items()):
+                origin = getattr(value, "__module__", "") or ""
+                if inspect.isfunction(value) and origin.split(".")[-1] in (
+                    "rules",
+                    "extract",
+                    "score",
+                ):
+                    self.patch(module, name, "rules/score")
+        from mailticket.completeness import guard
+
         for name in ("redact_mail", "flags"):
             self.patch(guard, name, "guard (redaction, flags)")
         with contextlib.suppress(ImportError):
@@ -220,8 +233,10 @@ def _load_config(path: str) -> Any:
 
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     """`mailticket poll --once`, repeated until the inbox is empty and the outbox drained."""
+    from mailticket.desk.context import Desk
+    from mailticket.intake.cycle import intake_and_send, open_mailbox
     from mailticket.intake.imap import Mailbox
-    from mailticket.pipeline import Desk, drain_outbox, intake_and_send, open_mailbox, smtp_sender
+    from mailticket.outbound.outbox import drain_outbox, smtp_sender
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("mailticket").setLevel(logging.WARNING)  # as `poll --once` does
@@ -338,7 +353,7 @@ def worker_floor(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_prefill(args: argparse.Namespace) -> dict[str, Any]:
     """`--stored` realistic tickets in one store transaction."""
-    from mailticket.pipeline import Desk
+    from mailticket.desk.context import Desk
 
     config = _load_config(args.config)
     desk = Desk.open(config)
@@ -359,7 +374,8 @@ def worker_sweep(args: argparse.Namespace) -> dict[str, Any]:
     """The SLA sweep on a store that is already open, as the daemon runs it every minute: its
     earlier sweeps have loaded the holiday tables (55-100 ms, once a process), so this does too
     before the clock starts."""
-    from mailticket.pipeline import Desk, sweep
+    from mailticket.desk.context import Desk
+    from mailticket.desk.sweep import sweep
 
     config = _load_config(args.config)
     desk = Desk.open(config)

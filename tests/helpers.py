@@ -14,7 +14,9 @@ from servers import ImapAccount, SmtpSink
 
 from mailticket import config as config_module
 from mailticket.config import Config
-from mailticket.pipeline import Desk, drain_outbox, intake_cycle, open_mailbox, smtp_sender
+from mailticket.desk.context import Desk
+from mailticket.intake.cycle import intake_cycle, open_mailbox
+from mailticket.outbound.outbox import drain_outbox, smtp_sender
 
 PROJECT = Path(__file__).resolve().parents[1]
 

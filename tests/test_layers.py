@@ -1,5 +1,10 @@
-"""The import direction of docs/architecture.md, enforced: a module imports only its own layer
-or the layers below it, so the pure logic never reaches the network, the disk or the clock."""
+"""The import rules of docs/architecture.md, enforced with a walk over the syntax trees.
+
+Two rules hold at once. By kind, a module imports only its own kind or the kinds below it
+(data < pure < edges < orchestration), so the pure logic never reaches the network, the disk
+or the clock. By package, each sub-package imports only the packages its docstring names, and
+no two modules import each other, however indirectly.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +12,128 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailticket"
+TOP = "top"  # the modules directly in mailticket/
 
-LAYERS = {
-    "data": {"model", "errors"},
+KINDS = {
+    "data": {"model", "errors", "toml_lines"},
     "pure": {
-        "calendar", "parse", "quotes", "dsn", "match", "decide", "compose", "extract",
-        "rules", "score", "guard", "toml_lines", "sla", "forwards", "agents", "commands",
+        "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
+        "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
+        "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
+        "outbound.compose", "outbound.headers",
     },
-    "edges": {"config", "store", "imap", "smtp"},
-    "orchestration": {"pipeline", "daemon", "views", "cli", "demo", "__main__", "__init__"},
+    "edges": {"config", "store", "intake.imap", "outbound.smtp"},
+    "orchestration": {
+        "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
+        "app.cli", "app.daemon", "app.views", "app.demo", "app.db", "__main__", "__init__",
+    },
 }  # fmt: skip
-RANK = {module: rank for rank, names in enumerate(LAYERS.values()) for module in names}
+RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}
+
+# What each package may import besides itself; `top` is model, errors, toml_lines, config.
+ALLOWED = {
+    # __main__ starts the app; config builds the business calendar it describes.
+    TOP: {"app", "desk"},
+    "mail": {TOP},
+    "completeness": {TOP, "mail"},
+    "store": {TOP},
+    "outbound": {TOP, "completeness", "desk", "store"},
+    "desk": {TOP, "mail", "completeness", "outbound", "store"},
+    "intake": {TOP, "mail", "completeness", "desk", "outbound", "store"},
+    "app": {TOP, "mail", "completeness", "desk", "outbound", "intake", "store"},
+}
 
 
-def imported_modules(path: Path) -> set[str]:
-    found = set()
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def package_of(module: str) -> str:
+    head = module.split(".")[0]
+    return head if head in ALLOWED and head != TOP else TOP
+
+
+def kind_key(module: str) -> str:
+    """The KINDS entry of a module: a package's `__init__` counts as its package."""
+    return module if module in RANK else module.split(".")[0]
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """Modules of ours that `path` imports, named like `desk.sweep` (or `store`)."""
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "mailticket":
-                found.update(alias.name for alias in node.names)
-            elif node.module.startswith("mailticket."):
-                found.add(node.module.split(".")[1])
+            base = node.module.removeprefix("mailticket").removeprefix(".")
+            if node.module != "mailticket" and not node.module.startswith("mailticket."):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}" if base else alias.name
+                found.add(candidate if candidate in known else base)
         elif isinstance(node, ast.Import):
-            found.update(
-                a.name.split(".")[1] for a in node.names if a.name.startswith("mailticket.")
-            )
-    return found
+            for alias in node.names:
+                if alias.name.startswith("mailticket."):
+                    found.add(alias.name.removeprefix("mailticket."))
+    return found - {""}
 
 
-def test_every_module_has_a_layer() -> None:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    assert modules - RANK.keys() == set(), "add new modules to a layer in this test"
+def test_every_module_has_a_kind() -> None:
+    unknown = {m for m in modules() if kind_key(m) not in RANK and m.split(".")[0] not in ALLOWED}
+    assert unknown == set(), "add new modules to a kind in this test"
+    missing = {m for m in modules() if "." in m and kind_key(m) not in RANK}
+    assert missing == set(), "add new modules to a kind in this test"
 
 
 def test_imports_point_downward_only() -> None:
+    known = set(modules())
     wrong = []
-    for path in sorted(PACKAGE.glob("*.py")):
-        for target in imported_modules(path):
-            if target in RANK and RANK[target] > RANK[path.stem]:
-                wrong.append(f"{path.stem} ({RANK[path.stem]}) imports {target} ({RANK[target]})")
+    for name, path in modules().items():
+        if name.split(".")[0] in ALLOWED and name == name.split(".")[0] and name != "store":
+            continue  # a sub-package's __init__ holds only its docstring
+        for target in imported_modules(path, known):
+            mine, theirs = RANK.get(kind_key(name)), RANK.get(kind_key(target))
+            if mine is not None and theirs is not None and theirs > mine:
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs})")
     assert wrong == []
+
+
+def test_packages_import_only_what_their_docstring_allows() -> None:
+    known = set(modules())
+    wrong = []
+    for name, path in modules().items():
+        mine = package_of(name)
+        for target in imported_modules(path, known):
+            theirs = package_of(target)
+            if theirs != mine and theirs not in ALLOWED[mine]:
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs})")
+    assert wrong == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    known = set(modules())
+    graph = {name: imported_modules(path, known) & known for name, path in modules().items()}
+    cycles = []
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        if node in trail:
+            cycles.append(" -> ".join((*trail[trail.index(node) :], node)))
+            return
+        for target in graph.get(node, ()):
+            visit(target, (*trail, node))
+
+    for start in graph:
+        visit(start, ())
+    assert cycles == []
+
+
+def test_sub_packages_say_what_they_own_and_may_import() -> None:
+    for package in ALLOWED.keys() - {TOP, "store"}:
+        doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
+        assert doc and "import" in doc.lower(), f"{package}/__init__.py needs its docstring"

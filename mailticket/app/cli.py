@@ -23,22 +23,16 @@ from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
 from mailticket.config import Config, DeskConfig, LimitsConfig
 from mailticket.desk.calendar import WEEKDAY_NAMES
+from mailticket.desk.context import Desk
 from mailticket.desk.match import find_ticket
+from mailticket.desk.sweep import sweep
 from mailticket.errors import ConfigError, MailticketError, UsageError
+from mailticket.intake.cycle import intake_and_send, open_mailbox
+from mailticket.intake.record import take_in
 from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import InboundMail, OutboxState, system_clock, to_record
 from mailticket.outbound.compose import Templates
-from mailticket.pipeline import (
-    Desk,
-    DrainResult,
-    drain_outbox,
-    intake_and_send,
-    open_mailbox,
-    retry_outgoing,
-    smtp_sender,
-    sweep,
-    take_in,
-)
+from mailticket.outbound.outbox import DrainResult, drain_outbox, retry_outgoing, smtp_sender
 from mailticket.store import open_store
 
 EX_TEMPFAIL = 75

@@ -16,18 +16,13 @@ from types import FrameType
 
 import schedule
 
+from mailticket.desk.context import Desk
+from mailticket.desk.digest import send_digests
+from mailticket.desk.sweep import sweep
 from mailticket.errors import MailboxError, MailticketError
+from mailticket.intake.cycle import intake_and_send, open_mailbox
 from mailticket.intake.imap import Mailbox
-from mailticket.pipeline import (
-    Desk,
-    DrainResult,
-    Sender,
-    drain_outbox,
-    intake_and_send,
-    open_mailbox,
-    send_digests,
-    sweep,
-)
+from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
 
 log = logging.getLogger("mailticket.daemon")
 

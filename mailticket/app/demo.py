@@ -24,7 +24,9 @@ from aiosmtpd.controller import Controller
 
 from mailticket import config as config_module
 from mailticket.app.views import emit_table, ticket_detail, ticket_summary
-from mailticket.pipeline import Desk, drain_outbox, maildir_cycle, smtp_sender
+from mailticket.desk.context import Desk
+from mailticket.intake.cycle import maildir_cycle
+from mailticket.outbound.outbox import drain_outbox, smtp_sender
 
 DEMO_CONFIG = """\
 [desk]

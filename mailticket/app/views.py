@@ -8,9 +8,9 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
+from mailticket.desk.context import Desk
 from mailticket.mail.parse import detect_language
 from mailticket.model import InboundMail, MessageKind, Ticket, to_record
-from mailticket.pipeline import Desk
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:

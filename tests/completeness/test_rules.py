@@ -14,8 +14,8 @@ import pytest
 from mailticket import config as config_module
 from mailticket.app.daemon import Daemon
 from mailticket.completeness.rules import LiveRules, check_rules, load_rules
+from mailticket.desk.context import Desk
 from mailticket.errors import RuleError
-from mailticket.pipeline import Desk
 from mailticket.toml_lines import KeyLines
 
 PROJECT = Path(__file__).resolve().parents[2]

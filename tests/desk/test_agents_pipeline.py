@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
+from mailticket.desk.context import Desk
+from mailticket.intake.record import take_in
 from mailticket.model import MessageKind, OutgoingMail
-from mailticket.pipeline import Desk, take_in
 
 PROJECT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # Tuesday, 16:00 in Shanghai

@@ -19,8 +19,8 @@ import pytest
 from helpers import PROJECT, complaint, cycle, load, run_cli, write_config
 from servers import ImapAccount, SmtpSink
 
+from mailticket.desk.context import Desk
 from mailticket.model import Direction, MessageKind, TicketStatus
-from mailticket.pipeline import Desk
 
 pytestmark = pytest.mark.integration
 

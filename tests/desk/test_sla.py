@@ -15,10 +15,14 @@ from mailticket import config as config_module
 from mailticket.app.cli import main
 from mailticket.desk import sla
 from mailticket.desk.calendar import BusinessCalendar
+from mailticket.desk.context import Desk
+from mailticket.desk.digest import send_digests
+from mailticket.desk.sweep import sweep
+from mailticket.desk.tickets import save_ticket
 from mailticket.errors import DeliveryError
 from mailticket.model import MessageKind, OutboxState, Priority, Ticket, TicketStatus
+from mailticket.outbound.outbox import drain_outbox
 from mailticket.outbound.smtp import Envelope
-from mailticket.pipeline import Desk, drain_outbox, save_ticket, send_digests, sweep
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = BusinessCalendar(SHANGHAI)
@@ -253,7 +257,7 @@ def test_priority_scales_the_targets(desk: Desk) -> None:
 def test_a_closed_ticket_long_untouched_is_still_found_by_an_answer(
     desk: Desk, clock: Clock
 ) -> None:
-    from mailticket.pipeline import take_in
+    from mailticket.intake.record import take_in
 
     ticket = new_ticket(desk, 99, status=TicketStatus.PENDING)  # a number no counter gives
     clock.now = datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI)

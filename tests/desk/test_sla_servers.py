@@ -16,7 +16,8 @@ from helpers import complaint, load, write_config
 from servers import ImapAccount, SmtpSink
 
 from mailticket.app.daemon import Daemon
-from mailticket.pipeline import Desk, smtp_sender
+from mailticket.desk.context import Desk
+from mailticket.outbound.outbox import smtp_sender
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
+from mailticket.desk.context import Desk
 from mailticket.desk.match import signed_ticket
+from mailticket.intake.record import take_in
 from mailticket.model import MessageKind
 from mailticket.outbound.compose import new_message_id
-from mailticket.pipeline import Desk, take_in
 
 CONFIG = '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"\n'
 

@@ -26,16 +26,11 @@ from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 from sqlalchemy import event
 
-from mailticket import pipeline
+from mailticket.desk.context import Desk
+from mailticket.intake import record as intake_record
+from mailticket.intake.cycle import intake_and_send, intake_cycle, open_mailbox
 from mailticket.model import OutboxState
-from mailticket.pipeline import (
-    Desk,
-    drain_outbox,
-    intake_and_send,
-    intake_cycle,
-    open_mailbox,
-    smtp_sender,
-)
+from mailticket.outbound.outbox import drain_outbox, smtp_sender
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +241,7 @@ def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
             subject, sender=f"user{number}@qq.example", message_id=f"<b{number}@qq.example>"
         )
         imap_account.dovecot.append(imap_account.username, imap_account.password, mail)
-    real_record = pipeline._record
+    real_record = intake_record._record
 
     def record_then_fail(desk: Desk, mail, *args, **kwargs):  # type: ignore[no-untyped-def]
         result = real_record(desk, mail, *args, **kwargs)  # ticket, message and ack written
@@ -254,7 +249,7 @@ def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
             raise RuntimeError("disk hiccup after the writes")
         return result
 
-    monkeypatch.setattr(pipeline, "_record", record_then_fail)
+    monkeypatch.setattr(intake_record, "_record", record_then_fail)
     desk = Desk.open(config)
     writing, commits = [False], []  # did the open transaction write; writes per commit
 

@@ -18,9 +18,10 @@ import pytest
 from mailticket.app.cli import main
 from mailticket.app.views import mail_report, ticket_detail
 from mailticket.config import load as load_config
+from mailticket.desk.context import Desk
+from mailticket.intake.record import take_in
 from mailticket.mail.parse import parse
 from mailticket.model import Direction, MessageKind, Ticket, TicketMessage, TicketStatus
-from mailticket.pipeline import Desk, take_in
 from mailticket.store import Store
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"

@@ -12,8 +12,9 @@ import pytest
 from helpers import complaint, cycle, folder_contents, load, write_config
 from servers import ImapAccount, SmtpSink, make_certificate
 
+from mailticket.desk.context import Desk
 from mailticket.model import MessageKind, OutboxState
-from mailticket.pipeline import Desk, drain_outbox, smtp_sender
+from mailticket.outbound.outbox import drain_outbox, smtp_sender
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,463 @@
+"""Taking in one raw mail from any source: keep the raw bytes, parse, and record it in one
+store transaction, or put it in quarantine with the reason. `_record` reads top to bottom
+as the decision sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from mailticket.completeness import guard
+from mailticket.completeness.rules import Category
+from mailticket.completeness.score import Assessment
+from mailticket.desk import agents
+from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
+from mailticket.desk.context import Desk, log
+from mailticket.desk.decide import (
+    Action,
+    Decision,
+    decide_inbound,
+    throttle_reason,
+    wants_information_reply,
+    with_status,
+)
+from mailticket.desk.match import find_ticket, forged_references, signed_ticket, ticket_tag
+from mailticket.desk.tickets import (
+    CUSTOMER_KINDS,
+    Effects,
+    close_continued,
+    continuation,
+    new_ticket,
+    rescore,
+    save_ticket,
+    undeliverable,
+)
+from mailticket.errors import StoreError
+from mailticket.intake.bounces import apply_bounce
+from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
+from mailticket.mail.forwards import Origin, forwarded_origin
+from mailticket.mail.parse import ParseError, parse
+from mailticket.model import (
+    Direction,
+    InboundMail,
+    MessageKind,
+    QuarantineRecord,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+)
+from mailticket.outbound import compose
+from mailticket.outbound.outbox import next_outbox_id, queue_effects
+
+PROCESSED = "processed"
+
+
+QUARANTINED = "quarantine"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    outcome: str  # created | appended | duplicate | quarantined
+    destination: str  # PROCESSED or QUARANTINED: where the IMAP message belongs now
+    ticket_id: str = ""
+    reason: str = ""
+
+
+def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
+    """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
+    with desk.store.transaction():  # inside a caller's batch: a savepoint
+        return _take_in(desk, raw, source)
+
+
+def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
+    sha = hashlib.sha256(raw).hexdigest()
+    desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
+    try:
+        mail = parse(raw, max_attachment_bytes=desk.config.limits.max_attachment_bytes)
+    except ParseError as exc:
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
+    except Exception as exc:
+        log.exception("parsing %s failed", source)
+        reason = f"parser failed: {type(exc).__name__}: {exc}"
+        return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
+    try:
+        with desk.store.transaction():  # a savepoint: a failure undoes this mail's writes
+            for attachment in mail.attachments:
+                if attachment.payload:
+                    desk.store.put_blob(attachment.sha256, attachment.payload)
+            report = None
+            if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
+                report = read_report(raw)
+                mail = replace(mail, is_delivery_report=True)
+            return _record(desk, mail, source, report)
+    except StoreError:
+        raise
+    except Exception as exc:
+        log.exception("processing %s failed", source)
+        reason = f"processing failed: {type(exc).__name__}: {exc}"
+        return _quarantine(desk, sha, reason, source, dedupe_key=mail.dedupe_key, mail=mail)
+
+
+def _quarantine(
+    desk: Desk,
+    sha: str,
+    reason: str,
+    source: str,
+    *,
+    dedupe_key: str,
+    mail: InboundMail | None = None,
+) -> IntakeResult:
+    store = desk.store
+    with store.transaction():
+        if store.dedupe_destination(dedupe_key) is not None:
+            return IntakeResult("duplicate", QUARANTINED, reason=reason)
+        record = QuarantineRecord(
+            id=f"Q{store.next_serial('quarantine'):06d}",
+            raw_sha256=sha,
+            reason=reason,
+            source=source,
+            created=desk.clock(),
+            message_id=mail.message_id if mail else "",
+            from_addr=mail.from_addr if mail else "",
+            subject=mail.subject if mail else "",
+        )
+        store.add_quarantine(record, dedupe_key)
+    log.warning("quarantined %s as %s: %s", source, record.id, reason)
+    return IntakeResult("quarantined", QUARANTINED, reason=reason)
+
+
+@dataclass
+class Recording:
+    """One mail on its way through `_record`'s steps (Mailman's message metadata): each step
+    reads what earlier steps found and adds its own finding."""
+
+    mail: InboundMail
+    now: datetime
+    redacted: tuple[str, ...]
+    claim: agents.Verdict | None
+    is_agent: bool
+    ticket_id: str | None = None
+    ticket: Ticket | None = None
+    forwarded_by: str = ""
+    stranger: bool = False
+    before: Ticket | None = None
+    outcome: str = ""
+    kind: MessageKind = MessageKind.COMPLAINT
+    assessment: Assessment | None = None
+    flags: tuple[str, ...] = ()
+    effects: Effects = field(default_factory=Effects)
+
+
+def _record(
+    desk: Desk, mail: InboundMail, source: str, report: DeliveryReport | None = None
+) -> IntakeResult:
+    """Record one parsed mail in one transaction: the decision sequence, top to bottom."""
+    store = desk.store
+    mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
+    claim = agent_claim(desk, mail)
+    case = Recording(
+        mail, desk.clock(), redacted, claim, is_agent=claim is not None and claim.trusted
+    )
+    with store.transaction():
+        previous = store.dedupe_destination(mail.dedupe_key)
+        if previous is not None:
+            return IntakeResult("duplicate", previous)
+        _thread(desk, case, report)
+        _take_over_forward(desk, case)
+        _judge_stranger(desk, case)
+        decision = decide_inbound(
+            case.mail,
+            case.ticket,
+            is_agent=case.is_agent,
+            own_addresses=desk.own_addresses,
+            now=case.now,
+            reopen_days=desk.config.agents.reopen_days,
+        )
+        if decision.action == Action.QUARANTINE:
+            mail = case.mail
+            return _quarantine(
+                desk,
+                mail.raw_sha256,
+                decision.reason,
+                source,
+                dedupe_key=mail.dedupe_key,
+                mail=mail,
+            )
+        case.effects = Effects(notes=list(decision.notes))
+        _note_provenance(desk, case)
+        _open_or_update(desk, case, decision, report)
+        _read_content(desk, case, decision)
+        assert case.ticket is not None
+        case.ticket = save_ticket(desk, case.ticket, new=case.outcome == "created")
+        _answer(desk, case, decision)
+        _keep_message(desk, case, decision)
+        queue_effects(store, case.effects)
+    assert case.ticket is not None
+    for note in case.effects.notes:
+        log.info("%s: %s", case.ticket.id, note)
+    log.info("%s %s from %s (%s)", case.outcome, case.ticket.id, case.mail.from_addr, source)
+    return IntakeResult(case.outcome, PROCESSED, ticket_id=case.ticket.id)
+
+
+def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
+    """Which ticket the mail belongs to: tag, references, our signed Message-IDs, and for a
+    delivery report the Message-IDs it returns."""
+    store, config = desk.store, desk.config
+    case.ticket_id = find_ticket(
+        case.mail,
+        config.desk.ticket_prefix,
+        store.ticket_for_message_ids,
+        lambda candidate: store.find_ticket(candidate) is not None,
+        lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
+    )
+    if case.ticket_id is None and report is not None and report.message_ids:
+        case.ticket_id = store.ticket_for_message_ids(list(report.message_ids))
+    case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
+
+
+def _take_over_forward(desk: Desk, case: Recording) -> None:
+    """An agent's forward of a customer's mail becomes that customer's mail."""
+    mail = case.mail
+    if not case.is_agent or case.ticket is not None:
+        return
+    origin = _forwarded_customer(desk, mail)
+    if origin is None:
+        return
+    case.forwarded_by, case.is_agent = mail.from_addr, False
+    case.mail = replace(
+        mail,
+        from_addr=origin.address,
+        from_name=origin.name,
+        subject=origin.subject or mail.subject,
+        text=origin.text or mail.text,
+    )
+
+
+def _judge_stranger(desk: Desk, case: Recording) -> None:
+    """A stranger quoting a ticket's tag opens their own ticket (or joins, flagged)."""
+    case.stranger = _stranger_by_tag(desk, case.mail, case.ticket, case.is_agent)
+    if case.stranger and desk.config.desk.stranger_tag == "new_ticket":
+        case.ticket = None
+    if case.ticket is not None and not case.is_agent:
+        case.ticket = continuation(desk, case.ticket)
+
+
+def _note_provenance(desk: Desk, case: Recording) -> None:
+    """Notes on where the mail came from: forwards, strangers, forged references, agents."""
+    notes, mail = case.effects.notes, case.mail
+    if case.forwarded_by:
+        notes.append(f"forwarded in by agent {case.forwarded_by} for {mail.from_addr}")
+    if case.stranger:
+        handled = "a new ticket" if case.ticket is None else "attached: agents, please check"
+        notes.append(
+            f"claims {case.ticket_id} by its subject tag but is not in its conversation: {handled}"
+        )
+    forged = forged_references(mail, desk.config.desk_domain, desk.secret)
+    if forged:
+        notes.append(f"forged reference to our mail, ignored: {', '.join(forged[:3])}")
+    if case.claim is not None and case.claim.trusted:
+        notes.append(f"agent authenticated: {case.claim.reason}")
+
+
+def _open_or_update(
+    desk: Desk, case: Recording, decision: Decision, report: DeliveryReport | None
+) -> None:
+    """A new ticket (closing the one it continues), or the found one updated and reopened."""
+    now = case.now
+    if decision.action == Action.NEW_TICKET:
+        answered = case.ticket if decision.continues else None
+        case.ticket = case.before = new_ticket(desk, case.mail, continues=answered)
+        if answered is not None:
+            close_continued(desk, answered, case.ticket.id)
+        case.outcome = "created"
+        return
+    assert case.ticket is not None
+    case.before = case.ticket
+    ticket = replace(case.ticket, updated=now)
+    if decision.reopen or decision.resume:
+        ticket = with_status(ticket, TicketStatus.OPEN, now)
+    if decision.kind == MessageKind.BOUNCE and report is not None:
+        ticket = apply_bounce(desk, ticket, report, case.effects)
+    case.ticket, case.outcome = ticket, "appended"
+
+
+def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
+    """A customer's words are scored and flagged; an agent's are obeyed."""
+    assert case.ticket is not None
+    case.kind = decision.kind
+    if case.kind in CUSTOMER_KINDS:
+        mail, claim = case.mail, case.claim
+        flags = guard.flags(f"{mail.subject}\n{mail.text}", case.redacted)
+        if claim is not None and not claim.trusted:
+            flags += (f"not authenticated as agent {mail.from_addr}: {claim.reason}",)
+        case.effects.notes.extend(flags)
+        case.flags = flags
+        case.ticket, case.assessment = rescore(
+            desk, case.ticket, case.effects, mail=mail, kind=case.kind, flags=flags
+        )
+    elif case.kind == MessageKind.AGENT:
+        case.ticket, case.kind = act_on_agent_mail(desk, case.ticket, case.mail, case.effects)
+
+
+def _answer(desk: Desk, case: Recording, decision: Decision) -> None:
+    """The acknowledgement, or a request for what is still missing."""
+    assert case.ticket is not None and case.before is not None
+    assessment = case.assessment
+    if decision.acknowledge:
+        category = assessment.category if assessment else None
+        _reply_automatically(
+            desk, case.ticket, case.mail, case.effects, category=category, redacted=case.redacted
+        )
+    elif assessment and wants_information_reply(case.before, case.ticket, decision.kind):
+        _reply_automatically(
+            desk,
+            case.ticket,
+            case.mail,
+            case.effects,
+            category=assessment.category,
+            received=assessment.received,
+            redacted=case.redacted,
+        )
+
+
+def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
+    """The message itself, with its notes, then the assignee told of a customer's mail."""
+    assert case.ticket is not None
+    assessment = case.assessment
+    desk.store.add_message(
+        _inbound_message(
+            case.ticket.id,
+            case.mail,
+            case.kind,
+            tuple(case.effects.notes),
+            case.now,
+            extracted=assessment.extracted if assessment else {},
+            flags=case.flags,
+        )
+    )
+    if case.kind in CUSTOMER_KINDS:
+        event = "new" if case.kind == MessageKind.COMPLAINT else "followup"
+        event = "reopened" if decision.reopen else event
+        notify_assignee(desk, case.ticket, event, case.effects, text=case.mail.text)
+
+
+AUTOMATIC_CUSTOMER_KINDS = {
+    MessageKind.ACKNOWLEDGEMENT.value,
+    MessageKind.INFORMATION_REQUEST.value,
+}
+
+
+def _reply_automatically(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    effects: Effects,
+    *,
+    category: Category | None,
+    redacted: tuple[str, ...],
+    received: tuple[str, ...] | None = None,
+) -> None:
+    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) unless the
+    address is dead, the sender is storming us, or the same reply went out recently."""
+    store, limits, now = desk.store, desk.config.limits, desk.clock()
+    what = "acknowledgement" if received is None else "information request"
+    if undeliverable(ticket, ticket.customer):
+        effects.notes.append("no automatic reply: the address is marked undeliverable")
+        return
+    outbox_id = next_outbox_id(store)
+    try:
+        outgoing, text = compose.customer_reply(
+            desk.templates,
+            desk.identity,
+            ticket,
+            mail,
+            MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
+            outbox_id=outbox_id,
+            now=now,
+            category=category,
+            received=received or (),
+            redacted=redacted,
+        )
+    except Exception as exc:
+        log.exception("%s: the %s could not be composed", ticket.id, what)
+        effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
+        return
+    held = throttle_reason(
+        store.automatic_replies_since(
+            ticket.customer, AUTOMATIC_CUSTOMER_KINDS, now - timedelta(hours=1)
+        ),
+        limits.auto_replies_per_sender_per_hour,
+        store.has_identical_since(
+            ticket.id, outgoing.fingerprint, now - timedelta(hours=limits.identical_reply_hours)
+        ),
+    )
+    if held:
+        effects.notes.append(f"no automatic reply: {held}")
+        return
+    effects.outgoing.append((outgoing, text))
+
+
+def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
+    """The customer whose mail an agent forwarded to the desk: the ticket is theirs."""
+    origin = forwarded_origin(f"{mail.text}\n{mail.quoted}")
+    if origin is None or desk.config.is_agent(origin.address):
+        return None
+    return None if origin.address.lower() in desk.own_addresses else origin
+
+
+def _stranger_by_tag(desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool) -> bool:
+    """A mail that joins `ticket` only by its subject tag, from someone who is neither its
+    customer, nor in its conversation, nor an agent: it must not silently join."""
+    if ticket is None or is_agent:
+        return False
+    if ticket_tag(mail.subject, desk.config.desk.ticket_prefix) != ticket.id:
+        return False  # found by headers or by a bounce's report, not by the tag
+    referenced = [*mail.in_reply_to, *mail.references]
+    if desk.store.ticket_for_message_ids(referenced) == ticket.id:
+        return False
+    domain, secret = desk.config.desk_domain, desk.secret
+    if any(signed_ticket(m, domain, secret) == ticket.id for m in referenced):
+        return False
+    sender = mail.from_addr.lower()
+    participants = {ticket.customer.lower()}
+    for message in desk.store.messages(ticket.id):
+        if message.direction == Direction.IN:
+            participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
+    participants.discard(desk.config.desk.address.lower())
+    return sender not in participants
+
+
+def _inbound_message(
+    ticket_id: str,
+    mail: InboundMail,
+    kind: MessageKind,
+    notes: tuple[str, ...],
+    now: datetime,
+    *,
+    extracted: dict[str, str],
+    flags: tuple[str, ...],
+) -> TicketMessage:
+    return TicketMessage(
+        ticket_id=ticket_id,
+        direction=Direction.IN,
+        kind=kind,
+        message_id=mail.message_id,
+        from_addr=mail.from_addr,
+        to=mail.to,
+        cc=mail.cc,
+        subject=mail.subject,
+        date=mail.date or now,
+        text=mail.text,
+        in_reply_to=mail.in_reply_to,
+        references=mail.references,
+        raw_sha256=mail.raw_sha256,
+        dedupe_key=mail.dedupe_key,
+        attachments=mail.attachments,
+        defects=mail.defects,
+        notes=notes,
+        quoted=mail.quoted,
+        extracted=extracted,
+        flags=flags,
+    )

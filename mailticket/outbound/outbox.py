@@ -1,0 +1,221 @@
+"""The outbox: what an event owes (`Effects`), queueing it after the event's own record,
+telling agents, and draining the queue through an SMTP `Sender` with backoff, permanent
+failures noted on the ticket.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from mailticket.config import Config
+from mailticket.desk.context import Desk, log
+from mailticket.desk.tickets import Effects, save_ticket
+from mailticket.errors import DeliveryError, PermanentDeliveryError
+from mailticket.model import (
+    Direction,
+    MessageKind,
+    OutboxState,
+    OutgoingMail,
+    Ticket,
+    TicketMessage,
+)
+from mailticket.outbound import compose
+from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
+from mailticket.store import Store
+
+
+def next_outbox_id(store: Store) -> str:
+    return f"M{store.next_serial('outbox'):06d}"
+
+
+def _enqueue(store: Store, outgoing: OutgoingMail, *, text: str) -> None:
+    """Queue a mail and record it on its ticket, in the caller's store write."""
+    store.enqueue(outgoing)
+    store.add_message(
+        TicketMessage(
+            ticket_id=outgoing.ticket_id,
+            direction=Direction.OUT,
+            kind=outgoing.kind,
+            message_id=outgoing.message_id,
+            from_addr=outgoing.mail_from,
+            to=outgoing.rcpt_to,
+            subject=outgoing.subject,
+            date=outgoing.created,
+            text=text,
+        )
+    )
+
+
+def queue_effects(store: Store, effects: Effects) -> None:
+    """Queue the mail an event owes, after the event's own record."""
+    for outgoing, text in effects.outgoing:
+        _enqueue(store, outgoing, text=text)
+
+
+def notify_agents(
+    desk: Desk,
+    ticket: Ticket,
+    event: str,
+    effects: Effects,
+    *,
+    recipients: list[str] | None = None,
+    kind: MessageKind = MessageKind.NOTICE,
+    thread: tuple[str, ...] = (),
+    **context: object,
+) -> None:
+    """Queue a note about `ticket` for `recipients` (default: every configured agent)."""
+    agents = recipients or desk.config.agents.addresses
+    if not agents:
+        effects.notes.append(f"agents not told ({event}): no [agents] addresses configured")
+        log.warning("%s: %s, but no agents are configured to tell", ticket.id, event)
+        return
+    outgoing, text = compose.agent_notice(
+        desk.templates,
+        desk.identity,
+        ticket,
+        event=event,
+        agents=list(agents),
+        outbox_id=next_outbox_id(desk.store),
+        now=desk.clock(),
+        kind=kind,
+        thread=thread,
+        **context,
+    )
+    effects.outgoing.append((outgoing, text))
+
+
+Sender = Callable[[Sequence[Envelope]], dict[str, DeliveryError | None]]
+
+
+def smtp_sender(config: Config) -> Sender:
+    settings = SmtpSettings(
+        host=config.smtp.host,
+        port=config.smtp.port,
+        security=config.smtp.security,
+        username=config.smtp.username,
+        password=config.password("smtp") if config.smtp.username else "",
+        timeout=config.smtp.timeout,
+        verify_tls=config.smtp.tls_verify,
+    )
+    return functools.partial(send_batch, settings)
+
+
+@dataclass
+class DrainResult:
+    sent: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def add(self, other: DrainResult) -> None:
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+
+
+def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
+    """Send what is due, at least once and at most once more after a crash.
+
+    Each mail is marked `sending` (with the time after which it counts as abandoned) before the
+    SMTP transaction and `sent` after it; a crash in between re-sends it later with the same
+    Message-ID, so a duplicate is recognisable.
+    """
+    store, outbox = desk.store, desk.config.outbox
+    result = DrainResult()
+    while True:
+        now = desk.clock()
+        with store.transaction():
+            due = store.due_outgoing(now)[: desk.config.smtp.batch_size]
+            abandoned_after = now + timedelta(seconds=outbox.stale_sending_seconds)
+            batch = [
+                replace(
+                    m,
+                    state=OutboxState.SENDING,
+                    attempts=m.attempts + 1,
+                    next_attempt=abandoned_after,
+                )
+                for m in due
+            ]
+            for mail in batch:
+                store.save_outgoing(mail)
+        if not batch:
+            return result
+        outcomes = send(
+            [Envelope(m.id, m.mail_from, m.rcpt_to, m.raw.encode("ascii")) for m in batch]
+        )
+        now = desk.clock()
+        with store.transaction():
+            for mail in batch:
+                error = outcomes.get(mail.id)
+                if error is None and mail.id in outcomes:
+                    store.save_outgoing(
+                        replace(mail, state=OutboxState.SENT, sent_at=now, last_error="")
+                    )
+                    result.sent.append(mail.id)
+                elif isinstance(error, PermanentDeliveryError):
+                    store.save_outgoing(
+                        replace(mail, state=OutboxState.FAILED, last_error=str(error))
+                    )
+                    result.failed.append(mail.id)
+                    log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
+                    _record_refusal(desk, mail, str(error))
+                else:
+                    delay = min(
+                        outbox.retry_base_seconds * 2 ** (mail.attempts - 1),
+                        outbox.retry_max_seconds,
+                    )
+                    store.save_outgoing(
+                        replace(
+                            mail,
+                            state=OutboxState.QUEUED,
+                            next_attempt=now + timedelta(seconds=delay),
+                            last_error=str(error or "no result from the sender"),
+                        )
+                    )
+                    result.deferred.append(mail.id)
+                    log.warning("%s deferred %ss: %s", mail.id, delay, error)
+        if result.deferred:  # the server is unwell: leave the rest for the next drain
+            return result
+
+
+def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
+    """A 5xx for one of our mails: note it on the ticket and tell the agents (never for a
+    notice to the agents itself, which would only be refused again)."""
+    ticket = desk.store.find_ticket(mail.ticket_id)
+    if ticket is None or mail.kind == MessageKind.NOTICE:
+        return
+    effects = Effects()
+    if ADDRESS_FAILURE.search(error):
+        dead = tuple(dict.fromkeys((*ticket.undeliverable, *mail.rcpt_to)))
+        ticket = save_ticket(desk, replace(ticket, undeliverable=dead, updated=desk.clock()))
+    for recipient in mail.rcpt_to:
+        notify_agents(
+            desk,
+            ticket,
+            "delivery_failed",
+            effects,
+            recipient=recipient,
+            detail=error,
+            original_subject=mail.subject,
+        )
+    queue_effects(desk.store, effects)
+    for note in effects.notes:
+        log.warning("%s: %s", ticket.id, note)
+
+
+# Enhanced status 5.1.x: the address itself is bad (no such user, bad domain).
+ADDRESS_FAILURE = re.compile(r"\b5\.1\.\d+\b")
+
+
+def retry_outgoing(desk: Desk, outbox_id: str) -> OutgoingMail:
+    """Make a failed or waiting mail due now (an admin fixed the address or the server)."""
+    with desk.store.transaction():
+        mail = desk.store.get_outgoing(outbox_id)
+        if mail.state == OutboxState.SENT:
+            return mail
+        mail = replace(mail, state=OutboxState.QUEUED, next_attempt=None)
+        desk.store.save_outgoing(mail)
+    return mail
