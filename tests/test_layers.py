@@ -19,14 +19,18 @@ KINDS = {
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
+        "completeness.normalise", "completeness.examples",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
+        "desk.report",
         "outbound.compose", "outbound.headers",
     },
     "edges": {"config", "store", "intake.imap", "outbound.smtp"},
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
-        "app.cli", "app.daemon", "app.views", "app.demo", "app.db", "__main__", "__init__",
+        "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "__main__", "__init__",
+        "app.db",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}

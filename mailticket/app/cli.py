@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from mailticket import __version__
 from mailticket import config as config_module
 from mailticket.app import db as db_commands
+from mailticket.app import report_view, rules_test
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rules_check.add_argument("folder", nargs="?", help="rule folder (default: [rules] path)")
     rules_check.add_argument("--json", action="store_true")
+    rules_test.add_parser(rules_commands)
 
     sla_parser = commands.add_parser("sla", help="the SLA clock: reminders, escalation, notices")
     sla_commands = sla_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -124,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     calendar.add_argument("--json", action="store_true")
 
     db_commands.add_parser(commands)
+    report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
+    report_view.add_arguments(report)
+
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on sample complaints, no mail server needed"
     )
@@ -172,7 +177,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         single = len(args.file) == 1 and not Path(args.file[0]).is_dir()
         return _check_mail(args) if single else _check_mails(args)
     if args.command == "rules":
-        return _rules_check(args)
+        return rules_test.run(args) if args.action == "test" else _rules_check(args)
     config = _load_config(args)
     if args.command == "sla":
         return _sla_sweep(config, args.now, args.dry_run, args.json)
@@ -196,6 +201,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _tickets(desk, args)
     if args.command == "outbox":
         return _outbox(desk, args)
+    if args.command == "report":
+        try:
+            return report_view.run(desk, args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "quarantine":
         records = [to_record(r) for r in desk.store.quarantine()]
         emit_table(records, args.json, ["id", "created", "from_addr", "subject", "reason"])

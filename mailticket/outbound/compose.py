@@ -64,6 +64,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "escalation_path": "中国人民银行金融消费权益保护局 12363",
     "date": "2026-11-25",
     "rows": [{"id": "OKW-2026-000123", "status": "open", "left": "overdue 5h", "subject": "充值"}],
+    "summary": "昨日 / Yesterday: 收到 received 3, 解决 resolved 2, 积压 backlog 5",
     "text": "您好，已为您核实，这笔充值将在今天内到账。",
     "occasion": "new",
     "score": 60,
