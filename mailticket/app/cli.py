@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from mailticket import __version__
 from mailticket import config as config_module
 from mailticket.app import db as db_commands
-from mailticket.app import report_view, rules_test
+from mailticket.app import logins, report_view, rules_test
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         help="validate the configuration; with FILE, show how a mail is read (stores nothing)",
     )
     check.add_argument(
+        "--connect", action="store_true", help="also log in to IMAP and SMTP / 同时尝试登录"
+    )
+    check.add_argument(
         "file",
         nargs="*",
         metavar="FILE.eml",
@@ -126,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     calendar.add_argument("--json", action="store_true")
 
     db_commands.add_parser(commands)
+    logins.add_parsers(commands)
     report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
     report_view.add_arguments(report)
 
@@ -183,8 +187,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sla_sweep(config, args.now, args.dry_run, args.json)
     if args.command == "calendar":
         return _calendar(config, args.range, args.json)
+    if args.command == "oauth":
+        return logins.oauth_login(config, args)
     if args.command == "check":
-        return _check(config, args.json)
+        code = _check(config, args.json, logins.connect_report(config) if args.connect else {})
+        return code
     if args.command == "ingest":
         return _ingest(config, args.file)
     if args.command == "db":
@@ -213,7 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _check(config: Config, as_json: bool) -> int:
+def _check(config: Config, as_json: bool, connected: dict[str, str]) -> int:
     summary = {
         "config": config.source,
         "desk": config.desk.address,
@@ -231,6 +238,10 @@ def _check(config: Config, as_json: bool) -> int:
     rule_errors = [str(e) for e in check_rules(config.rules_path)[1]] if config.rules_path else []
     summary["template_errors"] = template_errors
     summary["rule_errors"] = rule_errors
+    summary.update(connected)
+    login_errors = [
+        f"{k}: {v}" for k, v in connected.items() if v not in ("ok", "(not configured)")
+    ]
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -245,6 +256,10 @@ def _check(config: Config, as_json: bool) -> int:
         if not as_json:
             print("templates or rules have errors / 模板或规则有错误", file=sys.stderr)
         return os.EX_CONFIG
+    if login_errors:
+        if not as_json:
+            print("login failed / 登录失败: " + "; ".join(login_errors), file=sys.stderr)
+        return EX_TEMPFAIL
     if not as_json:
         print("configuration OK / 配置有效")
     return 0
