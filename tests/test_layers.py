@@ -35,6 +35,7 @@ KINDS = {
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "app.logins",
         "__main__", "__init__",
+        "app.db",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}
