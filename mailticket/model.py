@@ -208,6 +208,8 @@ class OutgoingMail:
     last_error: str = ""
     sent_at: datetime | None = None
     fingerprint: str = ""  # same kind, ticket and text: an identical reply
+    lease_holder: str = ""  # `sending`: the process sending it ("host pid token")
+    lease_taken: datetime | None = None  # `sending`: when that process took it
 
 
 @dataclass(frozen=True)

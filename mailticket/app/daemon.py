@@ -100,10 +100,11 @@ class Daemon:
     def _log_drain(result: DrainResult) -> None:
         if result.sent or result.deferred or result.failed:
             log.info(
-                "outbox: %d sent, %d deferred, %d failed",
+                "outbox: %d sent, %d deferred, %d failed, %d resent after a crash",
                 len(result.sent),
                 len(result.deferred),
                 len(result.failed),
+                len(result.reclaimed),
             )
 
     def sla_tick(self) -> None:

@@ -15,7 +15,12 @@ from datetime import timedelta
 from mailticket.config import Config
 from mailticket.desk.context import Desk, log
 from mailticket.desk.tickets import Effects, save_ticket
-from mailticket.errors import DeliveryError, LoginRefusedError, PermanentDeliveryError
+from mailticket.errors import (
+    DeliveryError,
+    LoginRefusedError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
 from mailticket.model import (
     Direction,
     MessageKind,
@@ -26,7 +31,8 @@ from mailticket.model import (
 )
 from mailticket.oauth import section_tokens
 from mailticket.outbound import compose
-from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
+from mailticket.outbound.lease import Holder, abandoned, current_process
+from mailticket.outbound.smtp import Envelope, SendHooks, SmtpSettings, send_batch
 from mailticket.store import Store
 
 
@@ -90,7 +96,7 @@ def notify_agents(
     effects.outgoing.append((outgoing, text))
 
 
-Sender = Callable[[Sequence[Envelope]], dict[str, DeliveryError | None]]
+Sender = Callable[[Sequence[Envelope], SendHooks], dict[str, DeliveryError | None]]
 
 
 def smtp_sender(config: Config) -> Sender:
@@ -113,80 +119,128 @@ class DrainResult:
     sent: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    reclaimed: list[str] = field(default_factory=list)  # `sending` mail of a gone sender, resent
 
     def add(self, other: DrainResult) -> None:
         self.sent += other.sent
         self.deferred += other.deferred
         self.failed += other.failed
+        self.reclaimed += other.reclaimed
 
 
-def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
+def drain_outbox(desk: Desk, send: Sender, *, me: Holder | None = None) -> DrainResult:
     """Send what is due, at least once and at most once more after a crash.
 
-    Each mail is marked `sending` (with the time after which it counts as abandoned) before the
-    SMTP transaction and `sent` after it; a crash in between re-sends it later with the same
-    Message-ID, so a duplicate is recognisable.
+    Each mail is marked `sending` (with this process as its lease holder) just before its own
+    SMTP transaction and `sent` just after it, over one connection per batch: a crash leaves
+    one mail in doubt, which is sent again with the same Message-ID as soon as its holder is
+    known to be gone (see `lease.abandoned`), so a duplicate is recognisable.
     """
-    store, outbox = desk.store, desk.config.outbox
+    me = me or current_process()
     result = DrainResult()
     while True:
-        now = desk.clock()
-        with store.transaction():
-            due = store.due_outgoing(now)[: desk.config.smtp.batch_size]
-            abandoned_after = now + timedelta(seconds=outbox.stale_sending_seconds)
-            batch = [
-                replace(
-                    m,
-                    state=OutboxState.SENDING,
-                    attempts=m.attempts + 1,
-                    next_attempt=abandoned_after,
-                )
-                for m in due
-            ]
-            for mail in batch:
-                store.save_outgoing(mail)
+        batch = _due(desk, me, result)
         if not batch:
             return result
-        outcomes = send(
-            [Envelope(m.id, m.mail_from, m.rcpt_to, m.raw.encode("ascii")) for m in batch]
-        )
-        now = desk.clock()
-        with store.transaction():
-            for mail in batch:
-                error = outcomes.get(mail.id)
-                if error is None and mail.id in outcomes:
-                    store.save_outgoing(
-                        replace(mail, state=OutboxState.SENT, sent_at=now, last_error="")
-                    )
-                    result.sent.append(mail.id)
-                elif isinstance(error, PermanentDeliveryError):
-                    store.save_outgoing(
-                        replace(mail, state=OutboxState.FAILED, last_error=str(error))
-                    )
-                    result.failed.append(mail.id)
-                    log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
-                    _record_refusal(desk, mail, str(error))
-                else:
-                    delay = min(
-                        outbox.retry_base_seconds * 2 ** (mail.attempts - 1),
-                        outbox.retry_max_seconds,
-                    )
-                    store.save_outgoing(
-                        replace(
-                            mail,
-                            state=OutboxState.QUEUED,
-                            next_attempt=now + timedelta(seconds=delay),
-                            last_error=str(error or "no result from the sender"),
-                        )
-                    )
-                    result.deferred.append(mail.id)
-                    # a refused login (535) is kept and retried too, but only a person fixes it
-                    level = (
-                        logging.ERROR if isinstance(error, LoginRefusedError) else logging.WARNING
-                    )
-                    log.log(level, "%s deferred %ss: %s", mail.id, delay, error)
+        run = _BatchRun(desk, me, result, {m.id: m for m in batch})
+        envelopes = [Envelope(m.id, m.mail_from, m.rcpt_to, m.raw.encode("ascii")) for m in batch]
+        run.finish(send(envelopes, SendHooks(run.start, run.done)))
         if result.deferred:  # the server is unwell: leave the rest for the next drain
             return result
+
+
+def _due(desk: Desk, me: Holder, result: DrainResult) -> list[OutgoingMail]:
+    """The next batch: queued mail whose time came, and `sending` mail of a gone sender."""
+    store, now = desk.store, desk.clock()
+    single = store.engine.dialect.name == "sqlite"
+    due = {m.id: m for m in store.due_outgoing(now)}
+    for mail in store.outbox(OutboxState.SENDING):
+        if mail.id not in due and abandoned(mail, me, now, single_daemon=single):
+            due[mail.id] = mail
+    for mail in due.values():
+        if mail.state == OutboxState.SENDING:
+            result.reclaimed.append(mail.id)
+            log.warning("%s: its sender %s is gone, sending it again", mail.id, mail.lease_holder)
+    ordered = sorted(due.values(), key=lambda m: (m.created, m.id))
+    return ordered[: desk.config.smtp.batch_size]
+
+
+@dataclass
+class _BatchRun:
+    """One batch's bookkeeping, called back by the sender around each mail."""
+
+    desk: Desk
+    me: Holder
+    result: DrainResult
+    pending: dict[str, OutgoingMail]
+    skipped: set[str] = field(default_factory=set)
+
+    def start(self, envelope: Envelope) -> bool:
+        """Take the mail's lease just before its transaction; False when another has it."""
+        seen = self.pending[envelope.key]
+        now = self.desk.clock()
+        sending = replace(
+            seen,
+            state=OutboxState.SENDING,
+            attempts=seen.attempts + 1,
+            next_attempt=now + timedelta(seconds=self.desk.config.outbox.stale_sending_seconds),
+            lease_holder=self.me.text(),
+            lease_taken=now,
+        )
+        if not self.desk.store.claim_outgoing(sending, seen):
+            self.skipped.add(envelope.key)
+            del self.pending[envelope.key]
+            return False
+        self.pending[envelope.key] = sending
+        return True
+
+    def done(self, envelope: Envelope, error: DeliveryError | None) -> None:
+        """Record the outcome just after the transaction."""
+        with self.desk.store.transaction():
+            _record(self.desk, self.pending.pop(envelope.key), error, self.result)
+
+    def finish(self, outcomes: dict[str, DeliveryError | None]) -> None:
+        """Mail the sender reported only at the end (or not at all): never started, so its
+        attempt is counted here."""
+        with self.desk.store.transaction():
+            for key, mail in self.pending.items():
+                if mail.state != OutboxState.SENDING:
+                    mail = replace(mail, attempts=mail.attempts + 1)
+                error = outcomes.get(key)
+                if key not in outcomes:
+                    error = TemporaryDeliveryError("no result from the sender")
+                _record(self.desk, mail, error, self.result)
+        self.pending.clear()
+
+
+def _record(
+    desk: Desk, mail: OutgoingMail, error: DeliveryError | None, result: DrainResult
+) -> None:
+    """Save one mail's outcome: sent, failed for good (noted on its ticket), or retried later."""
+    store, outbox, now = desk.store, desk.config.outbox, desk.clock()
+    mail = replace(mail, lease_holder="", lease_taken=None)
+    if error is None:
+        store.save_outgoing(replace(mail, state=OutboxState.SENT, sent_at=now, last_error=""))
+        result.sent.append(mail.id)
+    elif isinstance(error, PermanentDeliveryError):
+        store.save_outgoing(replace(mail, state=OutboxState.FAILED, last_error=str(error)))
+        result.failed.append(mail.id)
+        log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
+        _record_refusal(desk, mail, str(error))
+    else:
+        delay = min(outbox.retry_base_seconds * 2 ** (mail.attempts - 1), outbox.retry_max_seconds)
+        store.save_outgoing(
+            replace(
+                mail,
+                state=OutboxState.QUEUED,
+                next_attempt=now + timedelta(seconds=delay),
+                last_error=str(error),
+            )
+        )
+        result.deferred.append(mail.id)
+        # a refused login (535) is kept and retried too, but only a person fixes it
+        level = logging.ERROR if isinstance(error, LoginRefusedError) else logging.WARNING
+        log.log(level, "%s deferred %ss: %s", mail.id, delay, error)
 
 
 def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:

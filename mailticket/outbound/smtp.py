@@ -12,7 +12,7 @@ import base64
 import contextlib
 import functools
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -46,6 +46,27 @@ class Envelope:
     mail_from: str
     rcpt_to: tuple[str, ...]
     data: bytes
+
+
+def _go(envelope: Envelope) -> bool:
+    return True
+
+
+def _ignore(envelope: Envelope, error: DeliveryError | None) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SendHooks:
+    """Called around each mail's own SMTP transaction on the batch's one connection: the
+    caller marks the mail `sending` in `start` (False: another sender has it, skip it) and
+    records the outcome in `done`, so a crash leaves one mail in doubt, not a batch."""
+
+    start: Callable[[Envelope], bool] = _go
+    done: Callable[[Envelope, DeliveryError | None], None] = _ignore
+
+
+NO_HOOKS = SendHooks()
 
 
 def _classify(exc: BaseException) -> DeliveryError:
@@ -86,7 +107,7 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
 
 
 async def _send_all(
-    settings: SmtpSettings, envelopes: Sequence[Envelope]
+    settings: SmtpSettings, envelopes: Sequence[Envelope], hooks: SendHooks
 ) -> dict[str, DeliveryError | None]:
     results: dict[str, DeliveryError | None] = {}
     client = _client(settings)
@@ -99,7 +120,9 @@ async def _send_all(
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             error = _classify(exc)
             return {e.key: error for e in envelopes}
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
+            if not hooks.start(envelope):
+                continue
             try:
                 # Each command has `timeout`; a whole message gets a few of them at most.
                 await asyncio.wait_for(
@@ -114,16 +137,20 @@ async def _send_all(
                 OSError,
             ) as exc:  # the connection is in an unknown state: the rest waits for next time
                 error = _classify(exc)
-                for rest in envelopes[len(results) :]:
+                results[envelope.key] = error
+                hooks.done(envelope, error)
+                for rest in envelopes[index + 1 :]:  # never started: still queued
                     results[rest.key] = error
                 break
             except aiosmtplib.SMTPException as exc:
                 results[envelope.key] = _classify(exc)
+                hooks.done(envelope, results[envelope.key])
                 if isinstance(exc, aiosmtplib.SMTPResponseException):
                     await _reset(client)
                 continue
             # Accepted for at least one recipient (all refused raises): resending would duplicate.
             results[envelope.key] = None
+            hooks.done(envelope, None)
     finally:
         await _close(client)
     return results
@@ -204,12 +231,13 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 
 def send_batch(
-    settings: SmtpSettings, envelopes: Sequence[Envelope]
+    settings: SmtpSettings, envelopes: Sequence[Envelope], hooks: SendHooks = NO_HOOKS
 ) -> dict[str, DeliveryError | None]:
-    """Send every envelope over one connection; returns each key's error, or None when accepted."""
+    """Send every envelope over one connection, `hooks` around each mail's own transaction;
+    returns each key's error, or None when accepted (a key `start` skipped is absent)."""
     if not envelopes:
         return {}
-    return asyncio.run(_send_all(settings, envelopes))
+    return asyncio.run(_send_all(settings, envelopes, hooks))
 
 
 async def _login_only(settings: SmtpSettings) -> DeliveryError | None:

@@ -96,6 +96,21 @@ class OutboxStore(StoreBase):
         if not done:
             raise NotFoundError(f"no outbox entry {mail.id}")
 
+    def claim_outgoing(self, mail: OutgoingMail, seen: OutgoingMail) -> bool:
+        """Save `mail` only if its row is still in the state and time it had when read as
+        `seen`: of two senders that picked the same mail, one sends it (a compare-and-set, so
+        PostgreSQL's read-committed re-check of the row decides, as SQLite's lock does)."""
+        table = schema.outbox
+        when = utc_text(seen.next_attempt)
+        query = (
+            update(table)
+            .where(table.c.id == mail.id, table.c.state == seen.state.value)
+            .where(table.c.next_attempt.is_(None) if when is None else table.c.next_attempt == when)
+            .values(**_columns(to_record(mail)))
+        )
+        with self.transaction():
+            return bool(self._c.execute(query).rowcount)
+
     def due_outgoing(self, now: datetime) -> list[OutgoingMail]:
         """Queued mail whose time has come, and `sending` mail whose sender died mid-send.
 

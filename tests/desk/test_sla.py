@@ -22,7 +22,7 @@ from mailticket.desk.tickets import save_ticket
 from mailticket.errors import DeliveryError
 from mailticket.model import MessageKind, OutboxState, Priority, Ticket, TicketStatus
 from mailticket.outbound.outbox import drain_outbox
-from mailticket.outbound.smtp import Envelope
+from mailticket.outbound.smtp import Envelope, SendHooks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = BusinessCalendar(SHANGHAI)
@@ -238,7 +238,7 @@ def test_scheduled_mail_is_sent_like_any_other(desk: Desk, clock: Clock) -> None
     sweep(desk)
     delivered: list[Envelope] = []
 
-    def send(envelopes: Sequence[Envelope]) -> dict[str, DeliveryError | None]:
+    def send(envelopes: Sequence[Envelope], hooks: SendHooks) -> dict[str, DeliveryError | None]:
         delivered.extend(envelopes)
         return {e.key: None for e in envelopes}
 
@@ -264,7 +264,7 @@ def test_a_closed_ticket_long_untouched_is_still_found_by_an_answer(
     sweep(desk)  # auto-close, with a closing notice still to send: not archived yet
     notice = desk.store.outbox()[-1]
     assert notice.kind == MessageKind.CLOSING_NOTICE
-    drain_outbox(desk, lambda envelopes: {e.key: None for e in envelopes})
+    drain_outbox(desk, lambda envelopes, hooks: {e.key: None for e in envelopes})
     clock.now += timedelta(days=8)
     sweep(desk)
     assert desk.store.get_ticket(ticket.id).status == TicketStatus.CLOSED
