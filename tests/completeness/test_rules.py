@@ -378,7 +378,7 @@ def test_the_daemon_reloads_rules_and_logs_a_broken_edit(
         encoding="utf-8",
     )
     desk = Desk.open(config_module.load(config_path, environ={}))
-    daemon = Daemon(desk, send=lambda batch: {})
+    daemon = Daemon(desk, send=lambda batch, hooks: {})
     assert desk.rules is not None
     good = desk.rules.current
     caplog.set_level(logging.INFO, logger="mailticket.daemon")

@@ -326,7 +326,7 @@ def test_a_sender_that_breaks_stops_the_intake_call_with_its_error(
     imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
     desk = Desk.open(config)
 
-    def broken(envelopes):  # type: ignore[no-untyped-def]
+    def broken(envelopes, hooks):  # type: ignore[no-untyped-def]
         raise KeyError("a bug in the sender")
 
     mailbox = open_mailbox(config)

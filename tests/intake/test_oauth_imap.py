@@ -136,7 +136,7 @@ def test_daemon_reconnects_with_a_new_token_before_the_old_one_expires(
     desk = Desk.open(config_module.load(path, environ={}), clock=lambda: clock["now"])
     issued = Issued(access_token(signing_key, USER), access_token(signing_key, USER))
     tokens = Tokens("t", issued, lambda: clock["now"])
-    daemon = Daemon(desk, lambda envelopes: {}, connect=lambda: Mailbox(
+    daemon = Daemon(desk, lambda envelopes, hooks: {}, connect=lambda: Mailbox(
         settings(dovecot, "xoauth2", tokens)), use_idle=False)  # fmt: skip
     daemon.stopping.set()  # each step connects and runs due jobs, then returns without waiting
     try:
