@@ -26,7 +26,7 @@ KINDS = {
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
     "edges": {
-        "config", "store", "intake.imap", "outbound.smtp",
+        "config", "store", "intake.imap", "outbound.smtp", "outbound.lease",
         "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
     },
     "orchestration": {
