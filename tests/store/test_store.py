@@ -646,3 +646,15 @@ def test_the_database_file_and_its_folder_are_its_users_alone(tmp_path: Path) ->
     assert (store.root.stat().st_mode & 0o777) == 0o700
     for path in store.root.iterdir():  # mailticket.db and its -wal/-shm companions
         assert (path.stat().st_mode & 0o777) == 0o600, path.name
+
+
+def test_of_two_senders_that_read_the_same_due_mail_only_one_claims_it(store: Store) -> None:
+    store.enqueue(make_outgoing())
+    other = reopen(store)
+    [seen_here], [seen_there] = store.due_outgoing(NOW), other.due_outgoing(NOW)
+    lease = {"state": OutboxState.SENDING, "lease_taken": NOW, "attempts": 1}
+    lease["next_attempt"] = NOW + timedelta(seconds=300)
+    assert store.claim_outgoing(replace(seen_here, lease_holder="a 1 t", **lease), seen_here)
+    assert not other.claim_outgoing(replace(seen_there, lease_holder="b 2 u", **lease), seen_there)
+    claimed = other.get_outgoing("M000001")
+    assert (claimed.lease_holder, claimed.lease_taken) == ("a 1 t", NOW)
