@@ -19,7 +19,8 @@ KINDS = {
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
-        "completeness.normalise", "completeness.examples",
+        "completeness.normalise", "completeness.examples", "completeness.text",
+        "completeness.contacts", "completeness.amounts", "completeness.dates",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
         "outbound.compose", "outbound.headers",
