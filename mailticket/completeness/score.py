@@ -317,6 +317,7 @@ def check_report(
             "missing": [],
             "flags": found,
             "explanation": "no rules configured",
+            "evidence": {},
         }
     thread = [
         ThreadMail(
@@ -338,4 +339,30 @@ def check_report(
         "missing": list(assessment.missing),
         "flags": [f for f in (classification.flag, *found) if f],
         "explanation": assessment.explanation(),
+        "evidence": _evidence_report(rules, assessment, thread[0]),
+    }
+
+
+def _evidence_report(rules: RuleSet, assessment: Assessment, mail: ThreadMail) -> dict[str, Any]:
+    """Why `check` read the mail as it did: the phrases and the closest example of each
+    category, the weights, and where each detail was found (subject, text or attachment).
+    The mail is already redacted, so no secret is quoted."""
+    c = assessment.classification
+    category = assessment.category
+    rules_fields = _fields(rules, c) if category.catch_all else category.fields
+    where = {}
+    for rule in rules_fields:
+        if rule.id not in assessment.fields:
+            continue
+        if rule.kind == "attachment":
+            where[rule.id] = "attachment"
+        elif find_fields([rule], mail.subject, "", (), mail.date)[0] is not None:
+            where[rule.id] = "subject"
+        else:
+            where[rule.id] = "text"
+    return {
+        "phrases": list(c.hits),
+        "weights": dict(c.evidence),
+        "closest_examples": dict(c.examples),
+        "found_in": where,
     }
