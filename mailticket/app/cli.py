@@ -192,6 +192,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         code = _check(config, args.json, logins.connect_report(config) if args.connect else {})
         return code
+    init.private_umask()  # from here on commands may write the store (`run` above all)
     if args.command == "ingest":
         return _ingest(config, args.file)
     if args.command == "status":

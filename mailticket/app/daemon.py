@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import threading
 import time
@@ -36,15 +35,6 @@ MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
 SLA_INTERVAL_SECONDS = 60
 RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its error logged)
-
-
-PRIVATE_UMASK = 0o077  # files 0600, folders 0700
-
-
-def private_umask() -> int:
-    """Make every file and folder this process creates its user's alone; returns the old
-    umask. Called at the start of `run` (and of commands that write the store)."""
-    return os.umask(PRIVATE_UMASK)
 
 
 class _Stop(Exception):
@@ -198,9 +188,6 @@ class Daemon:
             raise _Stop
 
     def run_forever(self, *, install_signals: bool = True) -> None:
-        # Whatever the umask of the shell, cron or unit that started us: the store holds
-        # customers' personal data and the Message-ID secret, for the daemon's user alone.
-        private_umask()
         if install_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)

@@ -35,6 +35,16 @@ UNIT_EXEC = "ExecStart=/opt/mailticket/bin/mailticket --config /etc/mailticket/m
 UNIT_UMASK = "UMask=0077"
 
 
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700
+
+
+def private_umask() -> int:
+    """Make every file and folder this process creates its user's alone, whatever the umask of
+    the shell, cron job or unit that started it: the store holds customers' personal data and
+    the Message-ID secret. Returns the old umask."""
+    return os.umask(PRIVATE_UMASK)
+
+
 def add_parser(commands: Any) -> None:
     init = commands.add_parser(
         "init", help="write a starter config, rules and systemd unit / 生成初始配置"

@@ -53,6 +53,24 @@ def test_init_writes_a_private_desk_that_checks_and_never_overwrites(
     assert config_file.read_text().endswith("# edited\n")
 
 
+def test_commands_that_write_the_store_make_it_private_whatever_the_umask(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mailticket.toml"
+    path.write_text('[desk]\naddress = "d@x.example"\n[storage]\npath = "s"\n', encoding="utf-8")
+    old = os.umask(0o022)
+    try:
+        assert main(["--config", str(path), "tickets", "list"]) == 0  # creates the store
+        assert os.umask(0o022) == 0o077
+    finally:
+        os.umask(old)
+    store = tmp_path / "s"
+    entries = [store, *store.rglob("*")]
+    assert any(p.is_file() for p in entries)
+    assert {mode(p) for p in entries if p.is_dir()} == {0o700}
+    assert {mode(p) for p in entries if p.is_file()} == {0o600}
+
+
 def test_rules_absent_are_the_built_in_ones_and_empty_are_none(tmp_path: Path) -> None:
     path = tmp_path / "mailticket.toml"
     path.write_text('[desk]\naddress = "d@x.example"\n', encoding="utf-8")
