@@ -36,6 +36,7 @@ KINDS = {
         "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "app.logins",
         "app.init", "app.status",
         "__main__", "__init__",
+        "app.db",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}

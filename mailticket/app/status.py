@@ -18,7 +18,7 @@ from mailticket.config import Config
 from mailticket.errors import SMTP_LOGIN_FAILED
 from mailticket.intake.cycle import IMAP_ERROR_MARK, position_key
 from mailticket.model import Clock, OutboxState, OutgoingMail, system_clock
-from mailticket.store import Store
+from mailticket.store import Store, open_store
 
 # Bilingual labels of the human table, in the order shown.
 LABELS = {
@@ -52,12 +52,19 @@ def run(config: Config, as_json: bool, clock: Clock = system_clock) -> int:
 
 def gather(config: Config, clock: Clock = system_clock) -> dict[str, Any]:
     """The status as plain data; a missing store is reported, never created."""
-    if not config.storage_path.is_dir():
+    if not config.storage.url and not (config.storage_path / "mailticket.db").exists():
         return {
-            "store": str(config.storage_path),
+            "store": str(config.storage_path.resolve()),
             "problems": ["no store yet: the daemon has not run / 存储尚未创建"],
         }
-    store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+    store = open_store(config)
+    try:
+        return _gather(config, store, clock)
+    finally:
+        store.close()
+
+
+def _gather(config: Config, store: Store, clock: Clock) -> dict[str, Any]:
     waiting = store.outbox(OutboxState.QUEUED) + store.outbox(OutboxState.SENDING)
     counts = {state.value: len(store.outbox(state)) for state in OutboxState}
     errors = sorted((m for m in waiting if m.last_error), key=_last_tried)
@@ -71,7 +78,7 @@ def gather(config: Config, clock: Clock = system_clock) -> dict[str, Any]:
     if imap_error.get("login"):
         problems.append(imap_error["error"])
     return {
-        "store": str(config.storage_path.resolve()),
+        "store": store.where,
         "outbox": counts,
         "oldest_queued": _age(oldest, clock()) if oldest else None,
         "last_send_error": errors[-1].last_error if errors else "",

@@ -42,7 +42,7 @@ def test_status_shows_a_refused_imap_login_until_it_is_fixed(
     assert report["imap_error"]["login"] is True
     assert report["problems"] == [report["imap_error"]["error"]]
     assert f"IMAP login failed for {imap_account.username}" in report["problems"][0]
-    assert report["store"] == str(tmp_path / "store")
+    assert report["store"] == f"sqlite:///{tmp_path / 'store' / 'mailticket.db'}"
 
     (tmp_path / "imap-password").write_text(imap_account.password, encoding="utf-8")
     daemon_turn(path)
