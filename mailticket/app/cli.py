@@ -308,8 +308,9 @@ def _check_mail(args: argparse.Namespace) -> int:
 
 
 def _check_rules(config: Config | None, folder: str | None) -> RuleSet | None:
-    """The rules `check` scores with: `--rules DIR`, else the configured ones, else none."""
-    path = Path(folder) if folder else config.rules_path if config else None
+    """The rules `check` scores with: `--rules DIR`, else the configured ones, else (no
+    usable config) the built-in ones."""
+    path = Path(folder) if folder else config.rules_path if config else BUILTIN_RULES
     return load_rules(path) if path else None
 
 

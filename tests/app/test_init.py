@@ -79,6 +79,16 @@ def test_rules_absent_are_the_built_in_ones_and_empty_are_none(tmp_path: Path) -
     assert config_module.load(path, environ={}).rules_path is None
 
 
+def test_check_file_without_a_config_scores_with_the_built_in_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./mailticket.toml
+    monkeypatch.delenv("MAILTICKET_CONFIG", raising=False)
+    sample = PROJECT / "mailticket" / "app" / "samples" / "01_zh_topup.eml"
+    assert main(["check", str(sample), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["category"] == "topup_not_credited"
+
+
 def test_the_unit_runs_this_config_and_may_write_a_store_outside_its_state_directory() -> None:
     program, config = Path("/opt/mt/bin/mailticket"), Path("/etc/mt/mailticket.toml")
     service = unit_text(program, config, SERVICE_STORAGE)
