@@ -7,7 +7,7 @@ from mailticket.completeness.score import SIMILAR_FLOOR, classify, opening
 from mailticket.completeness.similarity import ExampleIndex, grams
 from mailticket.config import BUILTIN_RULES
 
-RULES = load_rules(BUILTIN_RULES)  # the rule files moved into the package (issue 16)
+RULES = load_rules(BUILTIN_RULES)
 
 INDEX = ExampleIndex(
     {
