@@ -159,19 +159,47 @@ def split_addresses(raw: str) -> list[tuple[str, str]]:
         return []
 
 
-def first_address(raw: str, defects: list[str]) -> tuple[str, str]:
-    for name, address in split_addresses(raw or ""):
+def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
+    """(name, address, valid) of the first address in a From-like header. A strictly valid
+    address wins; else `Name addr@x` read leniently; else a best-effort address the strict
+    parser drops (`MAILER-DAEMON`, spaces in the local part), kept but marked invalid, so the
+    desk still knows who wrote and never answers them automatically."""
+    pairs = split_addresses(raw or "")
+    for name, address in pairs:
         address = _clean_address(address)
         if address:
-            return decode_header_value(name, defects), address
-    lenient = _LENIENT_ADDRESS.search(raw[:MAX_HEADER_CHARS]) if raw else None
+            return decode_header_value(name, defects), address, True
+    bracketed = "<" in (raw or "") or '"@' in (raw or "")
+    lenient = None if bracketed or not raw else _LENIENT_ADDRESS.search(raw[:MAX_HEADER_CHARS])
     if lenient is not None:
         defects.append(LENIENT_SENDER)
         name = raw[: lenient.start()].strip(" \t\"'<")
-        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or ""
+        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", True
+    for name, address in pairs:
+        kept = _best_effort_address(address)
+        if kept:
+            defects.append(INVALID_SENDER.format(kept, kept))
+            return decode_header_value(name, defects), kept, False
     if raw:
-        defects.append("no usable address in From")
-    return "", ""
+        defects.append(NO_SENDER_ADDRESS)
+    return "", "", False
+
+
+def _best_effort_address(address: str) -> str:
+    """The address as written, tidied (whitespace runs and controls collapsed, domain lowered,
+    capped at 254 characters, the RFC 5321 limit) but not judged."""
+    address = decode_header_value(address).strip().strip("<>").strip()
+    address = _WHITESPACE.sub(" ", _CONTROLS.sub("", address))[:254].strip()
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at and local and domain else address
+
+
+INVALID_SENDER = (
+    "sender address {} is not a valid address; kept as written, no automatic reply"
+    " / 发件人地址 {} 不是有效地址，按原样保留，不自动回复"
+)
+NO_SENDER_ADDRESS = "no usable address in From / From 中没有可用的地址"
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # An address as people mistype the header: `Name addr@x` without brackets, two addresses with

@@ -41,11 +41,29 @@ def test_a_question_mark_still_ends_an_encoded_word() -> None:
 )
 def test_a_sender_without_brackets_keeps_its_address(raw: str, name: str, address: str) -> None:
     defects: list[str] = []
-    assert first_address(raw, defects) == (name, address)
+    assert first_address(raw, defects) == (name, address, True)
     assert defects == [LENIENT_SENDER]
 
 
 def test_an_empty_local_part_is_no_address() -> None:
     defects: list[str] = []
-    assert first_address('"x" <>', defects) == ("", "")
-    assert defects == ["no usable address in From"]
+    assert first_address('"x" <>', defects) == ("", "", False)
+    assert defects == ["no usable address in From / From 中没有可用的地址"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "address"),
+    [
+        ("Mail Delivery Subsystem <MAILER-DAEMON>", "Mail Delivery Subsystem", "MAILER-DAEMON"),
+        ("MAILER-DAEMON", "", "MAILER-DAEMON"),
+        ("Wang <wang wei@163.example>", "Wang", "wang wei@163.example"),
+        ('<"anna  berg"@Outlook.Example>', "", '"anna berg"@outlook.example'),
+    ],
+)
+def test_an_address_the_strict_parser_drops_is_kept_marked_invalid(
+    raw: str, name: str, address: str
+) -> None:
+    defects: list[str] = []
+    assert first_address(raw, defects) == (name, address, False)
+    assert len(defects) == 1
+    assert address in defects[0]
