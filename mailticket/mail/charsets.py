@@ -223,7 +223,7 @@ def _detect(data: bytes, notes: list[str]) -> tuple[str, str] | None:
     if utf8 is not None:
         return utf8, "utf-8"
     if len(data) >= 40 and (mostly := _mostly_utf8(data)) is not None:
-        notes.append("invalid UTF-8 bytes replaced")
+        notes.append(STRAY_CP1252)
         return mostly, "utf-8"
     best = _best_east_asian(data)
     if best is not None and best[2] >= 0.6:
@@ -267,7 +267,7 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
         _note(defects, notes)
         return data.decode("ascii")
     if codec == "utf-8" and (mostly := _mostly_utf8(data)) is not None:
-        notes.append("invalid UTF-8 bytes replaced")
+        notes.append(STRAY_CP1252)
         _note(defects, notes)
         return mostly
     found = _detect(data, notes)
@@ -285,10 +285,54 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
     return data.decode(codec or "gb18030", errors="replace")
 
 
+def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a byte that breaks UTF-8 is almost always a Latin-1/cp1252 byte
+    typed by an older client into a UTF-8 text ("información"), so read it as cp1252 (the
+    five bytes cp1252 leaves undefined as Latin-1) rather than U+FFFD."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = bytes(error.object[error.start : error.end])
+    return "".join(_cp1252_char(byte) for byte in bad), error.end
+
+
+def _cp1252_char(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)
+
+
+codecs.register_error("mailticket-stray-cp1252", _stray_as_cp1252)
+STRAY_CP1252 = (
+    "stray 8-bit bytes in UTF-8 text read as cp1252 / UTF-8 正文中的零散 8 位字节按 cp1252 读取"
+)
+
+
 def _mostly_utf8(data: bytes) -> str | None:
-    """Declared UTF-8 with a few bad bytes (a cut mail, a broken client): keep the rest."""
-    text = data.decode("utf-8", errors="replace")
-    return text if text.count("\ufffd") <= max(1, len(text) // 200) else None
+    """UTF-8 with a few bad bytes (a cut mail, an older client's Latin-1 byte typed into a UTF-8
+    text): keep the rest, the bad bytes read as cp1252. None when the bad bytes are too many or
+    come in runs, which is another charset (GBK, Big5) and not stray bytes."""
+    replaced = data.decode("utf-8", errors="replace").count("\ufffd")
+    bad = replaced - data.decode("utf-8", "ignore").count("\ufffd")
+    if bad > max(1, len(data) // 200) and not _stray_bytes_only(data):
+        return None
+    return data.decode("utf-8", errors="mailticket-stray-cp1252")
+
+
+# A well-formed UTF-8 multi-byte sequence: what is left after removing these is the stray part.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def _stray_bytes_only(data: bytes) -> bool:
+    """The bytes outside valid UTF-8 are single accented letters or quotes amid ASCII (runs of
+    at most two, at most one in twenty bytes): Latin-1 slipped into UTF-8."""
+    runs = re.findall(rb"[\x80-\xff]+", _UTF8_SEQUENCE.sub(b"", data[:_MAX_SCAN]))
+    return bool(runs) and max(map(len, runs)) <= 2 and sum(map(len, runs)) <= len(data) // 20
+
+
+_MAX_SCAN = 256 * 1024
 
 
 def _note(defects: list[str] | None, notes: list[str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mailticket.mail.attachments import sanitise_filename, sniff_type
+from mailticket.mail.charsets import STRAY_CP1252
 from mailticket.mail.headers import decode_header_value
 from mailticket.mail.html import html_to_text, html_to_text_split
 from mailticket.mail.parse import ParseError, detect_language, parse
@@ -240,10 +241,21 @@ def test_unlabelled_bytes_are_detected(text: str, codec: str) -> None:
 def test_declared_utf8_with_a_stray_byte_keeps_the_rest() -> None:
     body = "充值没有到账，订单号 TX1234，请尽快处理。".encode() + b"\xff"
     mail = parse(_plain(body, "text/plain; charset=utf-8"))
-    assert mail.text == "充值没有到账，订单号 TX1234，请尽快处理。\ufffd"
-    assert "invalid UTF-8 bytes replaced" in mail.defects
+    assert mail.text == "充值没有到账，订单号 TX1234，请尽快处理。ÿ"
+    assert STRAY_CP1252 in mail.defects
     unlabelled = parse(_plain(body))  # still UTF-8, not GBK mojibake
     assert (unlabelled.text, unlabelled.defects) == (mail.text, mail.defects)
+
+
+def test_stray_latin1_bytes_in_utf8_text_are_read_as_cp1252() -> None:
+    body = (
+        "Überweisung fehlt seit März. ".encode() * 3
+        + b"Die \x93Gutschrift\x94 kam nie, Gr\xfc\xdfe."
+    )
+    mail = parse(_plain(body, "text/plain; charset=utf-8"))
+    assert mail.text.endswith("Die \u201cGutschrift\u201d kam nie, Grüße.")
+    assert "\ufffd" not in mail.text
+    assert STRAY_CP1252 in mail.defects
 
 
 # --- HTML -------------------------------------------------------------------------------------
