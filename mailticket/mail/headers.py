@@ -63,7 +63,24 @@ def _eight_bit(text: str, charset: str) -> bytes:
 
 
 def decode_header_value(raw: str | None, defects: list[str] | None = None) -> str:
-    """A header as text: RFC 2047 words (also broken or split mid-character) and raw 8-bit bytes."""
+    """A header as text: RFC 2047 words (also broken or split mid-character) and raw 8-bit
+    bytes. Replacement characters (U+FFFD) a sender's software already wrote into the header
+    carry nothing and are dropped, noted as a defect."""
+    text = _decode_header_value(raw, defects)
+    if "\ufffd" not in text:
+        return text
+    if defects is not None:
+        defects.append(REPLACEMENT_DROPPED)
+    return clean_line(text.replace("\ufffd", " "))
+
+
+REPLACEMENT_DROPPED = (
+    "replacement characters (U+FFFD) the sender wrote into a header dropped"
+    " / 发件方写入邮件头的替换字符 (U+FFFD) 已删除"
+)
+
+
+def _decode_header_value(raw: str | None, defects: list[str] | None) -> str:
     if not raw:
         return ""
     raw = str(raw)[:MAX_HEADER_CHARS]

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.mail.headers import LENIENT_SENDER, decode_header_value, first_address
+from mailticket.mail.headers import (
+    LENIENT_SENDER,
+    REPLACEMENT_DROPPED,
+    decode_header_value,
+    first_address,
+)
 
 
 def _raw(data: bytes) -> str:
@@ -67,3 +72,10 @@ def test_an_address_the_strict_parser_drops_is_kept_marked_invalid(
     assert first_address(raw, defects) == (name, address, False)
     assert len(defects) == 1
     assert address in defects[0]
+
+
+def test_replacement_characters_written_by_the_sender_are_dropped_from_a_header() -> None:
+    defects: list[str] = []
+    raw = "Impress your clients \udcef\udcbf\udcbd\udcef\udcbf\udcbd now"
+    assert decode_header_value(raw, defects) == "Impress your clients now"
+    assert defects == [REPLACEMENT_DROPPED]
