@@ -99,7 +99,68 @@ def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
+        return _cp50220(data) if codec.startswith("iso2022_jp") else None
+
+
+# ISO-2022-JP as Microsoft writes it (CP50220/50221/50222): NEC and IBM extension rows (①, ㈱,
+# Ⅳ, 髙) inside ESC $ B, half-width katakana via ESC ( I, SO/SI or raw 8-bit bytes. Python's
+# iso2022 codecs refuse those, so the JIS rows are turned into Shift_JIS and read as cp932,
+# which holds the same extensions; this is how Windows itself decodes them.
+_JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\([@BOQ]|\([BJHI]|&@\x1b\$B)")
+_MAX_JIS_BYTES = 4 * 1024 * 1024
+
+
+def _cp50220(data: bytes) -> str | None:
+    if len(data) > _MAX_JIS_BYTES or b"\x1b" not in data:
         return None
+    out = bytearray()
+    mode = "ascii"
+    for index, piece in enumerate(_JIS_ESCAPE.split(data)):
+        if index % 2:
+            mode = (
+                "kanji"
+                if piece.startswith(b"$") or piece.startswith(b"&")
+                else ("kana" if piece == b"(I" else "ascii")
+            )
+            continue
+        if b"\x1b" in piece:
+            return None  # an escape we do not know: not ISO-2022-JP
+        out += _jis_piece(piece, mode)
+    try:
+        return out.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+
+
+def _jis_piece(piece: bytes, mode: str) -> bytes:
+    """One run between escapes as Shift_JIS bytes."""
+    out = bytearray()
+    kana = mode == "kana"
+    pending: int | None = None
+    for byte in piece:
+        if byte in (0x0E, 0x0F):  # SO/SI: CP50222's kana shift
+            kana = byte == 0x0E
+        elif 0xA1 <= byte <= 0xDF:  # CP50221's raw 8-bit kana
+            out.append(byte)
+        elif kana and 0x21 <= byte <= 0x5F:
+            out.append(byte + 0x80)
+        elif mode != "kanji" or byte < 0x21 or byte > 0x7E:
+            out.append(byte)
+        elif pending is None:
+            pending = byte
+        else:
+            out += _jis_to_sjis(pending, byte)
+            pending = None
+    return bytes(out)
+
+
+def _jis_to_sjis(first: int, second: int) -> bytes:
+    lead = (first + 1) // 2 + 0x70
+    lead += 0x40 if lead >= 0xA0 else 0
+    trail = second + 0x7E  # even rows
+    if first % 2:  # odd rows skip 0x7F
+        trail = second + 0x1F + (1 if second + 0x1F >= 0x7F else 0)
+    return bytes((lead, trail))
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")

@@ -387,3 +387,33 @@ def test_short_gbk_names_keep_their_correct_label(name: str) -> None:
     defects: list[str] = []
     assert decode_header_value(f"=?gbk?B?{encoded}?=", defects) == name
     assert defects == []
+
+
+def _cp50220_bytes(text: str) -> bytes:
+    """ISO-2022-JP as Outlook writes it: every cp932 double byte (NEC and IBM rows too) sent
+    as a JIS pair after ESC $ B, half-width kana after ESC ( I."""
+    out, mode, data, i = bytearray(), b"(B", text.encode("cp932"), 0
+    while i < len(data):
+        lead = data[i]
+        if lead < 0x80 or 0xA1 <= lead <= 0xDF:
+            want = b"(B" if lead < 0x80 else b"(I"
+            chunk, i = bytes([lead if lead < 0x80 else lead - 0x80]), i + 1
+        else:
+            trail, i = data[i + 1], i + 2
+            row = (lead - (0xB0 if lead >= 0xE0 else 0x70)) * 2 - (1 if trail < 0x9F else 0)
+            col = trail - (0x7E if trail >= 0x9F else (0x20 if trail >= 0x80 else 0x1F))
+            want, chunk = b"$B", bytes((row, col))
+        if want != mode:
+            out += b"\x1b" + want
+            mode = want
+        out += chunk
+    return bytes(out + (b"\x1b(B" if mode != b"(B" else b""))
+
+
+def test_iso2022jp_with_microsoft_extensions_is_read_the_cp50220_way() -> None:
+    text = "株式会社①の髙橋です。ｱｲｳ、請求書Ⅳ号 ㈱ abc"
+    body = _cp50220_bytes(text)
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("iso2022_jp_2")
+    assert parse(_plain(body, "text/plain; charset=iso-2022-jp")).text == text
+    assert parse(_plain(body)).text == text
