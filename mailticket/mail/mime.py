@@ -158,9 +158,36 @@ def _raw_filename(part: email.message.Message, params: _ContentParams, defects: 
             except UnicodeEncodeError:
                 return str(text)
             return decode_bytes(data, charset or None, defects)
+        if value and "\ufffd" in str(value):
+            value = _eight_bit_param(part, header, param, defects) or value
         if value:
             return str(value)
     return ""
+
+
+def _eight_bit_param(
+    part: email.message.Message, header: str, param: str, defects: list[str]
+) -> str | None:
+    """A parameter sent as raw 8-bit bytes (`filename="发票.pdf"` in UTF-8 or GBK, no RFC 2231):
+    the standard library turns them into U+FFFD, so they are read again from the raw header
+    with our charset rules."""
+    raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), "")
+    found = re.search(
+        rf'(?i)(?:^|;)\s*{param}\s*=\s*(?:"([^"]{{0,1000}})"|([^;\s]{{1,1000}}))', raw[:8192]
+    )
+    if found is None:
+        return None
+    data = (found.group(1) or found.group(2) or "").encode("utf-8", "surrogateescape")
+    text = decode_bytes(data, None, defects)
+    if "\ufffd" in text:
+        return None
+    defects.append(EIGHT_BIT_FILENAME)
+    return text
+
+
+EIGHT_BIT_FILENAME = (
+    "raw 8-bit bytes in an attachment file name decoded / 附件文件名中的原始 8 位字节已解码"
+)
 
 
 def _attachment(

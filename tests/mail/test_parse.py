@@ -417,3 +417,16 @@ def test_iso2022jp_with_microsoft_extensions_is_read_the_cp50220_way() -> None:
         body.decode("iso2022_jp_2")
     assert parse(_plain(body, "text/plain; charset=iso-2022-jp")).text == text
     assert parse(_plain(body)).text == text
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gb18030", "big5"])
+def test_raw_8bit_attachment_names_are_decoded(codec: str) -> None:
+    name = "發票三月份.pdf".encode(codec)
+    raw = (
+        b"From: a@b.example\nSubject: x\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n"
+        b'--XX\nContent-Type: application/pdf\nContent-Disposition: attachment; filename="'
+        + name
+        + b'"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--XX--\n'
+    )
+    assert [a.filename for a in parse(raw).attachments] == ["發票三月份.pdf"]
