@@ -287,12 +287,33 @@ def _detect(data: bytes, notes: list[str]) -> tuple[str, str] | None:
         notes.append(STRAY_CP1252)
         return mostly, "utf-8"
     best = _best_east_asian(data)
+    if (
+        best is not None
+        and best[2] < 0.9
+        and _wide_chars(best[0]) < _MIN_EVIDENCE
+        and _latin_letters(data)
+    ):
+        return data.decode("cp1252"), "cp1252"  # "äöüß" is German, not two Chinese characters
     if best is not None and best[2] >= 0.6:
         return best[0], best[1]
     if _looks_western(data):
         text = _strict(data, "cp1252")
         return (text, "cp1252") if text is not None else (data.decode("latin-1"), "latin-1")
     return None
+
+
+_LATIN_LETTER_BYTES = frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
+
+
+def _latin_letters(data: bytes) -> bool:
+    """Every 8-bit byte is an accented Latin letter in cp1252 (À-ÿ but × and ÷), in short
+    runs: short East Asian text rarely looks like that, German or French always does."""
+    runs = re.findall(rb"[\x80-\xff]+", data[:_MAX_SCAN])
+    return (
+        bool(runs)
+        and max(map(len, runs)) <= 4
+        and all(byte in _LATIN_LETTER_BYTES for run in runs for byte in run)
+    )
 
 
 def _looks_western(data: bytes) -> bool:

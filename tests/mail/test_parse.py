@@ -430,3 +430,13 @@ def test_raw_8bit_attachment_names_are_decoded(codec: str) -> None:
         + b'"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--XX--\n'
     )
     assert [a.filename for a in parse(raw).attachments] == ["發票三月份.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [("äöüß", "latin-1"), ("Jürgen Größe", "latin-1"), ("刘洋", "gb18030"), ("帳戶", "big5")],
+)
+def test_short_unlabelled_latin1_is_not_read_as_cjk(text: str, codec: str) -> None:
+    mail = parse(_plain(text.encode(codec)))
+    assert mail.text == text
+    assert detect_language(mail.subject, mail.text) == ("zh" if codec != "latin-1" else "en")
