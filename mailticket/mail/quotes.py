@@ -277,6 +277,9 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
         return None
+    across = _attribution_across_blank(lines, end)
+    if across is not None:
+        return across
     tried: list[tuple[int, str]] = []
     for start in range(end, max(end - 3, -1), -1):
         if start < end and _is_blank(lines[start]):
@@ -303,6 +306,22 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
         start -= 1
     joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
     return _Marker(start, end, "attribution") if _DATE_OR_ADDRESS.search(joined) else None
+
+
+_SENTENCE_END = (".", "。", "!", "！", "?", "？")
+
+
+def _attribution_across_blank(lines: list[str], end: int) -> _Marker | None:
+    """ "On <date>, <name>" and "<addr> wrote:" with a blank line between, as some webmail
+    wraps it: only the strict English and Chinese shapes, so a sentence is never swallowed."""
+    if end < 2 or not _is_blank(lines[end - 1]) or _is_blank(lines[end - 2]):
+        return None
+    head, tail = _bare(lines[end - 2]), _bare(lines[end])
+    if head.endswith(_SENTENCE_END) or any(p.match(tail) for p in _ATTRIBUTIONS):
+        return None  # a sentence above a whole attribution: not one broken attribution
+    if any(p.match(f"{head} {tail}") for p in _ATTRIBUTIONS):
+        return _Marker(end - 2, end, "attribution")
+    return None
 
 
 def _bare(line: str) -> str:

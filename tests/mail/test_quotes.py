@@ -291,3 +291,19 @@ def test_a_git_trailer_followed_by_new_text_is_no_signature() -> None:
         "Thanks.",
         "--\nGao Yan\nOK Wallet user",
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("On Tue, Nov 24, 2026 at 3:00 PM", "Wang Fang <wangfang@gmail.example> wrote:"),
+        ("On Tue, Nov 24, 2026 at 3:00 PM Wang Fang", "<wangfang@gmail.example> wrote:"),
+        ("王芳 <wangfang@gmail.example> 于2026年11月24日周二", "下午3:00写道："),
+    ],
+)
+def test_an_attribution_broken_across_a_blank_line(first: str, second: str) -> None:
+    body = f"Thanks, fixed.\n\n{first}\n\n{second}\n\nold text, not even quoted\n"
+    assert split_reply(body) == (
+        "Thanks, fixed.",
+        f"{first}\n\n{second}\n\nold text, not even quoted",
+    )
