@@ -72,7 +72,7 @@ _SEPARATOR = re.compile(
     r"^\s*(_{5,}|[-*]{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息"
     r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
     r"|oorspronkelijk bericht|originalmeddelande|mensagem original|исходное сообщение)"
-    r"\s*[-*]{2,})\s*$",
+    r"\s*[-*]{2,}|-{2,}\s*On\s.{4,300}\bwrote\s*-{2,})\s*$",  # the last: Zoho's attribution
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
@@ -88,6 +88,7 @@ _MOBILE_SIGNATURE = re.compile(
     r"|Enviado (desde|de) mi [\w\-. ]{1,40}|Enviado do meu [\w\-. ]{1,40}"
     r"|Inviato da [\w\-. ]{1,40}|Verzonden (vanaf|met) (mijn )?[\w\-. ]{1,40}"
     r"|Sent from (K-9 Mail|Airmail)\b.{0,40}"
+    r"|Sent from my [\w\-. ]{1,40} with K-9 Mail\b.{0,60}"
     r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
     r"|从我的\s*\S.{0,20}发送"
     r"|從我的\s*\S.{0,20}傳送"
