@@ -335,14 +335,14 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
     notes: list[str] = []
     codec = _codec_for(declared)
     if declared and codec is None:
-        notes.append(f"unknown charset {declared!r}")
+        notes.append(f"unknown charset {declared!r} / 未知字符集 {declared!r}")
     if codec is not None:
         text = _strict(data, codec)
         if text is not None:
             better = _better_than_label(data, codec, text)
             if better is None:
                 return text
-            notes.append(f"charset {declared!r} did not fit the bytes; read as {better[1]}")
+            notes.append(_misfit(declared, better[1]))
             _note(defects, notes)
             return better[0]
     if data.isascii() and b"\x1b" not in data:
@@ -359,10 +359,14 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
             found = str(best), best.encoding
     if found is not None:
         if codec is not None:
-            notes.append(f"charset {declared!r} did not fit the bytes; read as {found[1]}")
+            notes.append(_misfit(declared, found[1]))
         _note(defects, notes)
         return found[0]
-    notes.append(f"undecodable bytes in charset {declared or 'none'}; replaced")
+    label = declared or "none"
+    notes.append(
+        f"undecodable bytes in charset {label}; replaced"
+        f" / 字符集 {label} 中有无法解码的字节，已替换"
+    )
     _note(defects, notes)
     return data.decode(codec or "gb18030", errors="replace")
 
@@ -388,6 +392,13 @@ codecs.register_error("mailticket-stray-cp1252", _stray_as_cp1252)
 STRAY_CP1252 = (
     "stray 8-bit bytes in UTF-8 text read as cp1252 / UTF-8 正文中的零散 8 位字节按 cp1252 读取"
 )
+
+
+def _misfit(declared: str | None, codec: str) -> str:
+    return (
+        f"charset {declared!r} did not fit the bytes; read as {codec}"
+        f" / 声明的字符集 {declared!r} 与字节不符，按 {codec} 读取"
+    )
 
 
 def _mostly_utf8(data: bytes) -> str | None:

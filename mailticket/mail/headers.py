@@ -74,6 +74,7 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
     return clean_line(text.replace("\ufffd", " "))
 
 
+BROKEN_WORD = "broken encoded-word in header / 邮件头中的编码字已损坏"
 REPLACEMENT_DROPPED = (
     "replacement characters (U+FFFD) the sender wrote into a header dropped"
     " / 发件方写入邮件头的替换字符 (U+FFFD) 已删除"
@@ -100,7 +101,7 @@ def _decode_header_value(raw: str | None, defects: list[str] | None) -> str:
         decoded = _decode_encoded_word(match.group(2), match.group(3), charset)
         if decoded is None:
             if defects is not None:
-                defects.append("broken encoded-word in header")
+                defects.append(BROKEN_WORD)
             pieces.append((None, between + match.group(0)))
             position = match.end()
             continue

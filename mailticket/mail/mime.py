@@ -260,7 +260,10 @@ def _walk(message: email.message.Message, walk: _Walk) -> None:
         part, in_body = stack.pop()
         walk.seen += 1
         if walk.seen > _MAX_PARTS:
-            walk.defects.append(f"more than {_MAX_PARTS} MIME parts; the rest ignored")
+            walk.defects.append(
+                f"more than {_MAX_PARTS} MIME parts; the rest ignored"
+                f" / MIME 部分超过 {_MAX_PARTS} 个，其余已忽略"
+            )
             return
         if part is not message:
             walk.defects.extend(type(d).__name__ for d in part.defects)
@@ -344,7 +347,9 @@ def _alternative_choice(
     walk.read[id(plain)] = (plain, params, payload, text, notes)
     text = text.strip()
     if not text or (len(text) < 300 and _HTML_STUB.search(text)):
-        walk.defects.append("plain part empty or a stub; HTML part used")
+        walk.defects.append(
+            "plain part empty or a stub; HTML part used / 纯文本部分为空或只是占位，改用 HTML 部分"
+        )
         return rich[-1]
     return plain
 
@@ -359,7 +364,10 @@ def _recover_multipart(
     if found is None:
         return None
     boundary = found.group(1).decode("ascii", "replace").replace('"', "")
-    defects.append("multipart boundary not found; recovered from the body")
+    defects.append(
+        "multipart boundary not found; recovered from the body"
+        " / 未找到 multipart 分隔线，已从正文中恢复"
+    )
     header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'
     try:
         recovered = parse_bytes(header.encode("ascii", "replace") + body)
@@ -380,7 +388,9 @@ def _forwarded_message(
         try:
             decoded = base64.b64decode(data) if encoding == "base64" else quopri.decodestring(data)
         except (binascii.Error, ValueError):
-            defects.append("forwarded message with a broken transfer encoding")
+            defects.append(
+                "forwarded message with a broken transfer encoding / 转发邮件的传输编码已损坏"
+            )
             return message
         message = message_from_bytes(decoded, defects)
     return message
@@ -394,7 +404,8 @@ def _message_bytes(part: email.message.Message, defects: list[str]) -> bytes:
     try:
         return b"\n".join(m.as_bytes() for m in inner)
     except (RecursionError, LookupError, ValueError, TypeError, UnicodeError):
-        defects.append(f"{part.get_content_type()} part could not be serialised")
+        kind = part.get_content_type()
+        defects.append(f"{kind} part could not be serialised / {kind} 部分无法序列化")
         return b""
 
 
@@ -456,7 +467,10 @@ def message_from_bytes(raw: bytes, defects: list[str]) -> email.message.Message:
     starts = [
         m.start() for m in re.finditer(rb"(?im)^content-type:[ \t]*(multipart|message)/", raw)
     ]
-    defects.append(f"MIME nesting deeper than {_NESTING_CUT} levels; the rest not parsed")
+    defects.append(
+        f"MIME nesting deeper than {_NESTING_CUT} levels; the rest not parsed"
+        f" / MIME 嵌套超过 {_NESTING_CUT} 层，其余未解析"
+    )
     if len(starts) > _NESTING_CUT:
         try:
             return parse_bytes(raw[: starts[_NESTING_CUT]])
