@@ -205,11 +205,16 @@ def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
 
 def _best_effort_address(address: str) -> str:
     """The address as written, tidied (whitespace runs and controls collapsed, domain lowered,
-    capped at 254 characters, the RFC 5321 limit) but not judged."""
+    a local part with spaces quoted as the standard library renders it, capped at 254
+    characters, the RFC 5321 limit) but not judged."""
     address = decode_header_value(address).strip().strip("<>").strip()
     address = _WHITESPACE.sub(" ", _CONTROLS.sub("", address))[:254].strip()
     local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at and local and domain else address
+    if not (at and local and domain):
+        return address
+    if " " in local and not local.startswith('"'):
+        local = '"' + local.replace('"', "") + '"'  # written as RFC 5322 would quote it
+    return f"{local}@{domain.lower()}"
 
 
 INVALID_SENDER = (

@@ -61,7 +61,7 @@ def test_an_empty_local_part_is_no_address() -> None:
     [
         ("Mail Delivery Subsystem <MAILER-DAEMON>", "Mail Delivery Subsystem", "MAILER-DAEMON"),
         ("MAILER-DAEMON", "", "MAILER-DAEMON"),
-        ("Wang <wang wei@163.example>", "Wang", "wang wei@163.example"),
+        ("Wang <wang wei@163.example>", "Wang", '"wang wei"@163.example'),
         ('<"anna  berg"@Outlook.Example>', "", '"anna berg"@outlook.example'),
     ],
 )
