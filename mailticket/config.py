@@ -88,7 +88,11 @@ class CalendarConfig:
 class StorageConfig:
     path: str = "var/mailticket"
     lock_timeout: int = 30
-    archive_after_days: int = 7
+    # Empty: SQLite in `path`/mailticket.db. Or `postgresql+psycopg://user@host/db`, the
+    # password from `password_env` or `password_file` (never in the URL here).
+    url: str = ""
+    password_env: str = ""
+    password_file: str = ""
 
 
 @dataclass(frozen=True)

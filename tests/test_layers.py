@@ -20,7 +20,9 @@ KINDS = {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
-        "completeness.normalise", "completeness.examples",
+        "completeness.normalise", "completeness.examples", "completeness.text",
+        "completeness.contacts", "completeness.amounts", "completeness.dates",
+        "completeness.similarity",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
@@ -35,6 +37,7 @@ KINDS = {
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "app.logins",
         "__main__", "__init__",
+        "app.db",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}

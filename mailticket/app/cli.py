@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.app import db as db_commands
 from mailticket.app import logins, report_view, rules_test
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
@@ -33,7 +34,7 @@ from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import InboundMail, OutboxState, system_clock, to_record
 from mailticket.outbound.compose import Templates
 from mailticket.outbound.outbox import DrainResult, drain_outbox, retry_outgoing, smtp_sender
-from mailticket.store import Store
+from mailticket.store import open_store
 
 EX_TEMPFAIL = 75
 EX_SOFTWARE = 70
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     calendar.add_argument("range", metavar="DATE..DATE", help="e.g. 2026-09-28..2026-10-12")
     calendar.add_argument("--json", action="store_true")
 
+    db_commands.add_parser(commands)
     logins.add_parsers(commands)
     report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
     report_view.add_arguments(report)
@@ -147,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command != "run" and not args.verbose:
         logging.getLogger("mailticket").setLevel(logging.WARNING)
+    if not args.verbose:  # Alembic says "Context impl SQLiteImpl." at every start
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except MailticketError as exc:
@@ -190,6 +194,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return code
     if args.command == "ingest":
         return _ingest(config, args.file)
+    if args.command == "db":
+        return db_commands.run(config, args)
     desk = Desk.open(config)
     if args.command == "run":
         from mailticket.app.daemon import Daemon
@@ -428,7 +434,7 @@ def _thread_decision(mail: InboundMail, config: Config | None) -> str:
     if not config.storage_path.is_dir():
         return "new ticket"  # no store yet, and checking must not create one
     try:
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         ticket_id = find_ticket(
             mail,
             config.desk.ticket_prefix,

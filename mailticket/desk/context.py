@@ -18,7 +18,7 @@ from mailticket.model import (
     system_clock,
 )
 from mailticket.outbound.compose import DeskIdentity, Templates
-from mailticket.store import Store
+from mailticket.store import Store, open_store
 
 log = logging.getLogger("mailticket")
 
@@ -40,7 +40,7 @@ class Desk:
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
         rules = LiveRules.open(config.rules_path) if config.rules_path else None
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         _warn_about_agents(config)
         return cls(
             config=config,

@@ -188,7 +188,7 @@ def test_a_good_folder_loads(tmp_path: Path) -> None:
         (
             ("sla_working_days = 3", "sla_working_days = 3\ncolour = 'red'"),
             "topup.toml:3: colour: unknown key (known: id, name, sla_working_days, catch_all, "
-            "signals, fields)",
+            "signals, fields, examples)",
         ),
         (
             ("weight = 25", 'weight = "25"'),
