@@ -36,6 +36,7 @@ KINDS = {
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "app.logins",
+        "app.init", "app.status",
         "__main__", "__init__",
         "app.db",
     },

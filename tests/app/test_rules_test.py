@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from mailticket.app.cli import main
+from mailticket.config import BUILTIN_RULES
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "rules" / "examples"
 HELD_OUT = PROJECT / "tests" / "fixtures" / "complaints-heldout"
-RULES = str(PROJECT / "rules")
+RULES = str(BUILTIN_RULES)
 
 
 def _report(capsys: pytest.CaptureFixture[str], folder: Path, *extra: str) -> tuple[int, dict]:

@@ -17,13 +17,14 @@ import pytest
 from mailticket.completeness.extract import find_field
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import ThreadMail, assess, check_report, classify
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.decide import wants_information_reply
 from mailticket.mail.parse import parse
 from mailticket.model import Attachment, MessageKind, Ticket, TicketStatus
 from mailticket.outbound.compose import SAMPLE_CONTEXT, Templates
 
 PROJECT = Path(__file__).resolve().parents[2]
-RULES = load_rules(PROJECT / "rules")
+RULES = load_rules(BUILTIN_RULES)
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -244,7 +245,7 @@ def run_check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "mailticket.toml"
     config.write_text(
         f'[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "store"\n'
-        f'[rules]\npath = "{PROJECT / "rules"}"\n',
+        f'[rules]\npath = "{BUILTIN_RULES}"\n',
         encoding="utf-8",
     )
     return subprocess.run(
@@ -296,7 +297,7 @@ def test_check_a_folder_prints_a_line_per_mail_and_a_summary(tmp_path: Path) -> 
 def test_check_with_edited_rules(tmp_path: Path) -> None:
     """Admins try an edit on real mail before deploying it: here the account becomes optional."""
     edited = tmp_path / "edited"
-    shutil.copytree(PROJECT / "rules", edited)
+    shutil.copytree(BUILTIN_RULES, edited)
     topup = edited / "topup_not_credited.toml"
     text = topup.read_text(encoding="utf-8")
     old = 'id = "account"\nkind = "mobile"\nrequired = true'
