@@ -104,6 +104,9 @@ class InboundMail:
     auto_headers: dict[str, str] = field(default_factory=dict)
     is_delivery_report: bool = False
     defects: tuple[str, ...] = ()
+    # False when `from_addr` is no valid address (`MAILER-DAEMON`, spaces in the local part):
+    # kept for the agents to see, but never answered automatically nor trusted as an agent.
+    from_valid: bool = True
     quoted: str = ""  # the history below `text`: quotes, signatures, forwarded mails' text
     # Every Authentication-Results header, in order: `agents.verify_sender` reads them.
     authentication_results: tuple[str, ...] = ()

@@ -99,3 +99,11 @@ def test_latency_prints_percentiles() -> None:
     output = bench("latency.py", "--mails", "1", "--gap", "0.5")
     for name in ("p50", "p90", "p99"):
         assert figure(output, name)[0] > 0
+
+
+def test_replies_prints_the_trimmed_share() -> None:
+    out = bench("replies.py")
+    total, right, share = figure(out, "replies")
+    assert total >= 30
+    assert 0 <= right <= total
+    assert share == pytest.approx(100 * right / total, abs=0.1)

@@ -131,6 +131,7 @@ def mail_report(mail: InboundMail, thread: str) -> dict[str, Any]:
     return {
         "from": mail.from_addr,
         "from_name": mail.from_name,
+        "from_valid": mail.from_valid,
         "subject": mail.subject,
         "date": mail.date.isoformat() if mail.date else None,
         "message_id": mail.message_id,

@@ -37,7 +37,7 @@ def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
     trusted server, or taken on its From when `require_authentication` is off. None for
     everyone else."""
     part = desk.config.agents
-    if not desk.config.is_agent(mail.from_addr):
+    if not mail.from_valid or not desk.config.is_agent(mail.from_addr):
         return None
     if not part.require_authentication:
         return agents.Verdict(True, "not checked ([agents] require_authentication = false)")

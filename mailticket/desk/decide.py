@@ -65,6 +65,8 @@ def autoreply_block_reason(mail: InboundMail, own_addresses: set[str]) -> str | 
         return "delivery status notification"
     if not mail.from_addr:
         return "no sender address"
+    if not mail.from_valid:
+        return f"the sender address {mail.from_addr!r} is not a valid address"
     if _ROBOT_SENDER.match(mail.from_addr):
         return f"automated sender {mail.from_addr}"
     if mail.from_addr.lower() in own_addresses:

@@ -99,7 +99,68 @@ def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
+        return _cp50220(data) if codec.startswith("iso2022_jp") else None
+
+
+# ISO-2022-JP as Microsoft writes it (CP50220/50221/50222): NEC and IBM extension rows (①, ㈱,
+# Ⅳ, 髙) inside ESC $ B, half-width katakana via ESC ( I, SO/SI or raw 8-bit bytes. Python's
+# iso2022 codecs refuse those, so the JIS rows are turned into Shift_JIS and read as cp932,
+# which holds the same extensions; this is how Windows itself decodes them.
+_JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\([@BOQ]|\([BJHI]|&@\x1b\$B)")
+_MAX_JIS_BYTES = 4 * 1024 * 1024
+
+
+def _cp50220(data: bytes) -> str | None:
+    if len(data) > _MAX_JIS_BYTES or b"\x1b" not in data:
         return None
+    out = bytearray()
+    mode = "ascii"
+    for index, piece in enumerate(_JIS_ESCAPE.split(data)):
+        if index % 2:
+            mode = (
+                "kanji"
+                if piece.startswith(b"$") or piece.startswith(b"&")
+                else ("kana" if piece == b"(I" else "ascii")
+            )
+            continue
+        if b"\x1b" in piece:
+            return None  # an escape we do not know: not ISO-2022-JP
+        out += _jis_piece(piece, mode)
+    try:
+        return out.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+
+
+def _jis_piece(piece: bytes, mode: str) -> bytes:
+    """One run between escapes as Shift_JIS bytes."""
+    out = bytearray()
+    kana = mode == "kana"
+    pending: int | None = None
+    for byte in piece:
+        if byte in (0x0E, 0x0F):  # SO/SI: CP50222's kana shift
+            kana = byte == 0x0E
+        elif 0xA1 <= byte <= 0xDF:  # CP50221's raw 8-bit kana
+            out.append(byte)
+        elif kana and 0x21 <= byte <= 0x5F:
+            out.append(byte + 0x80)
+        elif mode != "kanji" or byte < 0x21 or byte > 0x7E:
+            out.append(byte)
+        elif pending is None:
+            pending = byte
+        else:
+            out += _jis_to_sjis(pending, byte)
+            pending = None
+    return bytes(out)
+
+
+def _jis_to_sjis(first: int, second: int) -> bytes:
+    lead = (first + 1) // 2 + 0x70
+    lead += 0x40 if lead >= 0xA0 else 0
+    trail = second + 0x7E  # even rows
+    if first % 2:  # odd rows skip 0x7F
+        trail = second + 0x1F + (1 if second + 0x1F >= 0x7F else 0)
+    return bytes((lead, trail))
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -223,15 +284,36 @@ def _detect(data: bytes, notes: list[str]) -> tuple[str, str] | None:
     if utf8 is not None:
         return utf8, "utf-8"
     if len(data) >= 40 and (mostly := _mostly_utf8(data)) is not None:
-        notes.append("invalid UTF-8 bytes replaced")
+        notes.append(STRAY_CP1252)
         return mostly, "utf-8"
     best = _best_east_asian(data)
+    if (
+        best is not None
+        and best[2] < 0.9
+        and _wide_chars(best[0]) < _MIN_EVIDENCE
+        and _latin_letters(data)
+    ):
+        return data.decode("cp1252"), "cp1252"  # "äöüß" is German, not two Chinese characters
     if best is not None and best[2] >= 0.6:
         return best[0], best[1]
     if _looks_western(data):
         text = _strict(data, "cp1252")
         return (text, "cp1252") if text is not None else (data.decode("latin-1"), "latin-1")
     return None
+
+
+_LATIN_LETTER_BYTES = frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
+
+
+def _latin_letters(data: bytes) -> bool:
+    """Every 8-bit byte is an accented Latin letter in cp1252 (À-ÿ but × and ÷), in short
+    runs: short East Asian text rarely looks like that, German or French always does."""
+    runs = re.findall(rb"[\x80-\xff]+", data[:_MAX_SCAN])
+    return (
+        bool(runs)
+        and max(map(len, runs)) <= 4
+        and all(byte in _LATIN_LETTER_BYTES for run in runs for byte in run)
+    )
 
 
 def _looks_western(data: bytes) -> bool:
@@ -253,21 +335,21 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
     notes: list[str] = []
     codec = _codec_for(declared)
     if declared and codec is None:
-        notes.append(f"unknown charset {declared!r}")
+        notes.append(f"unknown charset {declared!r} / 未知字符集 {declared!r}")
     if codec is not None:
         text = _strict(data, codec)
         if text is not None:
             better = _better_than_label(data, codec, text)
             if better is None:
                 return text
-            notes.append(f"charset {declared!r} did not fit the bytes; read as {better[1]}")
+            notes.append(_misfit(declared, better[1]))
             _note(defects, notes)
             return better[0]
     if data.isascii() and b"\x1b" not in data:
         _note(defects, notes)
         return data.decode("ascii")
     if codec == "utf-8" and (mostly := _mostly_utf8(data)) is not None:
-        notes.append("invalid UTF-8 bytes replaced")
+        notes.append(STRAY_CP1252)
         _note(defects, notes)
         return mostly
     found = _detect(data, notes)
@@ -277,18 +359,73 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
             found = str(best), best.encoding
     if found is not None:
         if codec is not None:
-            notes.append(f"charset {declared!r} did not fit the bytes; read as {found[1]}")
+            notes.append(_misfit(declared, found[1]))
         _note(defects, notes)
         return found[0]
-    notes.append(f"undecodable bytes in charset {declared or 'none'}; replaced")
+    label = declared or "none"
+    notes.append(
+        f"undecodable bytes in charset {label}; replaced"
+        f" / 字符集 {label} 中有无法解码的字节，已替换"
+    )
     _note(defects, notes)
     return data.decode(codec or "gb18030", errors="replace")
 
 
+def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a byte that breaks UTF-8 is almost always a Latin-1/cp1252 byte
+    typed by an older client into a UTF-8 text ("información"), so read it as cp1252 (the
+    five bytes cp1252 leaves undefined as Latin-1) rather than U+FFFD."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = bytes(error.object[error.start : error.end])
+    return "".join(_cp1252_char(byte) for byte in bad), error.end
+
+
+def _cp1252_char(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)
+
+
+codecs.register_error("mailticket-stray-cp1252", _stray_as_cp1252)
+STRAY_CP1252 = (
+    "stray 8-bit bytes in UTF-8 text read as cp1252 / UTF-8 正文中的零散 8 位字节按 cp1252 读取"
+)
+
+
+def _misfit(declared: str | None, codec: str) -> str:
+    return (
+        f"charset {declared!r} did not fit the bytes; read as {codec}"
+        f" / 声明的字符集 {declared!r} 与字节不符，按 {codec} 读取"
+    )
+
+
 def _mostly_utf8(data: bytes) -> str | None:
-    """Declared UTF-8 with a few bad bytes (a cut mail, a broken client): keep the rest."""
-    text = data.decode("utf-8", errors="replace")
-    return text if text.count("\ufffd") <= max(1, len(text) // 200) else None
+    """UTF-8 with a few bad bytes (a cut mail, an older client's Latin-1 byte typed into a UTF-8
+    text): keep the rest, the bad bytes read as cp1252. None when the bad bytes are too many or
+    come in runs, which is another charset (GBK, Big5) and not stray bytes."""
+    replaced = data.decode("utf-8", errors="replace").count("\ufffd")
+    bad = replaced - data.decode("utf-8", "ignore").count("\ufffd")
+    if bad > max(1, len(data) // 200) and not _stray_bytes_only(data):
+        return None
+    return data.decode("utf-8", errors="mailticket-stray-cp1252")
+
+
+# A well-formed UTF-8 multi-byte sequence: what is left after removing these is the stray part.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def _stray_bytes_only(data: bytes) -> bool:
+    """The bytes outside valid UTF-8 are single accented letters or quotes amid ASCII (runs of
+    at most two, at most one in twenty bytes): Latin-1 slipped into UTF-8."""
+    runs = re.findall(rb"[\x80-\xff]+", _UTF8_SEQUENCE.sub(b"", data[:_MAX_SCAN]))
+    return bool(runs) and max(map(len, runs)) <= 2 and sum(map(len, runs)) <= len(data) // 20
+
+
+_MAX_SCAN = 256 * 1024
 
 
 def _note(defects: list[str] | None, notes: list[str]) -> None:

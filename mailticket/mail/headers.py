@@ -63,7 +63,25 @@ def _eight_bit(text: str, charset: str) -> bytes:
 
 
 def decode_header_value(raw: str | None, defects: list[str] | None = None) -> str:
-    """A header as text: RFC 2047 words (also broken or split mid-character) and raw 8-bit bytes."""
+    """A header as text: RFC 2047 words (also broken or split mid-character) and raw 8-bit
+    bytes. Replacement characters (U+FFFD) a sender's software already wrote into the header
+    carry nothing and are dropped, noted as a defect."""
+    text = _decode_header_value(raw, defects)
+    if "\ufffd" not in text:
+        return text
+    if defects is not None:
+        defects.append(REPLACEMENT_DROPPED)
+    return clean_line(text.replace("\ufffd", " "))
+
+
+BROKEN_WORD = "broken encoded-word in header / 邮件头中的编码字已损坏"
+REPLACEMENT_DROPPED = (
+    "replacement characters (U+FFFD) the sender wrote into a header dropped"
+    " / 发件方写入邮件头的替换字符 (U+FFFD) 已删除"
+)
+
+
+def _decode_header_value(raw: str | None, defects: list[str] | None) -> str:
     if not raw:
         return ""
     raw = str(raw)[:MAX_HEADER_CHARS]
@@ -83,7 +101,7 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
         decoded = _decode_encoded_word(match.group(2), match.group(3), charset)
         if decoded is None:
             if defects is not None:
-                defects.append("broken encoded-word in header")
+                defects.append(BROKEN_WORD)
             pieces.append((None, between + match.group(0)))
             position = match.end()
             continue
@@ -159,19 +177,52 @@ def split_addresses(raw: str) -> list[tuple[str, str]]:
         return []
 
 
-def first_address(raw: str, defects: list[str]) -> tuple[str, str]:
-    for name, address in split_addresses(raw or ""):
+def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
+    """(name, address, valid) of the first address in a From-like header. A strictly valid
+    address wins; else `Name addr@x` read leniently; else a best-effort address the strict
+    parser drops (`MAILER-DAEMON`, spaces in the local part), kept but marked invalid, so the
+    desk still knows who wrote and never answers them automatically."""
+    pairs = split_addresses(raw or "")
+    for name, address in pairs:
         address = _clean_address(address)
         if address:
-            return decode_header_value(name, defects), address
-    lenient = _LENIENT_ADDRESS.search(raw[:MAX_HEADER_CHARS]) if raw else None
+            return decode_header_value(name, defects), address, True
+    bracketed = "<" in (raw or "") or '"@' in (raw or "")
+    lenient = None if bracketed or not raw else _LENIENT_ADDRESS.search(raw[:MAX_HEADER_CHARS])
     if lenient is not None:
         defects.append(LENIENT_SENDER)
         name = raw[: lenient.start()].strip(" \t\"'<")
-        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or ""
+        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", True
+    for name, address in pairs:
+        kept = _best_effort_address(address)
+        if kept:
+            defects.append(INVALID_SENDER.format(kept, kept))
+            return decode_header_value(name, defects), kept, False
     if raw:
-        defects.append("no usable address in From")
-    return "", ""
+        defects.append(NO_SENDER_ADDRESS)
+    return "", "", False
+
+
+def _best_effort_address(address: str) -> str:
+    """The address as written, tidied (whitespace runs and controls collapsed, domain lowered,
+    a local part with spaces quoted as the standard library renders it, capped at 254
+    characters, the RFC 5321 limit) but not judged."""
+    address = decode_header_value(address).strip().strip("<>").strip()
+    address = _WHITESPACE.sub(" ", _CONTROLS.sub("", address))[:254].strip()
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain):
+        return address
+    if " " in local and not local.startswith('"'):
+        local = '"' + local.replace('"', "") + '"'  # written as RFC 5322 would quote it
+    return f"{local}@{domain.lower()}"
+
+
+INVALID_SENDER = (
+    "sender address {} is not a valid address; kept as written, no automatic reply"
+    " / 发件人地址 {} 不是有效地址，按原样保留，不自动回复"
+)
+NO_SENDER_ADDRESS = "no usable address in From / From 中没有可用的地址"
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # An address as people mistype the header: `Name addr@x` without brackets, two addresses with

@@ -158,9 +158,36 @@ def _raw_filename(part: email.message.Message, params: _ContentParams, defects: 
             except UnicodeEncodeError:
                 return str(text)
             return decode_bytes(data, charset or None, defects)
+        if value and "\ufffd" in str(value):
+            value = _eight_bit_param(part, header, param, defects) or value
         if value:
             return str(value)
     return ""
+
+
+def _eight_bit_param(
+    part: email.message.Message, header: str, param: str, defects: list[str]
+) -> str | None:
+    """A parameter sent as raw 8-bit bytes (`filename="发票.pdf"` in UTF-8 or GBK, no RFC 2231):
+    the standard library turns them into U+FFFD, so they are read again from the raw header
+    with our charset rules."""
+    raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), "")
+    found = re.search(
+        rf'(?i)(?:^|;)\s*{param}\s*=\s*(?:"([^"]{{0,1000}})"|([^;\s]{{1,1000}}))', raw[:8192]
+    )
+    if found is None:
+        return None
+    data = (found.group(1) or found.group(2) or "").encode("utf-8", "surrogateescape")
+    text = decode_bytes(data, None, defects)
+    if "\ufffd" in text:
+        return None
+    defects.append(EIGHT_BIT_FILENAME)
+    return text
+
+
+EIGHT_BIT_FILENAME = (
+    "raw 8-bit bytes in an attachment file name decoded / 附件文件名中的原始 8 位字节已解码"
+)
 
 
 def _attachment(
@@ -233,7 +260,10 @@ def _walk(message: email.message.Message, walk: _Walk) -> None:
         part, in_body = stack.pop()
         walk.seen += 1
         if walk.seen > _MAX_PARTS:
-            walk.defects.append(f"more than {_MAX_PARTS} MIME parts; the rest ignored")
+            walk.defects.append(
+                f"more than {_MAX_PARTS} MIME parts; the rest ignored"
+                f" / MIME 部分超过 {_MAX_PARTS} 个，其余已忽略"
+            )
             return
         if part is not message:
             walk.defects.extend(type(d).__name__ for d in part.defects)
@@ -317,7 +347,9 @@ def _alternative_choice(
     walk.read[id(plain)] = (plain, params, payload, text, notes)
     text = text.strip()
     if not text or (len(text) < 300 and _HTML_STUB.search(text)):
-        walk.defects.append("plain part empty or a stub; HTML part used")
+        walk.defects.append(
+            "plain part empty or a stub; HTML part used / 纯文本部分为空或只是占位，改用 HTML 部分"
+        )
         return rich[-1]
     return plain
 
@@ -332,7 +364,10 @@ def _recover_multipart(
     if found is None:
         return None
     boundary = found.group(1).decode("ascii", "replace").replace('"', "")
-    defects.append("multipart boundary not found; recovered from the body")
+    defects.append(
+        "multipart boundary not found; recovered from the body"
+        " / 未找到 multipart 分隔线，已从正文中恢复"
+    )
     header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'
     try:
         recovered = parse_bytes(header.encode("ascii", "replace") + body)
@@ -353,7 +388,9 @@ def _forwarded_message(
         try:
             decoded = base64.b64decode(data) if encoding == "base64" else quopri.decodestring(data)
         except (binascii.Error, ValueError):
-            defects.append("forwarded message with a broken transfer encoding")
+            defects.append(
+                "forwarded message with a broken transfer encoding / 转发邮件的传输编码已损坏"
+            )
             return message
         message = message_from_bytes(decoded, defects)
     return message
@@ -367,7 +404,8 @@ def _message_bytes(part: email.message.Message, defects: list[str]) -> bytes:
     try:
         return b"\n".join(m.as_bytes() for m in inner)
     except (RecursionError, LookupError, ValueError, TypeError, UnicodeError):
-        defects.append(f"{part.get_content_type()} part could not be serialised")
+        kind = part.get_content_type()
+        defects.append(f"{kind} part could not be serialised / {kind} 部分无法序列化")
         return b""
 
 
@@ -429,7 +467,10 @@ def message_from_bytes(raw: bytes, defects: list[str]) -> email.message.Message:
     starts = [
         m.start() for m in re.finditer(rb"(?im)^content-type:[ \t]*(multipart|message)/", raw)
     ]
-    defects.append(f"MIME nesting deeper than {_NESTING_CUT} levels; the rest not parsed")
+    defects.append(
+        f"MIME nesting deeper than {_NESTING_CUT} levels; the rest not parsed"
+        f" / MIME 嵌套超过 {_NESTING_CUT} 层，其余未解析"
+    )
     if len(starts) > _NESTING_CUT:
         try:
             return parse_bytes(raw[: starts[_NESTING_CUT]])

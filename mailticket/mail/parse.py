@@ -56,7 +56,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
     def header(name: str) -> str:
         return decode_header_value(headers.get(name), defects)
 
-    from_name, from_addr = _sender(message, defects)
+    from_name, from_addr, from_valid = _sender(message, defects)
 
     body = read_body(message, max_attachment_bytes, defects)
     return InboundMail(
@@ -67,6 +67,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         references=message_ids_in(headers.get("references", "")),
         from_addr=from_addr,
         from_name=from_name,
+        from_valid=from_valid,
         to=addresses_in(headers, "to"),
         cc=addresses_in(headers, "cc"),
         subject=header("subject"),
@@ -112,22 +113,26 @@ def _read_message(raw: bytes, defects: list[str]) -> email.message.Message:
     return message
 
 
-def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, str]:
-    """(name, address) from the first usable From header (there may be several), else from
-    Sender, else Reply-To, the fallback recorded as a defect: a customer with no sender never
-    hears from the desk."""
+def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, str, bool]:
+    """(name, address, valid) from the first usable From header (there may be several), else
+    from Sender, else Reply-To, the fallback recorded as a defect: a customer with no sender
+    never hears from the desk. With no valid address anywhere, the first best-effort one is
+    kept, marked invalid: never an empty sender when a header named one."""
     notes: list[str] = []
+    best_effort: tuple[str, str, bool] | None = None
     for name in ("from", "sender", "reply-to"):
         for value in (v for k, v in message.raw_items() if k.lower() == name):
             found = first_address(str(value), notes)
-            if found[1]:
+            if found[2]:
                 if name != "from":
                     defects.append(SENDER_FALLBACK.format(name.title(), name.title()))
                 elif notes:
                     defects.extend(notes)
                 return found
+            if found[1] and best_effort is None:
+                best_effort = found
     defects.extend(notes)
-    return "", ""
+    return best_effort or ("", "", False)
 
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -15,15 +15,19 @@ into text with `>`-prefixed blockquotes first):
 - `>`-quoting, and signatures: the "-- " delimiter and mobile signatures ("Sent from my iPhone",
   "发自我的iPhone", "从我的 iPhone 发送", ...).
 
-Forward markers ("---------- Forwarded message ---------") are deliberately *not* history: a
-customer forwarding an earlier complaint or a bank's mail wants it read. A split that would leave
-no new text keeps everything as new text: losing the complaint is worse than showing a quote.
+A forward ("---------- Forwarded message ---------", "Begin forwarded message:", localised) is
+history below the customer's own words; a body that is only a forward keeps the forwarded words
+as the new text (a customer forwarding a bank's mail wants it read), its marker and header block
+as history. A split that would leave no new text keeps everything as new text: losing the
+complaint is worse than showing a quote.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from mailticket.mail.forwards import forward_marker, forwarded_body_start
 
 # "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
 # Scandinavian languages, Polish, Russian, Japanese, Korean.
@@ -68,7 +72,7 @@ _SEPARATOR = re.compile(
     r"^\s*(_{5,}|[-*]{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息"
     r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
     r"|oorspronkelijk bericht|originalmeddelande|mensagem original|исходное сообщение)"
-    r"\s*[-*]{2,})\s*$",
+    r"\s*[-*]{2,}|-{2,}\s*On\s.{4,300}\bwrote\s*-{2,})\s*$",  # the last: Zoho's attribution
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
@@ -84,6 +88,7 @@ _MOBILE_SIGNATURE = re.compile(
     r"|Enviado (desde|de) mi [\w\-. ]{1,40}|Enviado do meu [\w\-. ]{1,40}"
     r"|Inviato da [\w\-. ]{1,40}|Verzonden (vanaf|met) (mijn )?[\w\-. ]{1,40}"
     r"|Sent from (K-9 Mail|Airmail)\b.{0,40}"
+    r"|Sent from my [\w\-. ]{1,40} with K-9 Mail\b.{0,60}"
     r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
     r"|从我的\s*\S.{0,20}发送"
     r"|從我的\s*\S.{0,20}傳送"
@@ -110,8 +115,28 @@ class _Marker:
 
 
 def split_reply(text: str) -> tuple[str, str]:
-    """(new text, quoted history and signatures); never an empty new text for a non-empty body."""
+    """(new text, quoted history and signatures); never an empty new text for a non-empty body.
+
+    A forward is history too: the customer's words above it are the new text; with none, the
+    forwarded mail's own words are (its marker and header block go to the history), trimmed of
+    the history *they* quote."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    marker = forward_marker(lines)
+    if marker is None:
+        return _split(lines)
+    if any(not _is_blank(line) for line in lines[:marker]):
+        new, history = _split(lines[:marker])
+        forwarded = _tidy(lines[marker:])
+    else:
+        body = forwarded_body_start(lines, marker)
+        new, history = _split(lines[body:])
+        forwarded = _tidy(lines[:body])
+    if not new:
+        return _tidy(lines), ""
+    return new, "\n\n".join(p for p in (history, forwarded) if p)
+
+
+def _split(lines: list[str]) -> tuple[str, str]:
     quoted = [False] * len(lines)
     first = _first_marker(lines, quoted)
     if (
@@ -185,7 +210,7 @@ def _marker_starting_at(lines: list[str], i: int) -> _Marker | None:
     line = lines[i].strip()
     if not _MAY_START.match(line):
         if lines[i].startswith("--") and _SIGNATURE_DELIMITER.match(lines[i]):
-            return _Marker(i, i, "signature") if _short_tail(lines, i + 1) else None
+            return _Marker(i, i, "signature") if _is_signature(lines, i) else None
         return None
     if _SEPARATOR.match(line):
         return _Marker(i, i, "separator")
@@ -193,9 +218,25 @@ def _marker_starting_at(lines: list[str], i: int) -> _Marker | None:
         return _Marker(i, i, "headers")
     if _MOBILE_SIGNATURE.match(line):
         return _Marker(i, i, "signature")
-    if _SIGNATURE_DELIMITER.match(lines[i]) and _short_tail(lines, i + 1):
+    if _SIGNATURE_DELIMITER.match(lines[i]) and _is_signature(lines, i):
         return _Marker(i, i, "signature")
     return None
+
+
+# `git format-patch` ends a patch with "-- " and the git version; words after that are the
+# sender's, not a signature's.
+_GIT_VERSION = re.compile(r"^\s*(git version )?\d+\.\d+(\.\d+){0,3}(\.windows\.\d+)?\s*$")
+
+
+def _is_signature(lines: list[str], delimiter: int) -> bool:
+    """A "-- " line starts a signature when a short tail follows, and it is not a git trailer
+    (the version line) with new text after it."""
+    if not _short_tail(lines, delimiter + 1):
+        return False
+    version = _next_nonblank(lines, delimiter + 1)
+    if version is None or not _GIT_VERSION.match(lines[version]):
+        return True
+    return _next_nonblank(lines, version + 1) is None
 
 
 def _is_header_block(lines: list[str], i: int) -> bool:
@@ -237,6 +278,9 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
         return None
+    across = _attribution_across_blank(lines, end)
+    if across is not None:
+        return across
     tried: list[tuple[int, str]] = []
     for start in range(end, max(end - 3, -1), -1):
         if start < end and _is_blank(lines[start]):
@@ -263,6 +307,22 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
         start -= 1
     joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
     return _Marker(start, end, "attribution") if _DATE_OR_ADDRESS.search(joined) else None
+
+
+_SENTENCE_END = (".", "。", "!", "！", "?", "？")
+
+
+def _attribution_across_blank(lines: list[str], end: int) -> _Marker | None:
+    """ "On <date>, <name>" and "<addr> wrote:" with a blank line between, as some webmail
+    wraps it: only the strict English and Chinese shapes, so a sentence is never swallowed."""
+    if end < 2 or not _is_blank(lines[end - 1]) or _is_blank(lines[end - 2]):
+        return None
+    head, tail = _bare(lines[end - 2]), _bare(lines[end])
+    if head.endswith(_SENTENCE_END) or any(p.match(tail) for p in _ATTRIBUTIONS):
+        return None  # a sentence above a whole attribution: not one broken attribution
+    if any(p.match(f"{head} {tail}") for p in _ATTRIBUTIONS):
+        return _Marker(end - 2, end, "attribution")
+    return None
 
 
 def _bare(line: str) -> str:

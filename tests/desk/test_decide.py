@@ -141,6 +141,19 @@ def test_missing_sender_is_blocked() -> None:
 # --- decide_inbound ---------------------------------------------------------------------------
 
 
+def test_an_invalid_sender_opens_a_ticket_that_is_never_acknowledged() -> None:
+    odd = mail(from_addr="wang wei@163.example", from_valid=False)
+    assert autoreply_block_reason(odd, OWN) == (
+        "the sender address 'wang wei@163.example' is not a valid address"
+    )
+    decision = decide_inbound(odd, None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=14)
+    assert decision.action is Action.NEW_TICKET
+    assert not decision.acknowledge
+    assert decision.notes == (
+        "no automatic reply: the sender address 'wang wei@163.example' is not a valid address",
+    )
+
+
 def test_new_complaint_opens_a_ticket_and_is_acknowledged() -> None:
     decision = decide_inbound(
         mail(), None, is_agent=False, own_addresses=OWN, now=NOW, reopen_days=7

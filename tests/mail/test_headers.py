@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.mail.headers import LENIENT_SENDER, decode_header_value, first_address
+from mailticket.mail.headers import (
+    LENIENT_SENDER,
+    REPLACEMENT_DROPPED,
+    decode_header_value,
+    first_address,
+)
 
 
 def _raw(data: bytes) -> str:
@@ -41,11 +46,36 @@ def test_a_question_mark_still_ends_an_encoded_word() -> None:
 )
 def test_a_sender_without_brackets_keeps_its_address(raw: str, name: str, address: str) -> None:
     defects: list[str] = []
-    assert first_address(raw, defects) == (name, address)
+    assert first_address(raw, defects) == (name, address, True)
     assert defects == [LENIENT_SENDER]
 
 
 def test_an_empty_local_part_is_no_address() -> None:
     defects: list[str] = []
-    assert first_address('"x" <>', defects) == ("", "")
-    assert defects == ["no usable address in From"]
+    assert first_address('"x" <>', defects) == ("", "", False)
+    assert defects == ["no usable address in From / From 中没有可用的地址"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "address"),
+    [
+        ("Mail Delivery Subsystem <MAILER-DAEMON>", "Mail Delivery Subsystem", "MAILER-DAEMON"),
+        ("MAILER-DAEMON", "", "MAILER-DAEMON"),
+        ("Wang <wang wei@163.example>", "Wang", '"wang wei"@163.example'),
+        ('<"anna  berg"@Outlook.Example>', "", '"anna berg"@outlook.example'),
+    ],
+)
+def test_an_address_the_strict_parser_drops_is_kept_marked_invalid(
+    raw: str, name: str, address: str
+) -> None:
+    defects: list[str] = []
+    assert first_address(raw, defects) == (name, address, False)
+    assert len(defects) == 1
+    assert address in defects[0]
+
+
+def test_replacement_characters_written_by_the_sender_are_dropped_from_a_header() -> None:
+    defects: list[str] = []
+    raw = "Impress your clients \udcef\udcbf\udcbd\udcef\udcbf\udcbd now"
+    assert decode_header_value(raw, defects) == "Impress your clients now"
+    assert defects == [REPLACEMENT_DROPPED]

@@ -46,6 +46,7 @@ def _assert_text(actual: str, expected: dict[str, Any], key: str) -> None:
 def _assert_report(report: dict[str, Any], expected: dict[str, Any]) -> None:
     for key in ("from", "from_name", "subject", "language"):
         assert report[key] == expected[key], key
+    assert report["from_valid"] == expected.get("from_valid", bool(expected["from"]))
     _assert_text(report["text"], expected, "text")
     _assert_text(report["quoted"], expected, "quoted")
     assert len(report["attachments"]) == len(expected["attachments"])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mailticket.mail.attachments import sanitise_filename, sniff_type
+from mailticket.mail.charsets import STRAY_CP1252
 from mailticket.mail.headers import decode_header_value
 from mailticket.mail.html import html_to_text, html_to_text_split
 from mailticket.mail.parse import ParseError, detect_language, parse
@@ -240,10 +241,21 @@ def test_unlabelled_bytes_are_detected(text: str, codec: str) -> None:
 def test_declared_utf8_with_a_stray_byte_keeps_the_rest() -> None:
     body = "充值没有到账，订单号 TX1234，请尽快处理。".encode() + b"\xff"
     mail = parse(_plain(body, "text/plain; charset=utf-8"))
-    assert mail.text == "充值没有到账，订单号 TX1234，请尽快处理。\ufffd"
-    assert "invalid UTF-8 bytes replaced" in mail.defects
+    assert mail.text == "充值没有到账，订单号 TX1234，请尽快处理。ÿ"
+    assert STRAY_CP1252 in mail.defects
     unlabelled = parse(_plain(body))  # still UTF-8, not GBK mojibake
     assert (unlabelled.text, unlabelled.defects) == (mail.text, mail.defects)
+
+
+def test_stray_latin1_bytes_in_utf8_text_are_read_as_cp1252() -> None:
+    body = (
+        "Überweisung fehlt seit März. ".encode() * 3
+        + b"Die \x93Gutschrift\x94 kam nie, Gr\xfc\xdfe."
+    )
+    mail = parse(_plain(body, "text/plain; charset=utf-8"))
+    assert mail.text.endswith("Die \u201cGutschrift\u201d kam nie, Grüße.")
+    assert "\ufffd" not in mail.text
+    assert STRAY_CP1252 in mail.defects
 
 
 # --- HTML -------------------------------------------------------------------------------------
@@ -375,3 +387,56 @@ def test_short_gbk_names_keep_their_correct_label(name: str) -> None:
     defects: list[str] = []
     assert decode_header_value(f"=?gbk?B?{encoded}?=", defects) == name
     assert defects == []
+
+
+def _cp50220_bytes(text: str) -> bytes:
+    """ISO-2022-JP as Outlook writes it: every cp932 double byte (NEC and IBM rows too) sent
+    as a JIS pair after ESC $ B, half-width kana after ESC ( I."""
+    out, mode, data, i = bytearray(), b"(B", text.encode("cp932"), 0
+    while i < len(data):
+        lead = data[i]
+        if lead < 0x80 or 0xA1 <= lead <= 0xDF:
+            want = b"(B" if lead < 0x80 else b"(I"
+            chunk, i = bytes([lead if lead < 0x80 else lead - 0x80]), i + 1
+        else:
+            trail, i = data[i + 1], i + 2
+            row = (lead - (0xB0 if lead >= 0xE0 else 0x70)) * 2 - (1 if trail < 0x9F else 0)
+            col = trail - (0x7E if trail >= 0x9F else (0x20 if trail >= 0x80 else 0x1F))
+            want, chunk = b"$B", bytes((row, col))
+        if want != mode:
+            out += b"\x1b" + want
+            mode = want
+        out += chunk
+    return bytes(out + (b"\x1b(B" if mode != b"(B" else b""))
+
+
+def test_iso2022jp_with_microsoft_extensions_is_read_the_cp50220_way() -> None:
+    text = "株式会社①の髙橋です。ｱｲｳ、請求書Ⅳ号 ㈱ abc"
+    body = _cp50220_bytes(text)
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("iso2022_jp_2")
+    assert parse(_plain(body, "text/plain; charset=iso-2022-jp")).text == text
+    assert parse(_plain(body)).text == text
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gb18030", "big5"])
+def test_raw_8bit_attachment_names_are_decoded(codec: str) -> None:
+    name = "發票三月份.pdf".encode(codec)
+    raw = (
+        b"From: a@b.example\nSubject: x\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n"
+        b'--XX\nContent-Type: application/pdf\nContent-Disposition: attachment; filename="'
+        + name
+        + b'"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--XX--\n'
+    )
+    assert [a.filename for a in parse(raw).attachments] == ["發票三月份.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [("äöüß", "latin-1"), ("Jürgen Größe", "latin-1"), ("刘洋", "gb18030"), ("帳戶", "big5")],
+)
+def test_short_unlabelled_latin1_is_not_read_as_cjk(text: str, codec: str) -> None:
+    mail = parse(_plain(text.encode(codec)))
+    assert mail.text == text
+    assert detect_language(mail.subject, mail.text) == ("zh" if codec != "latin-1" else "en")

@@ -240,3 +240,70 @@ def test_localised_outlook_blocks_start_the_history(block: str) -> None:
 )
 def test_sent_from_my_device_in_other_languages_is_a_signature(line: str) -> None:
     assert split_reply(f"My card is blocked.\n\n{line}") == ("My card is blocked.", line)
+
+
+def test_a_body_that_is_only_a_forward_keeps_the_forwarded_words() -> None:
+    body = (
+        "---------- Forwarded message ---------\n"
+        "From: 中国银行 <service@bank.example>\n"
+        "Date: Sat, 21 Nov 2026 10:00\n"
+        "Subject: 转账退回通知\n"
+        "To: <gaoyan@mail.example>\n\n"
+        "您的转账 1,500 元已被退回至OK钱包账户。\n\n"
+        '在 2026-11-20 09:00，"客服" <kefu@bank.example> 写道：\n'
+        "> 您好\n"
+    )
+    new, quoted = split_reply(body)
+    assert new == "您的转账 1,500 元已被退回至OK钱包账户。"
+    assert quoted.startswith("在 2026-11-20 09:00")
+    assert quoted.endswith("Subject: 转账退回通知\nTo: <gaoyan@mail.example>")
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "---------- Forwarded message ---------",
+        "Begin forwarded message:",
+        "-------- Weitergeleitete Nachricht --------",
+        "-------- Message transféré --------",
+        "------------------ 转发邮件 ------------------",
+    ],
+)
+def test_new_words_above_a_forward_are_the_text(marker: str) -> None:
+    body = (
+        "Please look at the bank's notice below, my balance is still wrong.\n\nGao Yan\n\n"
+        f"{marker}\nFrom: Bank <service@bank.example>\nSubject: Refund\n\nThe refund was sent.\n"
+    )
+    new, quoted = split_reply(body)
+    assert new == "Please look at the bank's notice below, my balance is still wrong.\n\nGao Yan"
+    assert quoted.startswith(marker)
+    assert quoted.endswith("The refund was sent.")
+
+
+def test_a_git_trailer_followed_by_new_text_is_no_signature() -> None:
+    body = "The patch fixes the refund.\n-- \n2.39.2\n\nAlso, the app still shows 0 CNY.\n"
+    assert split_reply(body) == (
+        "The patch fixes the refund.\n--\n2.39.2\n\nAlso, the app still shows 0 CNY.",
+        "",
+    )
+    assert split_reply("Thanks.\n-- \n2.39.2\n") == ("Thanks.", "--\n2.39.2")
+    assert split_reply("Thanks.\n-- \nGao Yan\nOK Wallet user\n") == (
+        "Thanks.",
+        "--\nGao Yan\nOK Wallet user",
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("On Tue, Nov 24, 2026 at 3:00 PM", "Wang Fang <wangfang@gmail.example> wrote:"),
+        ("On Tue, Nov 24, 2026 at 3:00 PM Wang Fang", "<wangfang@gmail.example> wrote:"),
+        ("王芳 <wangfang@gmail.example> 于2026年11月24日周二", "下午3:00写道："),
+    ],
+)
+def test_an_attribution_broken_across_a_blank_line(first: str, second: str) -> None:
+    body = f"Thanks, fixed.\n\n{first}\n\n{second}\n\nold text, not even quoted\n"
+    assert split_reply(body) == (
+        "Thanks, fixed.",
+        f"{first}\n\n{second}\n\nold text, not even quoted",
+    )
