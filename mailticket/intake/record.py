@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
@@ -72,8 +73,18 @@ def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
 def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     sha = hashlib.sha256(raw).hexdigest()
     desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
+    limits = desk.config.limits
+    deadline = Deadline(desk.clock, limits.mail_seconds)
+    if len(raw) > limits.max_mail_bytes:
+        reason = (
+            f"mail of {len(raw)} bytes is over [limits] max_mail_bytes ({limits.max_mail_bytes})"
+        )
+        return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
     try:
-        mail = parse(raw, max_attachment_bytes=desk.config.limits.max_attachment_bytes)
+        mail = parse(raw, max_attachment_bytes=limits.max_attachment_bytes)
+        deadline.check("parsing")
+    except BudgetExceeded as exc:
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
     except ParseError as exc:
         return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
     except Exception as exc:
@@ -89,9 +100,11 @@ def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
             if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
                 report = read_report(raw)
                 mail = replace(mail, is_delivery_report=True)
-            return _record(desk, mail, source, report)
+            return _record(desk, mail, source, report, deadline)
     except StoreError:
         raise
+    except BudgetExceeded as exc:  # the savepoint undid this mail's writes
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=mail.dedupe_key, mail=mail)
     except Exception as exc:
         log.exception("processing %s failed", source)
         reason = f"processing failed: {type(exc).__name__}: {exc}"
@@ -127,11 +140,16 @@ def _quarantine(
 
 
 def _record(
-    desk: Desk, mail: InboundMail, source: str, report: DeliveryReport | None = None
+    desk: Desk,
+    mail: InboundMail,
+    source: str,
+    report: DeliveryReport | None,
+    deadline: Deadline,
 ) -> IntakeResult:
     store, config = desk.store, desk.config
     now = desk.clock()
     mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
+    deadline.check("redaction")
     claim = agent_claim(desk, mail)
     is_agent = claim is not None and claim.trusted
     with store.transaction():
@@ -219,6 +237,7 @@ def _record(
             ticket, assessment = rescore(desk, ticket, effects, mail=mail, kind=kind, flags=flags)
         elif kind == MessageKind.AGENT:
             ticket, kind = act_on_agent_mail(desk, ticket, mail, effects)
+        deadline.check("scoring")
         ticket = save_ticket(desk, ticket, new=outcome == "created")
         if decision.acknowledge:
             category = assessment.category if assessment else None

@@ -345,6 +345,9 @@ AUTO_HEADERS = (
 _MAX_PARTS = 2000
 _MAX_HEADER_CHARS = 64 * 1024
 _MAX_FORWARD_DEPTH = 3
+# Nesting shown in text (`>` per blockquote, indent per list): deeper nesting is drawn as this
+# deep, so text grows linearly with the HTML, not with the square of its depth.
+_MAX_SHOWN_DEPTH = 16
 _NESTING_CUT = 100
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
@@ -536,7 +539,7 @@ class _HtmlToText(HTMLParser):
             self.link_text = []
 
     def _list_item(self) -> None:
-        indent = "  " * max(0, len(self.lists) - 1)
+        indent = "  " * min(_MAX_SHOWN_DEPTH, max(0, len(self.lists) - 1))
         if self.lists and self.lists[-1]:
             self._emit(f"{indent}{self.lists[-1]}. ")
             self.lists[-1] += 1
@@ -621,7 +624,7 @@ def _visible(line: str) -> str:
 
 
 def _quote_prefix(depth: int) -> str:
-    return ">" * depth + " " if depth else ""
+    return ">" * min(depth, _MAX_SHOWN_DEPTH) + " " if depth else ""
 
 
 def _convert_html(html: str) -> _HtmlToText:

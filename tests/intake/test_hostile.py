@@ -1,0 +1,66 @@
+"""Hostile and broken mail through a real Dovecot and SMTP server (issue 17): one mail must
+never stall the inbox, leak internal text, or take over another customer's ticket."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from helpers import complaint, cycle, folder_contents, load, run_cli, write_config
+from servers import ImapAccount, SmtpSink
+
+from mailticket.completeness import guard
+from mailticket.desk.context import Desk
+from mailticket.intake import record as intake_record
+from mailticket.model import InboundMail
+
+pytestmark = pytest.mark.integration
+
+
+class SteppedClock:
+    """The desk's clock, moved on by the test: time passes only where the test says."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_mail_over_its_time_or_size_budget_is_quarantined_and_the_rest_go_on(
+    tmp_path: Path,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = "[limits]\nmail_seconds = 5\nmax_mail_bytes = 65536\n"
+    config = load(write_config(tmp_path, imap_account, smtp_sink, extra=extra))
+    clock = SteppedClock()
+    real_redact = guard.redact_mail
+
+    def slow_redaction(mail: InboundMail) -> tuple[InboundMail, tuple[str, ...]]:
+        if "slow" in mail.subject:
+            clock.now += timedelta(seconds=6)  # as if this stage had worked for 6 s
+        return real_redact(mail)
+
+    monkeypatch.setattr(intake_record.guard, "redact_mail", slow_redaction)
+    append = imap_account.dovecot.append
+    user, password = imap_account.username, imap_account.password
+    append(user, password, complaint("slow 充值没到账", message_id="<slow@qq.example>"))
+    big = complaint("大附件", body="很长的信。" * 8000, sender="b@qq.example", message_id="<big@q>")
+    assert len(big) > 65536
+    append(user, password, big)
+    append(user, password, complaint("提现失败", sender="li@qq.example", message_id="<ok@q>"))
+    desk = cycle(config, Desk.open(config, clock=clock))
+    assert [t.subject for t in desk.store.tickets()] == ["提现失败"]
+    reasons = sorted(q.reason for q in desk.store.quarantine())
+    assert "over [limits] max_mail_bytes" in reasons[0]
+    assert "over the time budget of 5 s per mail" in reasons[1] and "redaction" in reasons[1]
+    assert len(folder_contents(imap_account, "Quarantine")) == 2
+    assert folder_contents(imap_account, "INBOX") == []
+    listed = json.loads(
+        run_cli(tmp_path / "mailticket.toml", "quarantine", "list", "--json").stdout
+    )
+    assert len(listed) == 2
