@@ -142,7 +142,8 @@ def redact(text: str) -> Redaction:
         if _is_card(digits) and not _NOT_A_CARD.search(label):
             cards.append((match.start(), match.end(), "card_number", f"[card ****{digits[-4:]}]"))
     cuts = _merge(cuts, cards)
-    pieces, done = [], 0
+    pieces: list[str] = []
+    done = 0
     for start, end, _, replacement in cuts:
         pieces += (text[done:start], replacement)
         done = end
