@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import complaint, cycle, folder_contents, load, run_cli, write_config
+from helpers import PROJECT, complaint, cycle, folder_contents, load, run_cli, write_config
 from servers import ImapAccount, SmtpSink
 
 from mailticket.completeness import guard
@@ -64,3 +64,29 @@ def test_a_mail_over_its_time_or_size_budget_is_quarantined_and_the_rest_go_on(
         run_cli(tmp_path / "mailticket.toml", "quarantine", "list", "--json").stdout
     )
     assert len(listed) == 2
+
+
+EVIL_TEMPLATE = (
+    "{{ cycler.__init__.__globals__.os.system('touch ' ~ ticket_id ~ '-pwned') }}"
+    "工单 {{ ticket_id }}\n"
+)
+
+
+def test_an_admin_template_cannot_run_code_in_the_daemon_or_in_check(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where `touch` would leave its file
+    templates = tmp_path / "my-templates" / "zh"
+    templates.mkdir(parents=True)
+    (templates / "acknowledgement.txt").write_text(EVIL_TEMPLATE, encoding="utf-8")
+    extra = '[templates]\npath = "my-templates"\n'
+    config_path = write_config(tmp_path, imap_account, smtp_sink, extra=extra)
+    checked = run_cli(config_path, "check", "--json")
+    [error] = json.loads(checked.stdout)["template_errors"]
+    assert "acknowledgement.txt: unsafe, refused by the sandbox" in error
+    imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
+    desk = cycle(load(config_path))
+    [ticket] = desk.store.tickets()
+    [message] = desk.store.messages(ticket.id)
+    assert any("no acknowledgement: composing it failed: SecurityError" in n for n in message.notes)
+    assert not [p for folder in (tmp_path, PROJECT) for p in folder.glob("*-pwned")]
