@@ -173,6 +173,13 @@ def test_a_whole_ticket_worked_by_email(
     [note] = [m for m in store.messages(ticket.id) if m.kind == MessageKind.NOTE]
     assert note.text.endswith("客户此前也投诉过一次，注意语气。")
 
+    # `#note text` on one line, as the notice suggests (issue 17): a note too, never sent.
+    one_line = desktop.answer(notice, "#note 已电话联系客户，稍后回电。", "<a2b@okwallet.example>")
+    assert desktop.deliver(one_line) == []
+    notes = [m for m in store.messages(ticket.id) if m.kind == MessageKind.NOTE]
+    assert [m.message_id for m in notes] == ["<a2@okwallet.example>", "<a2b@okwallet.example>"]
+    assert notes[-1].text.endswith("已电话联系客户，稍后回电。")
+
     # A forged mail in Alice's name: its commands are text, nothing reaches the customer, and
     # the ticket is flagged; Alice (now the assignee) hears of it.
     forged = desktop.answer(
@@ -248,6 +255,7 @@ def test_a_whole_ticket_worked_by_email(
         (Direction.OUT, MessageKind.AGENT_NOTIFICATION),
         (Direction.IN, MessageKind.AGENT),
         (Direction.OUT, MessageKind.REPLY),
+        (Direction.IN, MessageKind.NOTE),
         (Direction.IN, MessageKind.NOTE),
         (Direction.IN, MessageKind.FOLLOWUP),
         (Direction.OUT, MessageKind.AGENT_NOTIFICATION),
