@@ -105,6 +105,9 @@ class InboundMail:
     is_delivery_report: bool = False
     defects: tuple[str, ...] = ()
     quoted: str = ""  # the history below `text`: quotes, signatures, forwarded mails' text
+    # No new words: `text` is the history (or a forwarded mail), promoted so a customer's
+    # forward-only mail still reads. An agent's such mail says nothing to the customer.
+    text_is_history: bool = False
     # Every Authentication-Results header, in order: `agents.verify_sender` reads them.
     authentication_results: tuple[str, ...] = ()
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from charset_normalizer import from_bytes as detect_charset
 
 from mailticket.errors import MailticketError
-from mailticket.mail.quotes import split_reply
+from mailticket.mail.quotes import split_reply_marked
 from mailticket.model import Attachment, InboundMail
 
 
@@ -1068,29 +1068,34 @@ def _message_bytes(part: email.message.Message, defects: list[str]) -> bytes:
 class _Body:
     text: str
     quoted: str
+    promoted: bool = False  # no new text: `text` is the history
 
 
 def _body(walk: _Walk) -> _Body:
     """The new text and the history, from every body part in order."""
     new_parts: list[str] = []
     history_parts: list[str] = []
+    own_words = False  # some part has text outside a history container
     for kind, text in walk.texts:
         if kind == "text/html":
             before, history = html_to_text_split(text)
+            own_words = own_words or bool(before.strip())
             if not before:  # the whole HTML sits in a history container: keep it as text
                 before, history = history, ""
         else:
             before, history = text, ""
+            own_words = own_words or bool(before.strip())
         if before.strip():
             new_parts.append(before.strip("\n"))
         if history:
             history_parts.append(history)
     whole = "\n\n".join(new_parts)
-    new, quoted = split_reply(whole)
+    new, quoted, promoted = split_reply_marked(whole)
     quoted = "\n\n".join(p for p in (quoted, *history_parts) if p)
-    if not new and quoted:
-        new, quoted = quoted, ""
-    return _Body(new.strip(), quoted.strip())
+    if not new.strip() and quoted:
+        return _Body(quoted.strip(), "", promoted=True)
+    promoted = promoted or (bool(new.strip()) and not own_words)
+    return _Body(new.strip(), quoted.strip(), promoted=promoted)
 
 
 def _forwarded_text(message: email.message.Message, depth: int, walk: _Walk) -> str:
@@ -1281,6 +1286,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
     body = _body(walk)
     forwarded = [_forwarded_text(m, 1, walk) for m in walk.forwarded]
     text, quoted = body.text, body.quoted
+    text_is_history = body.promoted or (bool(forwarded) and not text)
     if forwarded and not text:
         text, *forwarded = forwarded
     quoted = "\n\n".join(p for p in (quoted, *forwarded) if p)
@@ -1305,6 +1311,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         is_delivery_report=walk.is_report or message.get_content_type() == "multipart/report",
         defects=tuple(dict.fromkeys(defects)),
         quoted=quoted,
+        text_is_history=text_is_history,
         authentication_results=tuple(
             _clean_line(str(value)[:_MAX_HEADER_CHARS])
             for name, value in message.raw_items()

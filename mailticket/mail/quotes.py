@@ -82,6 +82,13 @@ class _Marker:
 
 def split_reply(text: str) -> tuple[str, str]:
     """(new text, quoted history and signatures); never an empty new text for a non-empty body."""
+    new, history, _ = split_reply_marked(text)
+    return new, history
+
+
+def split_reply_marked(text: str) -> tuple[str, str, bool]:
+    """`split_reply`, and whether the new text is the history promoted (no words of its own):
+    right for a customer's forward-only mail, never to be relayed from an agent's."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     quoted = [False] * len(lines)
     first = _first_marker(lines, quoted)
@@ -99,8 +106,8 @@ def split_reply(text: str) -> tuple[str, str]:
     new = _tidy([line for line, q in zip(lines, quoted, strict=True) if not q])
     history = _tidy([line for line, q in zip(lines, quoted, strict=True) if q])
     if not new:
-        return _tidy(lines), ""
-    return new, history
+        return _tidy(lines), "", any(line.strip() for line in lines)
+    return new, history, False
 
 
 def _is_quote(line: str) -> bool:

@@ -329,3 +329,29 @@ def test_a_direct_reply_is_not_sent_twice_and_a_late_answer_starts_a_new_ticket(
     desktop.deliver(again)
     assert len(store.tickets()) == 2
     assert store.messages(new.id)[-2].message_id == "<c3@qq.example>"
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["plain", "html-only-quote"])
+def test_an_agent_reply_with_no_words_of_its_own_relays_nothing_to_the_customer(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, html: bool
+) -> None:
+    """Issue 17: the quoted notice (score, flags, command help) must never reach the customer."""
+    desktop = Desktop(tmp_path, imap_account, smtp_sink)
+    sent = desktop.deliver(complaint(body=COMPLETE))
+    notice = only(sent, TEAM)
+    empty = EmailMessage(policy=SMTP_POLICY)
+    empty["Authentication-Results"] = AUTHENTICATED
+    empty["From"], empty["To"] = ALICE, DESK
+    empty["Subject"] = f"Re: {notice['Subject']}"
+    empty["Message-ID"] = "<empty@okwallet.example>"
+    empty["In-Reply-To"] = empty["References"] = notice["Message-ID"]
+    if html:
+        quoted = "<br>".join(plain(notice).splitlines())
+        empty.set_content(
+            f'<div class="gmail_quote"><blockquote>{quoted}</blockquote></div>', subtype="html"
+        )
+    else:
+        empty.set_content("\n".join(f"> {line}" for line in plain(notice).splitlines()))
+    sent = desktop.deliver(empty.as_bytes())
+    assert [m["To"].addresses[0].addr_spec for m in sent] == [ALICE]
+    assert "nothing was sent to the customer" in plain(sent[0])
