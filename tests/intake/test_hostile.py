@@ -90,3 +90,34 @@ def test_an_admin_template_cannot_run_code_in_the_daemon_or_in_check(
     [message] = desk.store.messages(ticket.id)
     assert any("no acknowledgement: composing it failed: SecurityError" in n for n in message.notes)
     assert not [p for folder in (tmp_path, PROJECT) for p in folder.glob("*-pwned")]
+
+
+def test_8bit_and_control_characters_in_message_ids_never_break_a_batch(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config_path = write_config(tmp_path, imap_account, smtp_sink)
+    hostile = complaint(message_id="<h1@qq.example>").replace(
+        b"Message-ID: <h1@qq.example>",
+        b"Message-ID: <\xff\xfe\xc3(h1@qq.example>\r\n"
+        b"In-Reply-To: <x\x01y\x7f@okwallet.example>\r\n"
+        b"References: <\xe4\xb8@evil.example> <ok@qq.example> <n\x00ul@qq.example>",
+    )
+    append = imap_account.dovecot.append
+    append(imap_account.username, imap_account.password, hostile)
+    append(imap_account.username, imap_account.password, complaint("另一封", sender="li@q.example"))
+    done = run_cli(config_path, "poll", "--once")
+    assert done.returncode == 0, done.stderr
+    assert b"created 2" in done.stdout
+    desk = Desk.open(load(config_path))
+    ids = [
+        i
+        for t in desk.store.tickets()
+        for m in desk.store.messages(t.id)
+        for i in (m.message_id, *m.in_reply_to, *m.references)
+    ]
+    assert all(i.isascii() and i.isprintable() for i in ids)
+    assert "<ok@qq.example>" in ids
+    for received in smtp_sink.wait_for(2):
+        headers = received.data.split(b"\r\n\r\n", 1)[0]
+        assert not any(byte < 32 and byte not in (9, 10, 13) for byte in headers)
+        assert headers.isascii()
