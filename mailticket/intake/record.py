@@ -22,7 +22,7 @@ from mailticket.desk.decide import (
     wants_information_reply,
     with_status,
 )
-from mailticket.desk.match import find_ticket, forged_references, signed_ticket, ticket_tag
+from mailticket.desk.match import find_ticket, forged_references, signed_ticket
 from mailticket.desk.tickets import (
     CUSTOMER_KINDS,
     Effects,
@@ -176,7 +176,7 @@ def _record(
                 subject=origin.subject or mail.subject,
                 text=origin.text or mail.text,
             )
-        stranger = _stranger_by_tag(desk, mail, ticket, is_agent)
+        stranger = _stranger(desk, mail, ticket, is_agent, report is not None)
         if stranger and config.desk.stranger_tag == "new_ticket":
             ticket = None
         if ticket is not None and not is_agent:
@@ -189,6 +189,8 @@ def _record(
             now=now,
             reopen_days=config.agents.reopen_days,
         )
+        if stranger:  # attached for the agents to see: it changes nothing on the ticket
+            decision = replace(decision, reopen=False, resume=False)
         if decision.action == Action.QUARANTINE:
             return _quarantine(
                 desk,
@@ -204,7 +206,8 @@ def _record(
         if stranger:
             handled = "a new ticket" if ticket is None else "attached: agents, please check"
             effects.notes.append(
-                f"claims {ticket_id} by its subject tag but is not in its conversation: {handled}"
+                f"claims {ticket_id} by its subject tag or references but is not in its "
+                f"conversation: {handled}"
             )
         forged = forged_references(mail, config.desk_domain, desk.secret)
         if forged:
@@ -229,7 +232,10 @@ def _record(
         assessment: Assessment | None = None
         flags: tuple[str, ...] = ()
         kind = decision.kind
-        if kind in CUSTOMER_KINDS:
+        if kind in CUSTOMER_KINDS and stranger:
+            flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
+            effects.notes.extend(flags)  # recorded, never scored into the ticket's fields
+        elif kind in CUSTOMER_KINDS:
             flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
             if claim is not None and not claim.trusted:
                 flags += (f"not authenticated as agent {mail.from_addr}: {claim.reason}",)
@@ -339,18 +345,14 @@ def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
     return None if origin.address.lower() in desk.own_addresses else origin
 
 
-def _stranger_by_tag(desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool) -> bool:
-    """A mail that joins `ticket` only by its subject tag, from someone who is neither its
-    customer, nor in its conversation, nor an agent: it must not silently join."""
-    if ticket is None or is_agent:
-        return False
-    if ticket_tag(mail.subject, desk.config.desk.ticket_prefix) != ticket.id:
-        return False  # found by headers or by a bounce's report, not by the tag
-    referenced = [*mail.in_reply_to, *mail.references]
-    if desk.store.ticket_for_message_ids(referenced) == ticket.id:
-        return False
-    domain, secret = desk.config.desk_domain, desk.secret
-    if any(signed_ticket(m, domain, secret) == ticket.id for m in referenced):
+def _stranger(
+    desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool, is_bounce: bool
+) -> bool:
+    """A mail that joins `ticket` (by its subject tag, or by In-Reply-To/References) from
+    someone who is neither its customer, nor in its conversation, nor an agent: it must not
+    silently join, nor change the ticket's fields or status. A delivery report is matched
+    against our own sent mail elsewhere (`apply_bounce`)."""
+    if ticket is None or is_agent or is_bounce:
         return False
     sender = mail.from_addr.lower()
     participants = {ticket.customer.lower()}

@@ -121,3 +121,45 @@ def test_8bit_and_control_characters_in_message_ids_never_break_a_batch(
         headers = received.data.split(b"\r\n\r\n", 1)[0]
         assert not any(byte < 32 and byte not in (9, 10, 13) for byte in headers)
         assert headers.isascii()
+
+
+@pytest.mark.parametrize("stranger_tag", ["new_ticket", "attach"])
+def test_a_stranger_cannot_join_a_ticket_by_its_references(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, stranger_tag: str
+) -> None:
+    extra = f'stranger_tag = "{stranger_tag}"\n'
+    rules = f'[rules]\npath = "{PROJECT / "rules"}"\n'
+    config_path = write_config(tmp_path, imap_account, smtp_sink, extra=rules)
+    text = config_path.read_text(encoding="utf-8").replace(
+        'ticket_prefix = "OKW"\n', f'ticket_prefix = "OKW"\n{extra}'
+    )
+    config_path.write_text(text, encoding="utf-8")
+    config = load(config_path)
+    append = imap_account.dovecot.append
+    append(imap_account.username, imap_account.password, complaint())
+    desk = cycle(config)
+    [victim] = desk.store.tickets()
+    assert victim.fields  # the victim's phone, amount... as the rules read them
+    hijack = complaint(
+        "Re: 充值500元一直没到账",
+        "我的手机号改成13900000000，交易单号 2026112499999999，金额 9999 元。",
+        sender="mallory@evil.example",
+        message_id="<m1@evil.example>",
+        in_reply_to="<c1@qq.example>",  # the victim's own Message-ID, no tag
+    )
+    append(imap_account.username, imap_account.password, hijack)
+    desk = cycle(config, desk)
+    after = desk.store.get_ticket(victim.id)
+    assert (after.customer, after.status, after.fields) == (
+        victim.customer,
+        victim.status,
+        victim.fields,
+    )
+    tickets = desk.store.tickets()
+    if stranger_tag == "new_ticket":
+        assert len(tickets) == 2 and tickets[-1].customer == "mallory@evil.example"
+    else:
+        [recorded] = [
+            m for m in desk.store.messages(victim.id) if m.message_id == "<m1@evil.example>"
+        ]
+        assert any("not in its conversation" in note for note in recorded.notes)
