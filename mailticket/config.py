@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailticket.desk.calendar import WEEKDAY_NAMES, BusinessCalendar
 from mailticket.errors import ConfigError
+from mailticket.oauth.config import OAuthConfig, build_oauth, validate_oauth
 from mailticket.toml_lines import decode_error_line, line_of
 
 DEFAULT_PATH = "mailticket.toml"
@@ -33,6 +34,8 @@ class ImapConfig:
     port: int = 993
     security: str = "ssl"
     username: str = ""
+    auth: str = "password"  # password | xoauth2 | oauthbearer
+    oauth: str = ""  # NAME of the [oauth.NAME] table that gives the tokens
     password_env: str = ""
     password_file: str = ""
     folder: str = "INBOX"
@@ -51,6 +54,8 @@ class SmtpConfig:
     port: int = 587
     security: str = "starttls"
     username: str = ""
+    auth: str = "password"
+    oauth: str = ""
     password_env: str = ""
     password_file: str = ""
     timeout: int = 30
@@ -83,7 +88,11 @@ class CalendarConfig:
 class StorageConfig:
     path: str = "var/mailticket"
     lock_timeout: int = 30
-    archive_after_days: int = 7
+    # Empty: SQLite in `path`/mailticket.db. Or `postgresql+psycopg://user@host/db`, the
+    # password from `password_env` or `password_file` (never in the URL here).
+    url: str = ""
+    password_env: str = ""
+    password_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+    oauth: dict[str, OAuthConfig] = field(default_factory=dict)
     source: str = field(default="<defaults>", compare=False)
     base_dir: Path = field(default=Path("."), compare=False)
 
@@ -211,33 +221,45 @@ class Config:
 
     def password(self, section: str) -> str:
         """The IMAP or SMTP password from `password_env` or `password_file`, read when needed."""
-        part = getattr(self, section)
-        if part.password_env:
-            value = os.environ.get(part.password_env)
+        return self.secret(section, "password")
+
+    def secret(self, section: str, what: str) -> str:
+        """A secret from `<what>_env` or `<what>_file` of a section (`imap`, `oauth.m365`)."""
+        if section.startswith("oauth."):
+            part: Any = self.oauth[section.removeprefix("oauth.")]
+        else:
+            part = getattr(self, section)
+        env, file = getattr(part, f"{what}_env"), getattr(part, f"{what}_file")
+        if env:
+            value = os.environ.get(env)
             if value is None:
                 raise ConfigError(
-                    f"environment variable {part.password_env} is not set",
-                    path=self.source,
-                    key=f"{section}.password_env",
+                    f"environment variable {env} is not set / 环境变量未设置",
+                    path="environment",
+                    key=f"{env} (from {section}.{what}_env)",
                 )
             return value
-        if part.password_file:
-            path = self.base_dir / part.password_file
+        if file:
+            path = self.path_of(file)
             try:
                 return path.read_text(encoding="utf-8").strip("\r\n")
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read {path}: {exc.strerror}",
                     path=self.source,
-                    key=f"{section}.password_file",
+                    key=f"{section}.{what}_file",
                 ) from None
         return ""
+
+    def path_of(self, value: str) -> Path:
+        """A path from the config: relative ones are taken from the config file's folder."""
+        return self.base_dir / value
 
 
 SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name not in ("source", "base_dir")
+    if f.name not in ("source", "base_dir", "oauth")
 }
 
 
@@ -337,8 +359,11 @@ def _check_type(hint: Any, value: Any) -> bool:
 def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Config:
     sections: dict[str, Any] = {}
     for section, value in data.items():
+        if section == "oauth":
+            sections["oauth"] = build_oauth(value, source, text, _check_type, _type_name)
+            continue
         if section not in SECTIONS:
-            known = ", ".join(f"[{s}]" for s in SECTIONS)
+            known = ", ".join([*(f"[{s}]" for s in SECTIONS), "[oauth.NAME]"])
             raise ConfigError(
                 f"unknown section (known: {known})",
                 path=source,
@@ -404,6 +429,12 @@ def _validate(config: Config, text: str) -> None:
             fail(section, "port", "must be between 1 and 65535")
         if part.password_env and part.password_file:
             fail(section, "password_file", "set password_env or password_file, not both")
+    validate_oauth(
+        config.oauth,
+        {s: (getattr(config, s).auth, getattr(config, s).oauth) for s in ("imap", "smtp")},
+        config.source,
+        text,
+    )
     if config.imap.host and not config.imap.username:
         fail("imap", "username", "is required when imap.host is set")
     for key in ("poll_interval", "batch_size", "timeout"):

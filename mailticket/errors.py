@@ -61,8 +61,25 @@ class PermanentDeliveryError(DeliveryError):
     """Never retried: 5xx replies."""
 
 
+class LoginRefusedError(TemporaryDeliveryError):
+    """The SMTP server refused our login (535: wrong password, expired or revoked token).
+
+    Not the mail's fault: it stays queued and is retried with backoff, and the admins are told
+    (an ERROR log line, `mailticket status`) because only a person can fix the credentials."""
+
+
 class MailboxError(MailticketError):
     """The IMAP server could not be reached or refused a command; the daemon reconnects."""
+
+    exit_code = os.EX_TEMPFAIL
+
+
+class MailboxLoginError(MailboxError):
+    """The IMAP server refused our login (password or token): retried, but a person is needed."""
+
+
+class TokenError(MailticketError):
+    """No OAuth2 access token could be had; carries the identity provider's own error text."""
 
     exit_code = os.EX_TEMPFAIL
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import Postgres, require_postgres
 from servers import Dovecot, ImapAccount, SmtpSink, require_mail_servers
 
 
@@ -55,3 +56,14 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """An SMTP server recording what it receives; stopped after the test."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One private PostgreSQL for the whole session; each test takes its own database."""
+    server = Postgres(require_postgres())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -611,10 +611,12 @@ class SmtpSink:
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
+        # handled=False: aiosmtpd then answers "535 5.7.8"; its default (handled=True) sends
+        # nothing, and a wrong password looked like a read timeout to the client.
         if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         given = (auth_data.login.decode(), auth_data.password.decode())
-        return AuthResult(success=given == self.credentials)
+        return AuthResult(success=given == self.credentials, handled=False)
 
     def stop(self) -> None:
         """Stop listening and close the server's connections."""

@@ -17,16 +17,25 @@ TOP = "top"  # the modules directly in mailticket/
 KINDS = {
     "data": {"model", "errors", "toml_lines", "budget"},
     "pure": {
-        "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards",
+        "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
+        "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
+        "completeness.normalise", "completeness.examples",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
-        "outbound.compose",
+        "desk.report",
+        "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
-    "edges": {"config", "store", "intake.imap", "outbound.smtp"},
+    "edges": {
+        "config", "store", "intake.imap", "outbound.smtp",
+        "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
+    },
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
-        "app.cli", "app.daemon", "app.views", "app.demo", "__main__", "__init__",
+        "app.cli", "app.rules_test", "app.daemon", "app.views", "app.demo", "app.logins",
+        "__main__", "__init__",
+        "app.db",
     },
 }  # fmt: skip
 RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in names}
@@ -34,14 +43,15 @@ RANK = {module: rank for rank, names in enumerate(KINDS.values()) for module in 
 # What each package may import besides itself; `top` is model, errors, toml_lines, config.
 ALLOWED = {
     # __main__ starts the app; config builds the business calendar it describes.
-    TOP: {"app", "desk"},
+    TOP: {"app", "desk", "oauth"},  # config reads the [oauth.NAME] tables with oauth.config
+    "oauth": {TOP},
     "mail": {TOP},
     "completeness": {TOP, "mail"},
     "store": {TOP},
-    "outbound": {TOP, "completeness", "desk", "store"},
+    "outbound": {TOP, "completeness", "desk", "store", "oauth"},
     "desk": {TOP, "mail", "completeness", "outbound", "store"},
-    "intake": {TOP, "mail", "completeness", "desk", "outbound", "store"},
-    "app": {TOP, "mail", "completeness", "desk", "outbound", "intake", "store"},
+    "intake": {TOP, "mail", "completeness", "desk", "outbound", "store", "oauth"},
+    "app": {TOP, "mail", "completeness", "desk", "outbound", "intake", "store", "oauth"},
 }
 
 

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from mailticket import __version__
 from mailticket import config as config_module
+from mailticket.app import db as db_commands
+from mailticket.app import logins, report_view, rules_test
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
@@ -32,7 +34,7 @@ from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import InboundMail, OutboxState, system_clock, to_record
 from mailticket.outbound.compose import Templates
 from mailticket.outbound.outbox import DrainResult, drain_outbox, retry_outgoing, smtp_sender
-from mailticket.store import Store
+from mailticket.store import open_store
 
 EX_TEMPFAIL = 75
 EX_SOFTWARE = 70
@@ -88,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         help="validate the configuration; with FILE, show how a mail is read (stores nothing)",
     )
     check.add_argument(
+        "--connect", action="store_true", help="also log in to IMAP and SMTP / 同时尝试登录"
+    )
+    check.add_argument(
         "file",
         nargs="*",
         metavar="FILE.eml",
@@ -106,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rules_check.add_argument("folder", nargs="?", help="rule folder (default: [rules] path)")
     rules_check.add_argument("--json", action="store_true")
+    rules_test.add_parser(rules_commands)
 
     sla_parser = commands.add_parser("sla", help="the SLA clock: reminders, escalation, notices")
     sla_commands = sla_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -121,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     calendar.add_argument("range", metavar="DATE..DATE", help="e.g. 2026-09-28..2026-10-12")
     calendar.add_argument("--json", action="store_true")
+
+    db_commands.add_parser(commands)
+    logins.add_parsers(commands)
+    report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
+    report_view.add_arguments(report)
 
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on sample complaints, no mail server needed"
@@ -138,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command != "run" and not args.verbose:
         logging.getLogger("mailticket").setLevel(logging.WARNING)
+    if not args.verbose:  # Alembic says "Context impl SQLiteImpl." at every start
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except MailticketError as exc:
@@ -168,16 +181,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         single = len(args.file) == 1 and not Path(args.file[0]).is_dir()
         return _check_mail(args) if single else _check_mails(args)
     if args.command == "rules":
-        return _rules_check(args)
+        return rules_test.run(args) if args.action == "test" else _rules_check(args)
     config = _load_config(args)
     if args.command == "sla":
         return _sla_sweep(config, args.now, args.dry_run, args.json)
     if args.command == "calendar":
         return _calendar(config, args.range, args.json)
+    if args.command == "oauth":
+        return logins.oauth_login(config, args)
     if args.command == "check":
-        return _check(config, args.json)
+        code = _check(config, args.json, logins.connect_report(config) if args.connect else {})
+        return code
     if args.command == "ingest":
         return _ingest(config, args.file)
+    if args.command == "db":
+        return db_commands.run(config, args)
     desk = Desk.open(config)
     if args.command == "run":
         from mailticket.app.daemon import Daemon
@@ -190,6 +208,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _tickets(desk, args)
     if args.command == "outbox":
         return _outbox(desk, args)
+    if args.command == "report":
+        try:
+            return report_view.run(desk, args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "quarantine":
         records = [to_record(r) for r in desk.store.quarantine()]
         emit_table(records, args.json, ["id", "created", "from_addr", "subject", "reason"])
@@ -197,7 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _check(config: Config, as_json: bool) -> int:
+def _check(config: Config, as_json: bool, connected: dict[str, str]) -> int:
     summary = {
         "config": config.source,
         "desk": config.desk.address,
@@ -215,6 +238,10 @@ def _check(config: Config, as_json: bool) -> int:
     rule_errors = [str(e) for e in check_rules(config.rules_path)[1]] if config.rules_path else []
     summary["template_errors"] = template_errors
     summary["rule_errors"] = rule_errors
+    summary.update(connected)
+    login_errors = [
+        f"{k}: {v}" for k, v in connected.items() if v not in ("ok", "(not configured)")
+    ]
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -229,6 +256,10 @@ def _check(config: Config, as_json: bool) -> int:
         if not as_json:
             print("templates or rules have errors / 模板或规则有错误", file=sys.stderr)
         return os.EX_CONFIG
+    if login_errors:
+        if not as_json:
+            print("login failed / 登录失败: " + "; ".join(login_errors), file=sys.stderr)
+        return EX_TEMPFAIL
     if not as_json:
         print("configuration OK / 配置有效")
     return 0
@@ -403,7 +434,7 @@ def _thread_decision(mail: InboundMail, config: Config | None) -> str:
     if not config.storage_path.is_dir():
         return "new ticket"  # no store yet, and checking must not create one
     try:
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         ticket_id = find_ticket(
             mail,
             config.desk.ticket_prefix,

@@ -22,6 +22,7 @@ from mailticket.desk.sweep import sweep
 from mailticket.errors import MailboxError, MailticketError
 from mailticket.intake.cycle import intake_and_send, open_mailbox
 from mailticket.intake.imap import Mailbox
+from mailticket.oauth import section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
 
 log = logging.getLogger("mailticket.daemon")
@@ -53,7 +54,8 @@ class Daemon:
         self.send = send
         config = desk.config
         if connect is None and config.imap.host:
-            connect = lambda: open_mailbox(config)  # noqa: E731
+            tokens = section_tokens(config, "imap", desk.clock)  # one cache for every reconnect
+            connect = lambda: open_mailbox(config, tokens)  # noqa: E731
         self.connect = connect
         self.use_idle = config.imap.idle if use_idle is None else use_idle
         self.mailbox: Mailbox | None = None
@@ -193,6 +195,10 @@ class Daemon:
 
     def step(self) -> None:
         """One turn: connect if needed, run due jobs, then wait for mail or the next job."""
+        if self.mailbox is not None and self.mailbox.token_expiring(self.desk.clock()):
+            # Exchange Online ends the session when its token expires: leave IDLE first.
+            log.info("IMAP: the token expires soon; reconnecting with a new one")
+            self._drop_mailbox()
         self._ensure_mailbox(time.monotonic())
         self.scheduler.run_pending()
         if self.stopping.is_set():

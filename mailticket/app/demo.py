@@ -97,6 +97,19 @@ def _indented(message: EmailMessage) -> str:
     return "\n".join(f"    {line}" for line in text.strip().splitlines()) + "\n"
 
 
+def _customer_answer(acknowledgement: email.message.Message) -> EmailMessage:
+    """The customer's reply to an acknowledgement, with the details it asked for."""
+    answer = EmailMessage(policy=SMTP)
+    answer["From"] = acknowledgement["To"]
+    answer["To"] = acknowledgement["From"]
+    answer["Subject"] = f"回复: {acknowledgement['Subject']}"
+    answer["Message-ID"] = "<demo-followup@qq.example>"
+    answer["In-Reply-To"] = acknowledgement["Message-ID"]
+    answer["References"] = f"{acknowledgement['References']} {acknowledgement['Message-ID']}"
+    answer.set_content("补充：我的账号是 138 0013 8000，收款银行卡尾号 6688。\n", charset="utf-8")
+    return answer
+
+
 def run_demo(directory: Path | None = None) -> int:
     temporary = directory is None
     root = Path(tempfile.mkdtemp(prefix="mailticket-demo-")) if directory is None else directory
@@ -146,16 +159,7 @@ def run_demo(directory: Path | None = None) -> int:
         first = next((r for r in replies if r["X-Mailticket-Ticket"] in incomplete), replies[0])
         print(f"\nThe acknowledgement {first['X-Mailticket-Ticket']} received / 受理确认:")
         print(_indented(first))
-        answer = EmailMessage(policy=SMTP)
-        answer["From"] = first["To"]
-        answer["To"] = first["From"]
-        answer["Subject"] = f"回复: {first['Subject']}"
-        answer["Message-ID"] = "<demo-followup@qq.example>"
-        answer["In-Reply-To"] = first["Message-ID"]
-        answer["References"] = f"{first['References']} {first['Message-ID']}"
-        answer.set_content(
-            "补充：我的账号是 138 0013 8000，收款银行卡尾号 6688。\n", charset="utf-8"
-        )
+        answer = _customer_answer(first)
         _deliver(maildir, "06_followup.eml", answer.as_bytes())
         maildir_cycle(desk, maildir)
         drain_outbox(desk, smtp_sender(config))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from mailticket.completeness.normalise import simplified
 from mailticket.completeness.rules import Field
 from mailticket.model import Attachment
 
@@ -144,6 +145,37 @@ _AMOUNTS = (
         re.compile("金额|amount"),
     ),
     (re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"), re.compile("元|块|圆")),
+    # A bare number right after the verb of the complaint: 充值500, 提现了2000, topped up 300,
+    # withdrawal of 1500; not a count of days or hours (提现3天).
+    (
+        re.compile(
+            rf"(?:充值|充了|提现|取现|转出|top[- ]?up|topped up|recharged?|withdr[a-z]*(?: of)?)"
+            rf"\s?了?\s?({_NUMBER})(?![\d.])(?!\s?(?:天|日|号|点|小时|个|days?|hours?|hrs?))",
+            re.IGNORECASE,
+        ),
+        re.compile("充值|充了|提现|取现|转出|top|recharge|withdr"),
+    ),
+)
+# Other currencies people pay in (the customer gave an amount; it is kept with its code, not
+# read as yuan): a sign or code before the number, or a word after it.
+_FOREIGN = {
+    "rm": "MYR", "s$": "SGD", "hk$": "HKD", "nt$": "TWD", "$": "USD", "₱": "PHP", "php": "PHP",
+    "rs": "INR", "rs.": "INR", "inr": "INR", "₹": "INR", "₦": "NGN", "n": "NGN",
+    "蚊": "HKD", "港币": "HKD", "港元": "HKD", "台币": "TWD", "新台币": "TWD",
+    "pesos": "PHP", "peso": "PHP", "rupees": "INR", "naira": "NGN", "ringgit": "MYR",
+    "sgd": "SGD", "hkd": "HKD", "myr": "MYR", "ngn": "NGN", "twd": "TWD", "usd": "USD",
+    "dollars": "USD",
+}  # fmt: skip
+_FOREIGN_AMOUNTS = (
+    re.compile(
+        rf"(?<![A-Za-z0-9])(RM|S\$|HK\$|NT\$|\$|₱|PHP|Rs\.?|INR|₹|₦|N)\s?({_NUMBER})(?![\d.])",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"(?<![\d.,])({_NUMBER})\s?(蚊|港币|港元|新台币|台币|pesos?|rupees|naira|ringgit"
+        rf"|SGD|HKD|MYR|NGN|TWD|USD|PHP|INR|dollars)(?![A-Za-z])",
+        re.IGNORECASE,
+    ),
 )
 
 
@@ -163,7 +195,18 @@ def _amounts(folded: str, key: str) -> list[Found]:
             value = _amount(match)
             if value is not None:
                 found.setdefault(match.start(), value)
+    for index, pattern in enumerate(_FOREIGN_AMOUNTS):
+        for match in pattern.finditer(folded[:_FOREIGN_LIMIT]):
+            marker, number = match.groups() if index == 0 else match.groups()[::-1]
+            code = _FOREIGN.get(marker.lower())
+            if code and number.replace(",", "").replace(".", "").isdigit():
+                value = str(Decimal(number.replace(",", "")).quantize(Decimal("0.01")))
+                if Decimal(value) > 0:
+                    found.setdefault(match.start(), f"{value} {code}")
     return [Found(start, value) for start, value in sorted(found.items())]
+
+
+_FOREIGN_LIMIT = 20_000  # characters of a mail searched for other currencies
 
 
 def _amount(match: re.Match[str]) -> str | None:
@@ -232,11 +275,15 @@ _DATES = (
     ),
     (
         re.compile(
-            r"(?P<rel>大前天|前天|昨天|昨日|昨晚|今天|今日|今早|今晚"
-            r"|the day before yesterday|yesterday|today|this morning|last night|tonight)",
+            r"(?P<rel>大前天|前天|前日|昨天|昨日|昨晚|今天|今日|今早|今晚|今朝|琴日|寻晚|尋晚|啱啱"
+            r"|the day before yesterday|yesterday|today|this morning|this afternoon"
+            r"|this evening|last night|tonight|just now)",
             re.IGNORECASE,
         ),
-        re.compile("前天|昨|今|yesterday|today|this morning|last night|tonight"),
+        re.compile(
+            "前天|前日|昨|今|琴日|寻晚|尋晚|啱啱|yesterday|today|this morning|this afternoon"
+            "|this evening|last night|tonight|just now"
+        ),
     ),
 )
 _RELATIVE_DAYS = {
@@ -255,7 +302,25 @@ _RELATIVE_DAYS = {
     "this morning": 0,
     "last night": 1,
     "tonight": 0,
+    # Cantonese: 琴日 yesterday, 尋晚 last night, 前日 the day before yesterday, 今朝 this
+    # morning, 啱啱 just now
+    "前日": 2,
+    "今朝": 0,
+    "琴日": 1,
+    "寻晚": 1,
+    "尋晚": 1,
+    "啱啱": 0,
+    "this afternoon": 0,
+    "this evening": 0,
+    "just now": 0,
 }
+# A relative day that says only "today": mostly "I am writing today", not when it happened,
+# unless a part of the day or a clock time follows (今天下午, today at 3pm).
+_BARE_TODAY = ("今天", "今日", "today")
+_PART_OF_DAY = re.compile(
+    r"\s*(?:的)?\s*(?:凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|半夜|morning|afternoon|evening)",
+    re.IGNORECASE,
+)
 _TIME = re.compile(
     rf"\s*(?:的|at|around|about|约|大约|大概|,|，)?\s*"
     r"(?P<period>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|半夜)?\s*"
@@ -295,12 +360,19 @@ def _datetimes(folded: str, key: str, reference: datetime) -> list[Found]:
             if day is None or day > today:
                 continue
             end, clock = _time_after(folded, match.end(), match.group(0))
-            if clock is None and day == today and "rel" in match.re.groupindex:
-                continue  # "today" alone is mostly "I am writing today", not when it happened
+            if clock is None and _bare_today(match, folded):
+                continue
             taken.append((match.start(), end))
             value = day.isoformat() + (f" {clock[0]:02d}:{clock[1]:02d}" if clock else "")
             found.append(Found(match.start(), value))
     return sorted(found, key=lambda f: f.start)
+
+
+def _bare_today(match: re.Match[str], folded: str) -> bool:
+    rel = match.groupdict().get("rel")
+    if not rel or ignorecase_key(rel) not in _BARE_TODAY:
+        return False
+    return not _PART_OF_DAY.match(folded, match.end(), match.end() + 12)
 
 
 def _small(number: str) -> int | None:
@@ -390,8 +462,10 @@ def phrase_positions(text: str, phrases: Sequence[str]) -> Iterator[tuple[int, s
 
 
 def caseless(text: str) -> str:
-    """`text` as phrases are compared with it: full-width forms folded, lower case."""
-    return fold_width(text).lower()
+    """`text` as phrases are compared with it: full-width forms folded, traditional Chinese
+    read as simplified (so 儲值/提領 meet a phrase written 储值/提领), lower case; the same
+    length as `text`."""
+    return simplified(fold_width(text)).lower()
 
 
 def phrases_in(caseless_text: str, phrases: Sequence[str]) -> Iterator[tuple[int, str]]:

@@ -8,7 +8,8 @@ already gave. The same replay with edited rules is what `mailticket check` shows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mailticket.completeness import guard
 from mailticket.completeness.extract import caseless, find_fields, phrases_found
+from mailticket.completeness.normalise import pinyin_key
 from mailticket.completeness.rules import Category, RuleSet
 from mailticket.model import Attachment, FieldChange, InboundMail
 
@@ -76,20 +78,14 @@ class Assessment:
 
 
 def classify(rules: RuleSet, text: str) -> Classification:
-    """The category whose phrases weigh most in `text`, or the catch-all when none is clear."""
-    evidence: dict[str, int] = {}
-    hits: dict[str, tuple[str, ...]] = {}
-    text = caseless(text)  # once for every phrase of every category
-    for category in rules.categories:
-        if category.catch_all:
-            continue
-        found: list[str] = []
-        weight = 0
-        for signal in category.signals:
-            phrases = phrases_found(text, signal.phrases)
-            found += phrases
-            weight += signal.weight * len(phrases)
-        evidence[category.id], hits[category.id] = weight, tuple(found)
+    """The category whose phrases weigh most in `text`, or the catch-all when none is clear.
+    When no phrase is found as written, the Chinese phrases are looked for again by their
+    pinyin (冲值 for 充值, 帐号 for 账号, a mail typed in pinyin): slower, so only then."""
+    evidence, hits = _evidence(rules, caseless(text), phrases_found)
+    if not any(evidence.values()):
+        key = pinyin_key(text)
+        evidence, hits = _evidence(rules, key, _pinyin_phrases)
+        hits = {k: tuple(f"{phrase} (pinyin)" for phrase in v) for k, v in hits.items()}
     ranked = sorted(evidence.items(), key=lambda item: -item[1])
     best, first = ranked[0] if ranked else ("", 0)
     second = ranked[1][1] if len(ranked) > 1 else 0
@@ -103,6 +99,37 @@ def classify(rules: RuleSet, text: str) -> Classification:
     chosen = rules.get(best)
     assert chosen is not None
     return Classification(chosen, confidence, evidence, hits[best])
+
+
+def _evidence(
+    rules: RuleSet, text: str, found_in: Callable[[str, Sequence[str]], list[str]]
+) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Each category's weight of phrases `found_in` the text, and the phrases."""
+    evidence: dict[str, int] = {}
+    hits: dict[str, tuple[str, ...]] = {}
+    for category in rules.categories:
+        if category.catch_all:
+            continue
+        found: list[str] = []
+        weight = 0
+        for signal in category.signals:
+            phrases = found_in(text, signal.phrases)
+            found += phrases
+            weight += signal.weight * len(phrases)
+        evidence[category.id], hits[category.id] = weight, tuple(found)
+    return evidence, hits
+
+
+def _pinyin_phrases(key: str, phrases: Sequence[str]) -> list[str]:
+    """The Chinese phrases of at least two characters whose pinyin key is in `key` (a
+    one-syllable key such as "chong" would meet too many words)."""
+    return [p for p in phrases if len(p) >= 2 and not p.isascii() and _phrase_key(p) in key]
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrase_key(phrase: str) -> str:
+    # The rules ask the same few hundred phrases of every mail that reaches the fallback.
+    return pinyin_key(phrase)
 
 
 def assess(

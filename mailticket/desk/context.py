@@ -18,7 +18,7 @@ from mailticket.model import (
     system_clock,
 )
 from mailticket.outbound.compose import DeskIdentity, Templates
-from mailticket.store import Store
+from mailticket.store import Store, open_store
 
 log = logging.getLogger("mailticket")
 
@@ -30,6 +30,9 @@ class Desk:
     config: Config
     store: Store
     clock: Clock = system_clock
+    # Times each mail's `[limits] mail_seconds`: real time, apart from the desk's clock (which
+    # a demo or test may move on by days between two mails).
+    budget_clock: Clock = system_clock
 
     templates: Templates = field(default_factory=Templates)
     rules: LiveRules | None = None  # completeness rules; None: no scoring, plain receipts
@@ -40,7 +43,7 @@ class Desk:
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
         rules = LiveRules.open(config.rules_path) if config.rules_path else None
-        store = Store(config.storage_path, lock_timeout=config.storage.lock_timeout)
+        store = open_store(config)
         _warn_about_agents(config)
         return cls(
             config=config,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from mailticket.desk.context import Desk
+from mailticket.desk.report_gather import yesterday_line
 from mailticket.desk.tickets import agents_for
 from mailticket.model import (
     MessageKind,
@@ -12,7 +13,7 @@ from mailticket.model import (
     Ticket,
     TicketStatus,
 )
-from mailticket.outbound import compose
+from mailticket.outbound import compose, headers
 from mailticket.outbound.outbox import next_outbox_id
 
 
@@ -29,6 +30,7 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
         if store.mark("digest") == today:
             return []
         waiting = store.tickets(TicketStatus.OPEN) + store.tickets(TicketStatus.PENDING)
+        summary = yesterday_line(store, desk.config.business_calendar, now)
         by_recipient: dict[str, list[Ticket]] = {}
         for ticket in waiting:
             for recipient in agents_for(desk, ticket):
@@ -39,12 +41,17 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
                     "id": t.id,
                     "status": t.status.value,
                     "left": _time_left(t, now),
-                    "subject": compose.header_safe(t.subject, 60),
+                    "subject": headers.header_safe(t.subject, 60),
                 }
                 for t in sorted(tickets, key=lambda t: t.due or now)
             ]
             text, html = desk.templates.render(
-                "digest", "agent", rows=rows, date=today, desk_name=desk.config.desk.name
+                "digest",
+                "agent",
+                rows=rows,
+                date=today,
+                desk_name=desk.config.desk.name,
+                summary=summary,
             )
             outgoing = compose.build_mail(
                 desk=desk.identity,

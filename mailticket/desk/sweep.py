@@ -5,7 +5,7 @@ recorded in the same transaction as the mail it queues; archiving closed tickets
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mailticket.desk import sla
 from mailticket.desk.context import Desk, log
@@ -61,23 +61,7 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
         except _DryRun:
             pass
         done += actions
-    if not dry_run:
-        archive_closed(desk, now)
     return done
-
-
-def archive_closed(desk: Desk, now: datetime) -> int:
-    """Closed tickets untouched for `archive_after_days` leave memory for the archive, in
-    batches (one transaction each) so the lock is never held long."""
-    ready = desk.store.archivable(now - timedelta(days=desk.config.storage.archive_after_days))
-    for start in range(0, len(ready), ARCHIVE_BATCH):
-        desk.store.archive(ready[start : start + ARCHIVE_BATCH])
-    if ready:
-        log.info("archived %d closed tickets", len(ready))
-    return len(ready)
-
-
-ARCHIVE_BATCH = 500
 
 
 SWEEP_BATCH = 200

@@ -14,10 +14,11 @@ from mailticket.desk.context import Desk, log
 from mailticket.errors import StoreError
 from mailticket.intake.imap import ImapSettings, Mailbox
 from mailticket.intake.record import PROCESSED, QUARANTINED, take_in
+from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
 
 
-def imap_settings(config: Config) -> ImapSettings:
+def imap_settings(config: Config, tokens: Tokens | None = None) -> ImapSettings:
     return ImapSettings(
         host=config.imap.host,
         port=config.imap.port,
@@ -27,12 +28,14 @@ def imap_settings(config: Config) -> ImapSettings:
         folder=config.imap.folder,
         timeout=config.imap.timeout,
         tls_verify=config.imap.tls_verify,
+        auth=config.imap.auth,
+        tokens=tokens if tokens is not None else section_tokens(config, "imap"),
     )
 
 
-def open_mailbox(config: Config) -> Mailbox:
+def open_mailbox(config: Config, tokens: Tokens | None = None) -> Mailbox:
     """A connected mailbox with the processed and quarantine folders in place."""
-    mailbox = Mailbox(imap_settings(config))
+    mailbox = Mailbox(imap_settings(config, tokens))
     try:
         mailbox.ensure_folder(config.imap.processed_folder)
         mailbox.ensure_folder(config.imap.quarantine_folder)

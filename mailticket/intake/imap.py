@@ -3,7 +3,13 @@
 Facts this works around (see FIELD-NOTES): imaplib keeps the capability list from before login,
 so imap-tools' `move()` would silently fall back to COPY + EXPUNGE on Dovecot; `MailMessage`
 does not keep the bytes as fetched; nothing reconnects by itself. Every failure leaves here as
-`MailboxError`, and the caller builds a new `Mailbox`.
+`MailboxError`, and the caller builds a new `Mailbox`; a refused login is a
+`MailboxLoginError` and leaves no socket open.
+
+OAuth2 (`auth = xoauth2 | oauthbearer`): SASL through imaplib's own `authenticate` (imap-tools'
+`xoauth2()` re-sends the token on the server's error challenge and raises imaplib's error, not
+its own). A refused token is refreshed once and tried again; `renew_at` says when the session
+must be closed and opened with a new token (Exchange Online ends it when the token expires).
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import re
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
-from imap_tools.errors import ImapToolsError, MailboxLoginError
+from imap_tools.errors import ImapToolsError
+from imap_tools.errors import MailboxLoginError as ImapToolsLoginError
 
-from mailticket.errors import MailboxError
+from mailticket.errors import MailboxError, MailboxLoginError, TokenError
+from mailticket.oauth.tokens import Tokens
 
 _ERRORS = (imaplib.IMAP4.error, OSError, ssl.SSLError, ImapToolsError)
 
@@ -33,6 +42,8 @@ class ImapSettings:
     folder: str = "INBOX"
     timeout: float = 30.0
     tls_verify: bool = True
+    auth: str = "password"  # password | xoauth2 | oauthbearer
+    tokens: Tokens | None = None
 
 
 @dataclass(frozen=True)
@@ -66,16 +77,65 @@ class Mailbox:
         except _ERRORS as exc:
             raise MailboxError(f"cannot connect to IMAP server {where}: {exc}") from None
         self.box = box
+        self.renew_at: datetime | None = None
         try:
-            box.login(settings.username, settings.password, initial_folder=None)
+            self._login(where)
             self._refresh_capabilities()
             self.uidvalidity = self._select(settings.folder)
-        except MailboxLoginError:
+        except MailboxError:
             self.close()
-            raise MailboxError(f"IMAP login failed for {settings.username} at {where}") from None
+            raise
         except _ERRORS as exc:
             self.close()
             raise MailboxError(f"IMAP error at {where}: {exc}") from None
+
+    def _login(self, where: str) -> None:
+        settings = self.settings
+        failed = f"IMAP login failed for {settings.username} at {where} / IMAP 登录失败"
+        if settings.auth == "password" or settings.tokens is None:
+            try:
+                self.box.login(settings.username, settings.password, initial_folder=None)
+            except (ImapToolsLoginError, imaplib.IMAP4.error) as exc:
+                raise MailboxLoginError(f"{failed}: {_server_text(exc)}") from None
+            return
+        tokens = settings.tokens
+        for attempt in (1, 2):
+            try:
+                token = tokens.get()
+            except TokenError as exc:
+                raise MailboxLoginError(f"{failed}: {exc}") from None
+            try:
+                self._authenticate(token.value)
+            except imaplib.IMAP4.error as exc:
+                if attempt == 2:
+                    raise MailboxLoginError(
+                        f"{failed}: {settings.auth.upper()} token refused twice "
+                        f"(refreshed once): {_server_text(exc)}"
+                    ) from None
+                tokens.invalidate()
+                continue
+            self.renew_at = tokens.renew_at(token)
+            return
+
+    def _authenticate(self, token: str) -> None:
+        """SASL XOAUTH2 or OAUTHBEARER (RFC 7628); the error challenge is answered as each
+        mechanism wants (empty line, or ^A) so the server sends its final NO."""
+        settings, mechanism = self.settings, self.settings.auth.upper()
+        if mechanism == "XOAUTH2":
+            first, after = f"user={settings.username}\x01auth=Bearer {token}\x01\x01", ""
+        else:
+            first = (
+                f"n,a={settings.username},\x01host={settings.host}\x01port={settings.port}"
+                f"\x01auth=Bearer {token}\x01\x01"
+            )
+            after = "\x01"
+        challenges: list[bytes] = []
+
+        def reply(challenge: bytes) -> bytes:
+            challenges.append(challenge)
+            return (first if len(challenges) == 1 else after).encode()
+
+        self.box.client.authenticate(mechanism, reply)
 
     def _refresh_capabilities(self) -> None:
         """Servers (Dovecot) announce MOVE and IDLE only after login; imaplib never asks again."""
@@ -161,9 +221,21 @@ class Mailbox:
         except _ERRORS as exc:
             raise MailboxError(f"IMAP NOOP failed: {exc}") from None
 
+    def token_expiring(self, now: datetime) -> bool:
+        """True once the session's token is about to expire: close it and open a new one."""
+        return self.renew_at is not None and now >= self.renew_at
+
     def close(self) -> None:
         try:
             self.box.logout()
         except Exception:
             with contextlib.suppress(Exception):
                 self.box.client.shutdown()
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's words from imaplib's `error(b'[AUTHENTICATIONFAILED] ...')`."""
+    text = str(exc.args[0] if exc.args else exc)
+    if text.startswith(("b'", 'b"')):
+        text = text[2:-1]
+    return text

@@ -6,17 +6,19 @@ as the decision sequence.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
+from mailticket.desk import agents
 from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
 from mailticket.desk.context import Desk, log
 from mailticket.desk.decide import (
     Action,
+    Decision,
     decide_inbound,
     throttle_reason,
     wants_information_reply,
@@ -74,7 +76,7 @@ def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     sha = hashlib.sha256(raw).hexdigest()
     desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
     limits = desk.config.limits
-    deadline = Deadline(desk.clock, limits.mail_seconds)
+    deadline = Deadline(desk.budget_clock, limits.mail_seconds)
     if len(raw) > limits.max_mail_bytes:
         reason = (
             f"mail of {len(raw)} bytes is over [limits] max_mail_bytes ({limits.max_mail_bytes})"
@@ -139,6 +141,28 @@ def _quarantine(
     return IntakeResult("quarantined", QUARANTINED, reason=reason)
 
 
+@dataclass
+class Recording:
+    """One mail on its way through `_record`'s steps (Mailman's message metadata): each step
+    reads what earlier steps found and adds its own finding."""
+
+    mail: InboundMail
+    now: datetime
+    redacted: tuple[str, ...]
+    claim: agents.Verdict | None
+    is_agent: bool
+    ticket_id: str | None = None
+    ticket: Ticket | None = None
+    forwarded_by: str = ""
+    stranger: bool = False
+    before: Ticket | None = None
+    outcome: str = ""
+    kind: MessageKind = MessageKind.COMPLAINT
+    assessment: Assessment | None = None
+    flags: tuple[str, ...] = ()
+    effects: Effects = field(default_factory=Effects)
+
+
 def _record(
     desk: Desk,
     mail: InboundMail,
@@ -146,52 +170,33 @@ def _record(
     report: DeliveryReport | None,
     deadline: Deadline,
 ) -> IntakeResult:
-    store, config = desk.store, desk.config
-    now = desk.clock()
+    """Record one parsed mail in one transaction: the decision sequence, top to bottom."""
+    store = desk.store
     mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
     deadline.check("redaction")
     claim = agent_claim(desk, mail)
-    is_agent = claim is not None and claim.trusted
+    case = Recording(
+        mail, desk.clock(), redacted, claim, is_agent=claim is not None and claim.trusted
+    )
     with store.transaction():
         previous = store.dedupe_destination(mail.dedupe_key)
         if previous is not None:
             return IntakeResult("duplicate", previous)
-        ticket_id = find_ticket(
-            mail,
-            config.desk.ticket_prefix,
-            store.ticket_for_message_ids,
-            lambda candidate: store.find_ticket(candidate) is not None,
-            lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
-        )
-        if ticket_id is None and report is not None and report.message_ids:
-            ticket_id = store.ticket_for_message_ids(list(report.message_ids))
-        ticket = store.find_ticket(ticket_id) if ticket_id else None
-        forwarded_by = ""
-        if is_agent and ticket is None and (origin := _forwarded_customer(desk, mail)):
-            forwarded_by, is_agent = mail.from_addr, False
-            mail = replace(
-                mail,
-                from_addr=origin.address,
-                from_name=origin.name,
-                subject=origin.subject or mail.subject,
-                text=origin.text or mail.text,
-            )
-        stranger = _stranger(desk, mail, ticket, is_agent, report is not None)
-        if stranger and config.desk.stranger_tag == "new_ticket":
-            ticket = None
-        if ticket is not None and not is_agent:
-            ticket = continuation(desk, ticket)
+        _thread(desk, case, report)
+        _take_over_forward(desk, case)
+        _judge_stranger(desk, case, report)
         decision = decide_inbound(
-            mail,
-            ticket,
-            is_agent=is_agent,
+            case.mail,
+            case.ticket,
+            is_agent=case.is_agent,
             own_addresses=desk.own_addresses,
-            now=now,
-            reopen_days=config.agents.reopen_days,
+            now=case.now,
+            reopen_days=desk.config.agents.reopen_days,
         )
-        if stranger:  # attached for the agents to see: it changes nothing on the ticket
+        if case.stranger:  # attached for the agents to see: it changes nothing on the ticket
             decision = replace(decision, reopen=False, resume=False)
         if decision.action == Action.QUARANTINE:
+            mail = case.mail
             return _quarantine(
                 desk,
                 mail.raw_sha256,
@@ -200,85 +205,168 @@ def _record(
                 dedupe_key=mail.dedupe_key,
                 mail=mail,
             )
-        effects = Effects(notes=list(decision.notes))
-        if forwarded_by:
-            effects.notes.append(f"forwarded in by agent {forwarded_by} for {mail.from_addr}")
-        if stranger:
-            handled = "a new ticket" if ticket is None else "attached: agents, please check"
-            effects.notes.append(
-                f"claims {ticket_id} by its subject tag or references but is not in its "
-                f"conversation: {handled}"
-            )
-        forged = forged_references(mail, config.desk_domain, desk.secret)
-        if forged:
-            effects.notes.append(f"forged reference to our mail, ignored: {', '.join(forged[:3])}")
-        if claim is not None and claim.trusted:
-            effects.notes.append(f"agent authenticated: {claim.reason}")
-        if decision.action == Action.NEW_TICKET:
-            answered = ticket if decision.continues else None
-            ticket = before = new_ticket(desk, mail, continues=answered)
-            if answered is not None:
-                close_continued(desk, answered, ticket.id)
-            outcome = "created"
-        else:
-            assert ticket is not None
-            before = ticket
-            ticket = replace(ticket, updated=now)
-            if decision.reopen or decision.resume:
-                ticket = with_status(ticket, TicketStatus.OPEN, now)
-            if decision.kind == MessageKind.BOUNCE and report is not None:
-                ticket = apply_bounce(desk, ticket, report, effects)
-            outcome = "appended"
-        assessment: Assessment | None = None
-        flags: tuple[str, ...] = ()
-        kind = decision.kind
-        if kind in CUSTOMER_KINDS and stranger:
-            flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
-            effects.notes.extend(flags)  # recorded, never scored into the ticket's fields
-        elif kind in CUSTOMER_KINDS:
-            flags = guard.flags(f"{mail.subject}\n{mail.text}", redacted)
-            if claim is not None and not claim.trusted:
-                flags += (f"not authenticated as agent {mail.from_addr}: {claim.reason}",)
-            effects.notes.extend(flags)
-            ticket, assessment = rescore(desk, ticket, effects, mail=mail, kind=kind, flags=flags)
-        elif kind == MessageKind.AGENT:
-            ticket, kind = act_on_agent_mail(desk, ticket, mail, effects)
+        case.effects = Effects(notes=list(decision.notes))
+        _note_provenance(desk, case)
+        _open_or_update(desk, case, decision, report)
+        _read_content(desk, case, decision)
         deadline.check("scoring")
-        ticket = save_ticket(desk, ticket, new=outcome == "created")
-        if decision.acknowledge:
-            category = assessment.category if assessment else None
-            _reply_automatically(desk, ticket, mail, effects, category=category, redacted=redacted)
-        elif assessment and wants_information_reply(before, ticket, decision.kind):
-            _reply_automatically(
-                desk,
-                ticket,
-                mail,
-                effects,
-                category=assessment.category,
-                received=assessment.received,
-                redacted=redacted,
-            )
-        store.add_message(
-            _inbound_message(
-                ticket.id,
-                mail,
-                kind,
-                tuple(effects.notes),
-                now,
-                extracted=assessment.extracted if assessment else {},
-                flags=flags,
-            )
+        assert case.ticket is not None
+        case.ticket = save_ticket(desk, case.ticket, new=case.outcome == "created")
+        _answer(desk, case, decision)
+        _keep_message(desk, case, decision)
+        queue_effects(store, case.effects)
+    assert case.ticket is not None
+    for note in case.effects.notes:
+        log.info("%s: %s", case.ticket.id, note)
+    log.info("%s %s from %s (%s)", case.outcome, case.ticket.id, case.mail.from_addr, source)
+    return IntakeResult(case.outcome, PROCESSED, ticket_id=case.ticket.id)
+
+
+def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
+    """Which ticket the mail belongs to: tag, references, our signed Message-IDs, and for a
+    delivery report the Message-IDs it returns."""
+    store, config = desk.store, desk.config
+    case.ticket_id = find_ticket(
+        case.mail,
+        config.desk.ticket_prefix,
+        store.ticket_for_message_ids,
+        lambda candidate: store.find_ticket(candidate) is not None,
+        lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
+    )
+    if case.ticket_id is None and report is not None and report.message_ids:
+        case.ticket_id = store.ticket_for_message_ids(list(report.message_ids))
+    case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
+
+
+def _take_over_forward(desk: Desk, case: Recording) -> None:
+    """An agent's forward of a customer's mail becomes that customer's mail."""
+    mail = case.mail
+    if not case.is_agent or case.ticket is not None:
+        return
+    origin = _forwarded_customer(desk, mail)
+    if origin is None:
+        return
+    case.forwarded_by, case.is_agent = mail.from_addr, False
+    case.mail = replace(
+        mail,
+        from_addr=origin.address,
+        from_name=origin.name,
+        subject=origin.subject or mail.subject,
+        text=origin.text or mail.text,
+    )
+
+
+def _judge_stranger(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
+    """A stranger quoting a ticket's tag or Message-IDs opens their own ticket (or joins,
+    flagged, changing nothing)."""
+    case.stranger = _stranger(desk, case.mail, case.ticket, case.is_agent, report is not None)
+    if case.stranger and desk.config.desk.stranger_tag == "new_ticket":
+        case.ticket = None
+    if case.ticket is not None and not case.is_agent:
+        case.ticket = continuation(desk, case.ticket)
+
+
+def _note_provenance(desk: Desk, case: Recording) -> None:
+    """Notes on where the mail came from: forwards, strangers, forged references, agents."""
+    notes, mail = case.effects.notes, case.mail
+    if case.forwarded_by:
+        notes.append(f"forwarded in by agent {case.forwarded_by} for {mail.from_addr}")
+    if case.stranger:
+        handled = "a new ticket" if case.ticket is None else "attached: agents, please check"
+        notes.append(
+            f"claims {case.ticket_id} by its subject tag or references but is not in its "
+            f"conversation: {handled}"
         )
-        if kind in CUSTOMER_KINDS:
-            event = "new" if kind == MessageKind.COMPLAINT else "followup"
-            notify_assignee(
-                desk, ticket, "reopened" if decision.reopen else event, effects, text=mail.text
-            )
-        queue_effects(store, effects)
-    for note in effects.notes:
-        log.info("%s: %s", ticket.id, note)
-    log.info("%s %s from %s (%s)", outcome, ticket.id, mail.from_addr, source)
-    return IntakeResult(outcome, PROCESSED, ticket_id=ticket.id)
+    forged = forged_references(mail, desk.config.desk_domain, desk.secret)
+    if forged:
+        notes.append(f"forged reference to our mail, ignored: {', '.join(forged[:3])}")
+    if case.claim is not None and case.claim.trusted:
+        notes.append(f"agent authenticated: {case.claim.reason}")
+
+
+def _open_or_update(
+    desk: Desk, case: Recording, decision: Decision, report: DeliveryReport | None
+) -> None:
+    """A new ticket (closing the one it continues), or the found one updated and reopened."""
+    now = case.now
+    if decision.action == Action.NEW_TICKET:
+        answered = case.ticket if decision.continues else None
+        case.ticket = case.before = new_ticket(desk, case.mail, continues=answered)
+        if answered is not None:
+            close_continued(desk, answered, case.ticket.id)
+        case.outcome = "created"
+        return
+    assert case.ticket is not None
+    case.before = case.ticket
+    ticket = replace(case.ticket, updated=now)
+    if decision.reopen or decision.resume:
+        ticket = with_status(ticket, TicketStatus.OPEN, now)
+    if decision.kind == MessageKind.BOUNCE and report is not None:
+        ticket = apply_bounce(desk, ticket, report, case.effects)
+    case.ticket, case.outcome = ticket, "appended"
+
+
+def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
+    """A customer's words are scored and flagged; an agent's are obeyed."""
+    assert case.ticket is not None
+    case.kind = decision.kind
+    if case.kind in CUSTOMER_KINDS and case.stranger:
+        case.flags = guard.flags(f"{case.mail.subject}\n{case.mail.text}", case.redacted)
+        case.effects.notes.extend(case.flags)  # recorded, never scored into the ticket
+    elif case.kind in CUSTOMER_KINDS:
+        mail, claim = case.mail, case.claim
+        flags = guard.flags(f"{mail.subject}\n{mail.text}", case.redacted)
+        if claim is not None and not claim.trusted:
+            flags += (f"not authenticated as agent {mail.from_addr}: {claim.reason}",)
+        case.effects.notes.extend(flags)
+        case.flags = flags
+        case.ticket, case.assessment = rescore(
+            desk, case.ticket, case.effects, mail=mail, kind=case.kind, flags=flags
+        )
+    elif case.kind == MessageKind.AGENT:
+        case.ticket, case.kind = act_on_agent_mail(desk, case.ticket, case.mail, case.effects)
+
+
+def _answer(desk: Desk, case: Recording, decision: Decision) -> None:
+    """The acknowledgement, or a request for what is still missing."""
+    assert case.ticket is not None and case.before is not None
+    assessment = case.assessment
+    if decision.acknowledge:
+        category = assessment.category if assessment else None
+        _reply_automatically(
+            desk, case.ticket, case.mail, case.effects, category=category, redacted=case.redacted
+        )
+    elif assessment and wants_information_reply(case.before, case.ticket, decision.kind):
+        _reply_automatically(
+            desk,
+            case.ticket,
+            case.mail,
+            case.effects,
+            category=assessment.category,
+            received=assessment.received,
+            redacted=case.redacted,
+        )
+
+
+def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
+    """The message itself, with its notes, then the assignee told of a customer's mail."""
+    assert case.ticket is not None
+    assessment = case.assessment
+    desk.store.add_message(
+        _inbound_message(
+            case.ticket.id,
+            case.mail,
+            case.kind,
+            tuple(case.effects.notes),
+            case.now,
+            extracted=assessment.extracted if assessment else {},
+            flags=case.flags,
+        )
+    )
+    if case.kind in CUSTOMER_KINDS:
+        event = "new" if case.kind == MessageKind.COMPLAINT else "followup"
+        event = "reopened" if decision.reopen else event
+        notify_assignee(desk, case.ticket, event, case.effects, text=case.mail.text)
 
 
 AUTOMATIC_CUSTOMER_KINDS = {

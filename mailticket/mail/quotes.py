@@ -25,16 +25,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_WROTE_END = re.compile(r"(wrote|写道|寫道)\s*[:：]\s*$", re.IGNORECASE)
+# "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
+# Scandinavian languages, Polish, Russian, Japanese, Korean.
+_WROTE = (
+    r"wrote|写道|寫道|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev|kirjoitti"
+    r"|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|пишет|書きました|작성"
+)
+_WROTE_END = re.compile(rf"({_WROTE})\s*[:：]\s*$", re.IGNORECASE)
 _ATTRIBUTIONS = (
     re.compile(r"^On\s.{4,400}\bwrote\s*[:：]$", re.IGNORECASE),
     re.compile(r"^.{0,200}于\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
     re.compile(r"^(在|於)\s*\d{4}\s*[年\-/.].{0,300}(写道|寫道)\s*[:：]$"),
 )
+# Am/Le/El/Il giorno/Op/Den/W dniu/Em ... <verb>: with a date or an address, not starting
+# with the wrapped tail of another attribution ("<addr> wrote:").
+_ANY_LANGUAGE = re.compile(
+    rf"^(?![<(]|{_WROTE})(?=.{{0,400}}(\d{{1,2}}:\d{{2}}|\d{{4}}|@)).{{4,400}}({_WROTE})\s*[:：]$",
+    re.IGNORECASE,
+)
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
 _HEADER_LINE = re.compile(
     r"^\*?\s*(From|发件人|寄件者|寄件人|Sent|Date|发送时间|时间|日期|寄件日期|To|收件人|收件者"
-    r"|Cc|抄送|副本|Subject|主题|主旨)\s*\*?\s*[:：]",
+    r"|Cc|抄送|副本|Subject|主题|主旨|Von|Gesendet|Datum|An|Betreff|De|Envoyé|Objet|À|Enviado"
+    r"|Fecha|Para|Asunto|Da|Data|Inviato|A|Oggetto|Från|Skickat|Till|Ämne|Van|Verzonden|Aan"
+    r"|Onderwerp|Reply-To|Importance|Bcc)\s*\*?\s*[:：]",
     re.IGNORECASE,
 )
 _HEADER_KEYS = {
@@ -42,10 +56,19 @@ _HEADER_KEYS = {
     "sent": "sent", "date": "sent", "发送时间": "sent", "时间": "sent", "日期": "sent",
     "寄件日期": "sent", "to": "to", "收件人": "to", "收件者": "to", "cc": "cc", "抄送": "cc",
     "副本": "cc", "subject": "subject", "主题": "subject", "主旨": "subject",
+    "von": "from", "de": "from", "da": "from", "från": "from", "van": "from",
+    "gesendet": "sent", "datum": "sent", "envoyé": "sent", "enviado": "sent", "fecha": "sent",
+    "data": "sent", "inviato": "sent", "skickat": "sent", "verzonden": "sent",
+    "an": "to", "à": "to", "para": "to", "a": "to", "till": "to", "aan": "to",
+    "betreff": "subject", "objet": "subject", "asunto": "subject", "oggetto": "subject",
+    "ämne": "subject", "onderwerp": "subject",
+    "reply-to": "other", "importance": "other", "bcc": "other",
 }  # fmt: skip
 _SEPARATOR = re.compile(
-    r"^\s*(_{5,}|-{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息)"
-    r"\s*-{2,})\s*$",
+    r"^\s*(_{5,}|[-*]{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息"
+    r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
+    r"|oorspronkelijk bericht|originalmeddelande|mensagem original|исходное сообщение)"
+    r"\s*[-*]{2,})\s*$",
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
@@ -55,6 +78,12 @@ _MOBILE_SIGNATURE = re.compile(
     r"|Sent from (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi)\b[\w\-. ]{0,40}"
     r"|Sent with [\w\-. ]{1,40}(\(.*\))?"
     r"|Get Outlook for (iOS|Android)"
+    r"|Envoyé (de|depuis) mon [\w\-. ]{1,40}"
+    r"|Von meinem [\w\-. ]{1,40} gesendet"
+    r"|(Sendt|Skickat|Skickad) från min [\w\-. ]{1,40}|Sendt fra min [\w\-. ]{1,40}"
+    r"|Enviado (desde|de) mi [\w\-. ]{1,40}|Enviado do meu [\w\-. ]{1,40}"
+    r"|Inviato da [\w\-. ]{1,40}|Verzonden (vanaf|met) (mijn )?[\w\-. ]{1,40}"
+    r"|Sent from (K-9 Mail|Airmail)\b.{0,40}"
     r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
     r"|从我的\s*\S.{0,20}发送"
     r"|從我的\s*\S.{0,20}傳送"
@@ -215,12 +244,25 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
         return None
+    tried: list[tuple[int, str]] = []
     for start in range(end, max(end - 3, -1), -1):
         if start < end and _is_blank(lines[start]):
             break
         joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
-        if _WROTE_END.search(joined) and any(p.match(joined) for p in _ATTRIBUTIONS):
-            return _Marker(start, end, "attribution")
+        if _WROTE_END.search(joined):
+            tried.append((start, joined))
+    # the known shapes first (an "On" wrapped over three lines beats its last two lines),
+    # then any language's "<date or address> ... <verb>:"
+    for patterns in (_ATTRIBUTIONS, (_ANY_LANGUAGE,)):
+        for start, joined in tried:
+            if (
+                patterns is not _ATTRIBUTIONS
+                and start
+                and _continues(lines[start - 1], lines[start])
+            ):
+                continue  # the attribution began on the line above
+            if any(p.match(joined) for p in patterns):
+                return _Marker(start, end, "attribution")
     if not _followed_by_quote(lines, end):
         return None
     start = end

@@ -6,6 +6,7 @@ failures noted on the ticket.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,7 +15,7 @@ from datetime import timedelta
 from mailticket.config import Config
 from mailticket.desk.context import Desk, log
 from mailticket.desk.tickets import Effects, save_ticket
-from mailticket.errors import DeliveryError, PermanentDeliveryError
+from mailticket.errors import DeliveryError, LoginRefusedError, PermanentDeliveryError
 from mailticket.model import (
     Direction,
     MessageKind,
@@ -23,6 +24,7 @@ from mailticket.model import (
     Ticket,
     TicketMessage,
 )
+from mailticket.oauth import section_tokens
 from mailticket.outbound import compose
 from mailticket.outbound.smtp import Envelope, SmtpSettings, send_batch
 from mailticket.store import Store
@@ -100,6 +102,8 @@ def smtp_sender(config: Config) -> Sender:
         password=config.password("smtp") if config.smtp.username else "",
         timeout=config.smtp.timeout,
         verify_tls=config.smtp.tls_verify,
+        auth=config.smtp.auth,
+        tokens=section_tokens(config, "smtp"),
     )
     return functools.partial(send_batch, settings)
 
@@ -176,7 +180,11 @@ def drain_outbox(desk: Desk, send: Sender) -> DrainResult:
                         )
                     )
                     result.deferred.append(mail.id)
-                    log.warning("%s deferred %ss: %s", mail.id, delay, error)
+                    # a refused login (535) is kept and retried too, but only a person fixes it
+                    level = (
+                        logging.ERROR if isinstance(error, LoginRefusedError) else logging.WARNING
+                    )
+                    log.log(level, "%s deferred %ss: %s", mail.id, delay, error)
         if result.deferred:  # the server is unwell: leave the rest for the next drain
             return result
 

@@ -8,6 +8,7 @@ or permanent failure (5xx: never retried).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import ssl
@@ -18,9 +19,12 @@ import aiosmtplib
 
 from mailticket.errors import (
     DeliveryError,
+    LoginRefusedError,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    TokenError,
 )
+from mailticket.oauth.tokens import Tokens
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class SmtpSettings:
     password: str = ""
     timeout: float = 30.0
     verify_tls: bool = True
+    auth: str = "password"  # password | xoauth2 | oauthbearer
+    tokens: Tokens | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,14 @@ async def _send_all(
     results: dict[str, DeliveryError | None] = {}
     client = _client(settings)
     try:
-        await client.connect()
-        if settings.username:
-            await client.login(settings.username, settings.password)
-    except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        error = _classify(exc)
-        return {e.key: error for e in envelopes}
-    try:
+        try:
+            await client.connect()
+            await _login(client, settings)
+        except LoginRefusedError as exc:
+            return {e.key: exc for e in envelopes}
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            error = _classify(exc)
+            return {e.key: error for e in envelopes}
         for envelope in envelopes:
             try:
                 # Each command has `timeout`; a whole message gets a few of them at most.
@@ -118,12 +125,77 @@ async def _send_all(
             # Accepted for at least one recipient (all refused raises): resending would duplicate.
             results[envelope.key] = None
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                client.close()
+        await _close(client)
     return results
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    """QUIT, then wait until the socket is really closed: a TLS transport closes only after
+    its close_notify exchange, a few loop turns later, and `asyncio.run` ending first leaves
+    the socket to the garbage collector (a ResourceWarning, seen as a flaky test)."""
+    transport = client.transport
+    sock = None
+    with contextlib.suppress(AttributeError):  # an SSL transport already shut down
+        sock = transport.get_extra_info("socket") if transport is not None else None
+    if client.is_connected:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+    if transport is None:
+        return
+    transport.close()
+    for _ in range(200):  # at most ~2 s; normally one or two turns
+        if sock is None or sock.fileno() == -1:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _login(client: aiosmtplib.SMTP, settings: SmtpSettings) -> None:
+    """Password or token login; a refusal (535) is `LoginRefusedError`: temporary for the mail,
+    a problem for a person. A refused token is refreshed once and tried again."""
+    where = f"SMTP login failed for {settings.username} at {settings.host}:{settings.port}"
+    if settings.auth == "password" or settings.tokens is None:
+        if not settings.username:
+            return
+        try:
+            await client.login(settings.username, settings.password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise LoginRefusedError(f"{where} / SMTP 登录失败: {exc.code} {exc.message}") from None
+        return
+    for attempt in (1, 2):
+        try:
+            token = settings.tokens.get()
+        except TokenError as exc:
+            raise LoginRefusedError(f"{where} / SMTP 登录失败: {exc}") from None
+        try:
+            if settings.auth == "xoauth2":
+                await client.auth_xoauth2(settings.username, token.value)
+            else:
+                await _oauthbearer(client, settings, token.value)
+            return
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if attempt == 2:
+                raise LoginRefusedError(
+                    f"{where} / SMTP 登录失败: {settings.auth.upper()} token refused twice "
+                    f"(refreshed once): {exc.code} {exc.message}"
+                ) from None
+            settings.tokens.invalidate()
+
+
+async def _oauthbearer(client: aiosmtplib.SMTP, settings: SmtpSettings, token: str) -> None:
+    """RFC 7628 (aiosmtplib has XOAUTH2 only); the error challenge is answered with ^A."""
+    await client.ehlo()
+    text = (
+        f"n,a={settings.username},\x01host={settings.host}\x01port={settings.port}"
+        f"\x01auth=Bearer {token}\x01\x01"
+    )
+    blob = base64.b64encode(text.encode()).decode()
+    response = await client.execute_command(b"AUTH", b"OAUTHBEARER", blob.encode())
+    if response.code == 334:
+        response = await client.execute_command(base64.b64encode(b"\x01"))
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
@@ -138,3 +210,22 @@ def send_batch(
     if not envelopes:
         return {}
     return asyncio.run(_send_all(settings, envelopes))
+
+
+async def _login_only(settings: SmtpSettings) -> DeliveryError | None:
+    client = _client(settings)
+    try:
+        await client.connect()
+        await _login(client, settings)
+    except LoginRefusedError as exc:
+        return exc
+    except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        return _classify(exc)
+    finally:
+        await _close(client)
+    return None
+
+
+def try_login(settings: SmtpSettings) -> DeliveryError | None:
+    """Connect and log in (`check --connect`); None when the server accepted us."""
+    return asyncio.run(_login_only(settings))

@@ -402,3 +402,45 @@ def test_a_description_counts_the_characters_that_are_not_whitespace(text: str) 
 def test_look_alike_letters_the_patterns_accept_never_make_dates_raise(text: str, day: str) -> None:
     [found] = datetimes(text, datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI))
     assert found.value.startswith(day)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("我琴日充值咗500蚊", "500.00 HKD"),
+        ("I topped up RM50 just now", "50.00 MYR"),
+        ("Rs 1,000 debited", "1000.00 INR"),
+        ("2,000 pesos po", "2000.00 PHP"),
+        ("top up of N20000", "20000.00 NGN"),
+        ("提现2000到招商银行", "2000.00"),
+        ("my withdrawal of 1500 is pending", "1500.00"),
+    ],
+)
+def test_amounts_in_other_currencies_and_right_after_the_verb(text: str, value: str) -> None:
+    assert [f.value for f in amounts(text)] == [value]
+
+
+@pytest.mark.parametrize("text", ["提现3天了还没到", "withdrew 2 days ago", "提现5小时"])
+def test_a_count_after_the_verb_is_no_amount(text: str) -> None:
+    assert amounts(text) == []
+
+
+MAIL_DATE = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("我琴日充值咗500蚊", "2026-11-26"),
+        ("尋晚增值咗", "2026-11-26"),
+        ("今朝開始登入唔到", "2026-11-27"),
+        ("今天下午充值300元", "2026-11-27"),
+        ("Recharged this morning", "2026-11-27"),
+    ],
+)
+def test_cantonese_and_part_of_day_relative_dates(text: str, value: str) -> None:
+    assert [f.value for f in datetimes(text, MAIL_DATE)] == [value]
+
+
+def test_today_alone_is_still_not_when_it_happened() -> None:
+    assert datetimes("今天写信问一下充值的事", MAIL_DATE) == []

@@ -53,7 +53,9 @@ def test_a_mail_over_its_time_or_size_budget_is_quarantined_and_the_rest_go_on(
     assert len(big) > 65536
     append(user, password, big)
     append(user, password, complaint("提现失败", sender="li@qq.example", message_id="<ok@q>"))
-    desk = cycle(config, Desk.open(config, clock=clock))
+    desk = Desk.open(config)
+    desk.budget_clock = clock
+    desk = cycle(config, desk)
     assert [t.subject for t in desk.store.tickets()] == ["提现失败"]
     reasons = sorted(q.reason for q in desk.store.quarantine())
     assert "over [limits] max_mail_bytes" in reasons[0]

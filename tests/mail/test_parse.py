@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.mail.parse import (
-    ParseError,
-    decode_header_value,
-    detect_language,
-    html_to_text,
-    html_to_text_split,
-    parse,
-    sanitise_filename,
-    sniff_type,
-)
+from mailticket.mail.attachments import sanitise_filename, sniff_type
+from mailticket.mail.headers import decode_header_value
+from mailticket.mail.html import html_to_text, html_to_text_split
+from mailticket.mail.parse import ParseError, detect_language, parse
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 

@@ -16,18 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailticket.mail.parse import (
-    _EVERYDAY,
+from mailticket.mail.charsets import _EVERYDAY, _everyday_ratio
+from mailticket.mail.feed import (
     _BoundaryLine,
-    _clean_line,
-    _ContentParams,
-    _everyday_ratio,
     _FeedParser,
     _FeedParserRe,
     _FinalLineBreak,
-    _parse_bytes,
-    _split_addresses,
+    parse_bytes,
 )
+from mailticket.mail.headers import clean_line, split_addresses
+from mailticket.mail.mime import _ContentParams
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -63,7 +61,7 @@ def standard_tree(raw: bytes, headersonly: bool = False) -> tuple[Any, ...] | st
 
 def our_tree(raw: bytes, headersonly: bool = False) -> tuple[Any, ...] | str:
     try:
-        return tree(_parse_bytes(raw, headersonly=headersonly))
+        return tree(parse_bytes(raw, headersonly=headersonly))
     except RecursionError:
         return "RecursionError"
 
@@ -170,7 +168,7 @@ ADDRESS_PIECES = [
 @given(st.lists(st.sampled_from(ADDRESS_PIECES), max_size=12))
 def test_addresses_split_as_the_standard_library_splits_them(pieces: list[str]) -> None:
     raw = "".join(pieces)
-    assert _split_addresses(raw) == email.utils.getaddresses([raw])
+    assert split_addresses(raw) == email.utils.getaddresses([raw])
 
 
 @pytest.mark.parametrize(
@@ -182,7 +180,7 @@ def test_addresses_split_as_the_standard_library_splits_them(pieces: list[str]) 
     ],
 )  # fmt: skip
 def test_common_address_headers_split_as_the_standard_library_splits_them(raw: str) -> None:
-    assert _split_addresses(raw) == email.utils.getaddresses([raw])
+    assert split_addresses(raw) == email.utils.getaddresses([raw])
 
 
 def reference_everyday_ratio(text: str, codec: str) -> float:
@@ -220,9 +218,9 @@ def test_clean_line_removes_exactly_the_control_characters() -> None:
     every = "".join(chr(c) for c in range(0x110000))
     for start in range(0, len(every), 4096):
         chunk = every[start : start + 4096]
-        assert _clean_line(chunk) == reference(chunk)
+        assert clean_line(chunk) == reference(chunk)
     for text in ["a  b", " a ", "a\tb", "a\u3000 b", "\x85x", "ok", "", "a\udce4b", "x\u2028y"]:
-        assert _clean_line(text) == reference(text)
+        assert clean_line(text) == reference(text)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.mail.parse import html_to_text, parse
+from mailticket.mail.html import html_to_text
+from mailticket.mail.parse import parse
 
 
 def _html_mail(html: str) -> bytes:

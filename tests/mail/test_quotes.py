@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.mail.parse import html_to_text_split, parse
+from mailticket.mail.html import html_to_text_split
+from mailticket.mail.parse import parse
 from mailticket.mail.quotes import split_reply
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
@@ -23,7 +24,11 @@ def test_talon_standard_replies_are_hello(path: Path) -> None:
     mail = parse(path.read_bytes())
     if path.stem == "reply-quotations-share-block":
         assert mail.text.startswith("Hi Katharine.  Sounds great.")
-        assert mail.quoted.startswith("From: xxx@example.com <xxx@example.com>")
+        # Yahoo's "--- On <date>, <addr> wrote:" is an attribution (issue 15), quoted with the block
+        assert mail.quoted.startswith(
+            "--- On Wed, 4/4/12, xxx@example.com <xxx@example.com> wrote:"
+        )
+        assert "\nFrom: xxx@example.com <xxx@example.com>\n" in mail.quoted
     else:
         assert mail.text == "Hello"
         assert mail.quoted
@@ -178,3 +183,60 @@ def test_huge_lines_are_split_without_backtracking() -> None:
     text = "写道" * 50_000 + "：\n" + ">" * 100_000 + "\nOn " + "x" * 100_000 + " wrote:"
     new, quoted = split_reply(text)
     assert new and quoted.startswith(">")
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "Am 24.11.2026 um 15:00 schrieb Anna Berg <anna@mail.example>:",
+        "Op 24 nov. 2026 om 15:00 schreef Jan de Vries <jan@mail.example>:",
+        "Le 24 nov. 2026 à 15:00, Marie <marie@mail.example> a écrit :",
+        "Il giorno 24 nov 2026, alle ore 15:00, Luca <luca@mail.example> ha scritto:",
+        "El 24 nov 2026, a las 15:00, Ana <ana@mail.example> escribió:",
+        "Em 24/11/2026 15:00, João <joao@mail.example> escreveu:",
+        "Den 24 nov. 2026 kl. 15:00 skrev Erik <erik@mail.example>:",
+        "W dniu 24.11.2026 o 15:00 Jan <jan@mail.example> napisał:",
+        "24.11.2026, 15:00, Иван <ivan@mail.example> написал:",
+        "2026年11月24日 15:00 Taro <taro@mail.example>のメッセージ書きました:",
+        "Anna Berg <anna@mail.example> wrote:",
+        "---- On Tue, 24 Nov 2026 15:00 Zoho <z@mail.example> wrote ----:",
+    ],
+)
+def test_attributions_in_other_languages_start_the_history(attribution: str) -> None:
+    new, quoted = split_reply(f"Still not refunded.\n\n{attribution}\n> old words\n")
+    assert new == "Still not refunded."
+    assert quoted.startswith(attribution)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Von: Anna <anna@mail.example>\nGesendet: Di, 24.11.2026 15:00\nAn: desk\nBetreff: Karte",
+        "De: Ana <ana@mail.example>\nEnviado: 24/11/2026 15:00\nPara: desk\nAsunto: Tarjeta",
+        "Da: Luca <luca@mail.example>\nData: 24 novembre 2026 15:00\nA: desk\nOggetto: Carta",
+        "Från: Erik <erik@mail.example>\nSkickat: 24 nov 2026 15:00\nTill: desk\nÄmne: Kort",
+        "From: Bob <bob@mail.example>\nReply-To: bob@mail.example\nImportance: High\nSubject: Card",
+        "-----Ursprüngliche Nachricht-----\nVon: Anna",
+        "*-----Message d'origine-----*\nDe: Marie",
+    ],
+)
+def test_localised_outlook_blocks_start_the_history(block: str) -> None:
+    new, quoted = split_reply(f"Still not refunded.\n\n{block}\n\nold words\n")
+    assert new == "Still not refunded."
+    assert quoted.startswith(block.split("\n")[0])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Envoyé de mon iPhone",
+        "Von meinem iPhone gesendet",
+        "Sendt fra min iPad",
+        "Skickat från min iPhone",
+        "Enviado desde mi Samsung",
+        "Inviato da iPhone",
+        "Sent from K-9 Mail",
+    ],
+)
+def test_sent_from_my_device_in_other_languages_is_a_signature(line: str) -> None:
+    assert split_reply(f"My card is blocked.\n\n{line}") == ("My card is blocked.", line)

@@ -15,20 +15,17 @@ import pytest
 
 from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket, TicketStatus
 from mailticket.outbound.compose import (
-    CRLF,
     SAMPLE_CONTEXT,
     DeskIdentity,
     Templates,
-    _encoded_words,
-    _raw_message,
     agent_notice,
     customer_reply,
     format_due,
-    header_safe,
     reply_subject,
     scheduled_customer_mail,
     ticket_facts,
 )
+from mailticket.outbound.headers import CRLF, _encoded_words, header_safe, raw_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TID = "PFX-2026-000001"
@@ -437,7 +434,7 @@ def test_a_plain_text_mail_is_written_as_mimetext_writes_it(text: str, subject: 
     for name, value in headers:
         message[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]
     expected = message.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
-    assert _raw_message(headers, text, None) == expected.decode("ascii")
+    assert raw_message(headers, text, None) == expected.decode("ascii")
 
 
 def test_an_html_template_added_later_is_used(tmp_path: Path) -> None:

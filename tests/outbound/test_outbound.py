@@ -351,3 +351,43 @@ def test_smtp_with_tls_and_login(
         assert desk.store.outbox()[0].state == OutboxState.SENT
 
     assert smtp_sink.messages == []
+
+
+def test_smtp_login_refused_keeps_the_mail_and_says_so_loudly(
+    tmp_path: Path,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 535 (wrong password, expired token) is no fault of the mail: it stays queued with
+    backoff, an ERROR line says so, and it goes out once the password is fixed."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_certificate(cert, key)
+    with SmtpSink(
+        security="starttls", credentials=("desk", "s3cret"), certificate=(cert, key)
+    ) as sink:
+        secret = tmp_path / "smtp-password"
+        secret.write_text("wrong\n", encoding="utf-8")
+        path = write_config(tmp_path, imap_account, smtp_sink)
+        text = path.read_text(encoding="utf-8").replace(
+            f'host = "{smtp_sink.host}"\nport = {smtp_sink.port}\nsecurity = "none"',
+            f'host = "{sink.host}"\nport = {sink.port}\nsecurity = "starttls"\n'
+            'username = "desk"\npassword_file = "smtp-password"\ntls_verify = false',
+        )
+        path.write_text(text, encoding="utf-8")
+        config = load(path)
+        now = datetime.now(UTC)
+        clock = {"now": now}
+        desk = Desk.open(config, clock=lambda: clock["now"])
+        imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
+        cycle(config, desk)
+        [waiting] = desk.store.outbox()
+        assert (waiting.state, waiting.attempts) == (OutboxState.QUEUED, 1)
+        assert "SMTP login failed for desk" in waiting.last_error and "535" in waiting.last_error
+        assert any(
+            r.levelname == "ERROR" and "SMTP login failed" in r.getMessage() for r in caplog.records
+        )
+        secret.write_text("s3cret\n", encoding="utf-8")
+        clock["now"] = now + timedelta(seconds=61)
+        assert drain_outbox(desk, smtp_sender(config)).sent == [waiting.id]
+        assert len(sink.wait_for(1)) == 1

@@ -1,0 +1,45 @@
+"""Text as the rules compare it: traditional Chinese read as simplified, and a pinyin key that
+lets an input-method slip (冲值 for 充值, 体现 for 提现, 帐号 for 账号) or a pinyin-only mail
+("chongzhi mei daozhang") still meet a phrase.
+
+Both come from well-kept libraries rather than tables of our own: OpenCC knows the
+traditional/simplified pairs and the Taiwan/Hong Kong vocabulary (登入 -> 登录), pypinyin the
+readings. The simplified form keeps the text's length, so positions found in it are positions in
+the original; the pinyin key does not and is only used to say whether a phrase is there.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import opencc
+from pypinyin import lazy_pinyin
+
+# Longest text given to pypinyin: it is per character, but a mail is untrusted input.
+PINYIN_LIMIT = 4000
+
+
+@functools.cache
+def _converters() -> tuple[opencc.OpenCC, opencc.OpenCC]:
+    # tw2sp also turns Taiwan words into mainland ones (登入 -> 登录); t2s is the plain
+    # character conversion, used when a phrase conversion would change the text's length.
+    return opencc.OpenCC("tw2sp"), opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """`text` with traditional characters (and Taiwan vocabulary where it keeps the length)
+    read as simplified; ASCII text is returned as it is, cheaply."""
+    if text.isascii():
+        return text
+    for converter in _converters():
+        converted: str = converter.convert(text)
+        if len(converted) == len(text):
+            return converted
+    return text
+
+
+def pinyin_key(text: str) -> str:
+    """Letters and digits of `text` lower-cased with every Chinese character replaced by its
+    toneless pinyin, without spaces: 充值, 冲值 and "chong zhi" all become "chongzhi"."""
+    text = simplified(text[:PINYIN_LIMIT])
+    return "".join(c for part in lazy_pinyin(text) for c in part.lower() if c.isalnum())

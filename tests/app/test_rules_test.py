@@ -1,0 +1,60 @@
+"""`mailticket rules test DIR`: the labelled example folders, read with the shipped rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailticket.app.cli import main
+
+PROJECT = Path(__file__).resolve().parents[2]
+SHIPPED = PROJECT / "rules" / "examples"
+HELD_OUT = PROJECT / "tests" / "fixtures" / "complaints-heldout"
+RULES = str(PROJECT / "rules")
+
+
+def _report(capsys: pytest.CaptureFixture[str], folder: Path, *extra: str) -> tuple[int, dict]:
+    code = main(["rules", "test", str(folder), "--rules", RULES, "--json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_shipped_examples_keep_their_category_accuracy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A floor at today's figure (68 of 70, 0.97), not the issue's target: a rule edit that reads
+    # fewer of them right fails here. Raise it as the reading improves.
+    code, report = _report(capsys, SHIPPED, "--min-category", "0", "--min-precision", "0",
+                           "--min-recall", "0")  # fmt: skip
+    assert code == 0
+    assert report["examples"] >= 70
+    assert report["category_accuracy"] >= 0.95
+    assert report["missing"]["account"]["recall"] >= 0.9
+
+
+def test_thresholds_fail_the_command_and_name_what_fell_short(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = _report(capsys, HELD_OUT, "--min-category", "1.0")
+    assert code == 1
+    assert any("category accuracy" in line for line in report["failures"])
+    assert report["misses"] and all("explanation" in miss for miss in report["misses"])
+
+
+def test_a_bad_label_file_is_one_line_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.txt").write_text("充值没到账", encoding="utf-8")
+    (tmp_path / "a.toml").write_text('category = "x"\nlanguage = \n', encoding="utf-8")
+    assert main(["rules", "test", str(tmp_path), "--rules", RULES]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{tmp_path / 'a.toml'}:2:" in err
+
+
+def test_a_label_without_its_mail_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "b.toml").write_text('category = "x"\n', encoding="utf-8")
+    assert main(["rules", "test", str(tmp_path), "--rules", RULES]) != 0
+    assert "b.toml:1: needs exactly one" in capsys.readouterr().err
