@@ -33,6 +33,8 @@ sys.path.insert(0, str(PROJECT / "tests"))
 from helpers import write_config  # noqa: E402
 from servers import Dovecot, ImapAccount, SmtpSink, find_dovecot  # noqa: E402
 
+from mailticket.config import BUILTIN_RULES  # noqa: E402
+
 __all__ = ["Dovecot", "ImapAccount", "SmtpSink", "write_config"]
 
 
@@ -75,12 +77,10 @@ def new_account(dovecot: Dovecot, name: str) -> ImapAccount:
 def desk_config(folder: Path, account: ImapAccount, sink: SmtpSink, imap_extra: str = "") -> Path:
     """The tests' config (plain IMAP and SMTP on loopback, store in `folder/store`), with two
     agents as config.example.toml has (so agent notices and SLA reminders go out as in real
-    use), plus the repository's completeness rules, so scoring is measured too."""
+    use), plus the built-in completeness rules, so scoring is measured too."""
     folder.mkdir(parents=True, exist_ok=True)
     extra = '\n[agents]\naddresses = ["alice@okwallet.example", "bob@okwallet.example"]\n'
-    rules = PROJECT / "rules"
-    if any(rules.glob("*.toml")):
-        extra += f'\n[rules]\npath = "{rules}"\n'
+    extra += f'\n[rules]\npath = "{BUILTIN_RULES}"\n'
     return write_config(folder, account, sink, imap_extra=imap_extra, extra=extra)
 
 

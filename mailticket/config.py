@@ -144,9 +144,14 @@ class TemplatesConfig:
     path: str = ""
 
 
+# The rule files shipped inside the package (a wheel has no repository `rules/` folder): the
+# default of `[rules] path`, so an installed desk scores complaints without copying files.
+BUILTIN_RULES = Path(__file__).resolve().parent / "rules_default"
+
+
 @dataclass(frozen=True)
 class RulesConfig:
-    path: str = ""
+    path: str = str(BUILTIN_RULES)
 
 
 @dataclass(frozen=True)
@@ -281,7 +286,8 @@ def load(path: Path, *, required: bool = True, environ: dict[str, str] | None = 
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(
-                "file not found (copy config.example.toml to start)", path=source
+                "file not found (`mailticket init DIR` writes one / 用 mailticket init 创建)",
+                path=source,
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read: {exc}", path=source) from None

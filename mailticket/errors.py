@@ -61,6 +61,11 @@ class PermanentDeliveryError(DeliveryError):
     """Never retried: 5xx replies."""
 
 
+# How a refused SMTP login starts its text, which stays on the outbox row as `last_error`:
+# `mailticket status` finds refused logins by it.
+SMTP_LOGIN_FAILED = "SMTP login failed"
+
+
 class LoginRefusedError(TemporaryDeliveryError):
     """The SMTP server refused our login (535: wrong password, expired or revoked token).
 

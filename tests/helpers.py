@@ -61,7 +61,9 @@ def write_config(
             retry_base_seconds = 60
             """
         )
-        + textwrap.dedent(extra),
+        + textwrap.dedent(extra)
+        # no rules unless a test asks for them (absent, [rules] path is the built-in rules)
+        + ("" if "[rules]" in extra else '\n[rules]\npath = ""\n'),
         encoding="utf-8",
     )
     return path

@@ -114,7 +114,7 @@ def test_cli_prints_one_line_and_exits_78(tmp_path: Path) -> None:
 
 
 def test_example_config_loads_and_documents_every_key() -> None:
-    path = Path(__file__).resolve().parents[1] / "config.example.toml"
+    path = Path(__file__).resolve().parents[1] / "mailticket" / "config.example.toml"
     config = config_module.load(path, environ={})
     assert config.desk.ticket_prefix == "OKW"
     text = path.read_text(encoding="utf-8")

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 from mailticket import __version__
 from mailticket import config as config_module
 from mailticket.app import db as db_commands
-from mailticket.app import logins, report_view, rules_test
+from mailticket.app import init, logins, report_view, rules_test, status
 from mailticket.app.views import emit_table, mail_report, ticket_detail, ticket_summary
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
-from mailticket.config import Config, DeskConfig, LimitsConfig
+from mailticket.config import BUILTIN_RULES, Config, DeskConfig, LimitsConfig
 from mailticket.desk.calendar import WEEKDAY_NAMES
 from mailticket.desk.context import Desk
 from mailticket.desk.match import find_ticket
@@ -130,6 +130,8 @@ def _parser() -> argparse.ArgumentParser:
 
     db_commands.add_parser(commands)
     logins.add_parsers(commands)
+    init.add_parser(commands)
+    status.add_parser(commands)
     report = commands.add_parser("report", help="complaint statistics / 投诉统计与时限达标")
     report_view.add_arguments(report)
 
@@ -180,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check" and args.file:
         single = len(args.file) == 1 and not Path(args.file[0]).is_dir()
         return _check_mail(args) if single else _check_mails(args)
+    if args.command == "init":
+        return init.run(args)
     if args.command == "rules":
         return rules_test.run(args) if args.action == "test" else _rules_check(args)
     config = _load_config(args)
@@ -192,8 +196,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         code = _check(config, args.json, logins.connect_report(config) if args.connect else {})
         return code
+    init.private_umask()  # from here on commands may write the store (`run` above all)
     if args.command == "ingest":
         return _ingest(config, args.file)
+    if args.command == "status":
+        return status.run(config, args.json)
     if args.command == "db":
         return db_commands.run(config, args)
     desk = Desk.open(config)
@@ -301,8 +308,9 @@ def _check_mail(args: argparse.Namespace) -> int:
 
 
 def _check_rules(config: Config | None, folder: str | None) -> RuleSet | None:
-    """The rules `check` scores with: `--rules DIR`, else the configured ones, else none."""
-    path = Path(folder) if folder else config.rules_path if config else None
+    """The rules `check` scores with: `--rules DIR`, else the configured ones, else (no
+    usable config) the built-in ones."""
+    path = Path(folder) if folder else config.rules_path if config else BUILTIN_RULES
     return load_rules(path) if path else None
 
 
@@ -377,6 +385,12 @@ def _check_mails(args: argparse.Namespace) -> int:
     return os.EX_DATAERR if unreadable else 0
 
 
+def _no_config_named(args: argparse.Namespace) -> bool:
+    """No --config, no $MAILTICKET_CONFIG and no ./mailticket.toml."""
+    path, named = config_module.config_path(args.config)
+    return not named and not path.exists()
+
+
 def _rules_check(args: argparse.Namespace) -> int:
     """`rules check`: every rule file and template validated; each error as `file:line:`."""
     if args.folder:
@@ -385,6 +399,8 @@ def _rules_check(args: argparse.Namespace) -> int:
         except MailticketError:  # the folder alone can be checked without a config
             config = None
         folder = Path(args.folder)
+    elif _no_config_named(args):
+        config, folder = None, BUILTIN_RULES  # the rules the package ships
     else:
         config = _load_config(args)
         if config.rules_path is None:

@@ -7,6 +7,7 @@ between two steps (or at once while it is only waiting).
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -19,8 +20,8 @@ import schedule
 from mailticket.desk.context import Desk
 from mailticket.desk.digest import send_digests
 from mailticket.desk.sweep import sweep
-from mailticket.errors import MailboxError, MailticketError
-from mailticket.intake.cycle import intake_and_send, open_mailbox
+from mailticket.errors import MailboxError, MailboxLoginError, MailticketError
+from mailticket.intake.cycle import IMAP_ERROR_MARK, intake_and_send, open_mailbox
 from mailticket.intake.imap import Mailbox
 from mailticket.oauth import section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
@@ -151,12 +152,27 @@ class Daemon:
             self.mailbox = self.connect()
         except MailticketError as exc:
             self._next_connect = now + self._backoff
-            log.warning("IMAP: %s; next try in %.0f s", exc, self._backoff)
+            refused = isinstance(exc, MailboxLoginError)  # only a person fixes credentials
+            level = logging.ERROR if refused else logging.WARNING
+            log.log(level, "IMAP: %s; next try in %.0f s", exc, self._backoff)
             self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+            self._note_imap_error(str(exc), refused)
             return
         self._backoff = 1.0
+        self._note_imap_error("", False)
         log.info("IMAP connected (IDLE %s)", "on" if self._idling() else "off")
         self._guarded("intake", self.intake)
+
+    def _note_imap_error(self, error: str, refused: bool) -> None:
+        """Keep the last connection error in the store for `mailticket status` (another
+        process); written only when it changes, so a long outage is not a write per retry."""
+        value = json.dumps({"at": self.desk.clock().isoformat(), "error": error, "login": refused})
+        previous = self.desk.store.mark(IMAP_ERROR_MARK)
+        if not previous and not error:
+            return
+        if previous and json.loads(previous).get("error") == error:
+            return
+        self.desk.store.set_mark(IMAP_ERROR_MARK, value if error else "")
 
     def _drop_mailbox(self) -> None:
         if self.mailbox is not None:

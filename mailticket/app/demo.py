@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 
 from mailticket import config as config_module
 from mailticket.app.views import emit_table, ticket_detail, ticket_summary
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.cycle import maildir_cycle
 from mailticket.outbound.outbox import drain_outbox, smtp_sender
@@ -47,9 +48,6 @@ path = "store"
 [rules]
 path = {rules}
 """
-# The shipped rule files, beside the package in a checkout (and an editable install); an
-# installed wheel has none, and the demo then runs without rules.
-SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
 class _Collector:
@@ -120,7 +118,7 @@ def run_demo(directory: Path | None = None) -> int:
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        rules = json.dumps(str(SHIPPED_RULES) if SHIPPED_RULES.is_dir() else "")
+        rules = json.dumps(str(BUILTIN_RULES))
         (root / "mailticket.toml").write_text(
             DEMO_CONFIG.format(port=port, rules=rules), encoding="utf-8"
         )

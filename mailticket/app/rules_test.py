@@ -25,6 +25,7 @@ from typing import Any
 
 from mailticket.completeness.examples import Example, Report, evaluate
 from mailticket.completeness.rules import load_rules
+from mailticket.config import BUILTIN_RULES
 from mailticket.errors import MailticketError
 from mailticket.mail.parse import ParseError, parse
 
@@ -34,7 +35,9 @@ def add_parser(rules_commands: Any) -> None:
         "test", help="read a folder of labelled example complaints; exit 1 below thresholds"
     )
     test.add_argument("examples", metavar="DIR", help="folder of NAME.txt/.eml + NAME.toml")
-    test.add_argument("--rules", metavar="DIR", default="rules", help="rule folder (./rules)")
+    test.add_argument(
+        "--rules", metavar="DIR", default=str(BUILTIN_RULES), help="rule folder (built-in rules)"
+    )
     test.add_argument("--min-category", type=float, default=0.95, metavar="X")
     test.add_argument("--min-precision", type=float, default=0.9, metavar="X")
     test.add_argument("--min-recall", type=float, default=0.9, metavar="X")

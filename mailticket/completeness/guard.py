@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from mailticket.completeness.extract import fold_width, ignorecase_key
+from mailticket.completeness.text import fold_width, ignorecase_key
 from mailticket.model import InboundMail
 
 REDACTED = "[redacted]"

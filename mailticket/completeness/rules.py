@@ -23,7 +23,9 @@ BUILT_IN_KINDS = ("mobile", "email", "amount", "datetime")
 KINDS = (*BUILT_IN_KINDS, "pattern", "keyword", "attachment", "description")
 _KIND_KEYS = {"pattern": "patterns", "keyword": "keywords", "attachment": "types"}
 _FIELD_KEYS = ("id", "kind", "required", "weight", "label", "hint", "min_length")
-_CATEGORY_KEYS = ("id", "name", "sla_working_days", "catch_all", "signals", "fields")
+_CATEGORY_KEYS = (
+    "id", "name", "sla_working_days", "catch_all", "signals", "fields", "examples",
+)  # fmt: skip
 _ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _MEDIA_TYPE = re.compile(r"[a-z]+/(\*|[a-z0-9][a-z0-9.+-]*)")
 
@@ -69,6 +71,9 @@ class Category:
     fields: tuple[Field, ...]
     catch_all: bool = False
     source: str = ""
+    # Example complaints of this category: a mail close to them (character n-grams) is read
+    # as this category even when it uses none of the phrases.
+    examples: tuple[str, ...] = ()
 
     def field(self, field_id: str) -> Field | None:
         return next((f for f in self.fields if f.id == field_id), None)
@@ -204,6 +209,7 @@ class _FileReader:
             fields=fields,
             catch_all=catch_all,
             source=str(self.path),
+            examples=self._strings(data, (), "examples", required=False) or (),
         )
 
     # --- parts --------------------------------------------------------------------------------

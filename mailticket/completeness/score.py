@@ -9,6 +9,7 @@ already gave. The same replay with edited rules is what `mailticket check` shows
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 from mailticket.completeness import guard
 from mailticket.completeness.extract import caseless, find_fields, phrases_found
 from mailticket.completeness.normalise import pinyin_key
-from mailticket.completeness.rules import Category, RuleSet
+from mailticket.completeness.rules import Category, Field, RuleSet
+from mailticket.completeness.similarity import index_of
 from mailticket.model import Attachment, FieldChange, InboundMail
 
 # Signal weight at which a category counts as plainly recognised (one strong phrase, or a few
@@ -27,6 +29,13 @@ FULL_EVIDENCE = 5
 # Below this confidence the catch-all is chosen and the ticket flagged: the best category must
 # have at least 1.5 times the evidence of the next one, and enough of it.
 MIN_CONFIDENCE = 0.6
+# Similarity to a category's closest example below which it says nothing (unrelated mails
+# share a few grams by chance); above it, each 0.1 of similarity is worth SIMILAR_WEIGHT / 10
+# of phrase evidence, so 0.2 above the floor is a full phrase.
+SIMILAR_FLOOR = 0.2
+SIMILAR_WEIGHT = 10
+# Phrase evidence this many times the runner-up's (and full) decides without the examples.
+PLAIN_RATIO = 9
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Classification:
     evidence: dict[str, int]  # category id -> weight of the phrases found
     hits: tuple[str, ...]  # phrases of the chosen category found in the text
     flag: str = ""  # why the catch-all was chosen, for agents
+    examples: dict[str, str] = field(default_factory=dict)  # category id -> closest example
 
 
 @dataclass(frozen=True)
@@ -78,33 +88,126 @@ class Assessment:
 
 
 def classify(rules: RuleSet, text: str) -> Classification:
-    """The category whose phrases weigh most in `text`, or the catch-all when none is clear.
-    When no phrase is found as written, the Chinese phrases are looked for again by their
-    pinyin (冲值 for 充值, 帐号 for 账号, a mail typed in pinyin): slower, so only then."""
+    """The category the text is about, or the catch-all when none is clear.
+
+    Three kinds of evidence add up per category: its phrases (those in the opening, the subject
+    and first sentence, count twice, so a passing mention later does not win); when no phrase is
+    found as written, the Chinese phrases by their pinyin (冲值 for 充值, a mail typed in pinyin:
+    slower, so only then); and how close the text is to the category's example complaints
+    (`similarity`), which decides when the customer used none of the phrases. The catch-all's
+    own examples (fees, suggestions) pull towards it. The catch-all is chosen when nothing is
+    close, or when the best is not clearly ahead."""
+    evidence, strength, hits = _phrase_evidence(rules, text)
+    # Plain phrase evidence decides alone (and fast); the examples are read when it does not.
+    similar = {} if _plain(evidence) else _similar(rules, text)
+    for category_id, (similarity, _) in similar.items():
+        if similarity >= SIMILAR_FLOOR:
+            extra = round(SIMILAR_WEIGHT * (similarity - SIMILAR_FLOOR))
+            evidence[category_id] = evidence.get(category_id, 0) + extra
+            strength[category_id] = strength.get(category_id, 0) + extra
+    examples = _example_hits(rules, similar)
+    catch_all = rules.catch_all.id
+    against = evidence.pop(catch_all, 0)
+    ranked = sorted(evidence.items(), key=lambda item: -item[1])
+    best, first = ranked[0] if ranked else ("", 0)
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    # The catch-all's examples (fees, suggestions) win only when the mail is closer to them
+    # than to the best category's own examples and they outweigh all its evidence.
+    closer = similar.get(catch_all, (0.0, -1))[0] > similar.get(best, (0.0, -1))[0]
+    if closer and against >= first > 0:
+        flag = f"closest to the catch-all's examples ({against} vs {best} {first})"
+        return Classification(rules.catch_all, 0.0, evidence, (), flag, examples)
+    if first == 0:
+        return Classification(
+            rules.catch_all, 0.0, evidence, (), "category unknown: no phrases", examples
+        )
+    plain = min(1.0, strength.get(best, 0) / FULL_EVIDENCE)
+    confidence = round(first / (first + second) * plain, 2)
+    if confidence < MIN_CONFIDENCE:
+        runner_up = f" vs {ranked[1][0]} {second}" if second else ""
+        flag = f"category unclear: {best} {first}{runner_up} (confidence {confidence:.2f})"
+        return Classification(rules.catch_all, 0.0, evidence, (), flag, examples)
+    chosen = rules.get(best)
+    assert chosen is not None
+    decided = hits.get(best, ())
+    if best in examples:
+        decided += (f"example {examples[best]}",)
+    return Classification(chosen, confidence, evidence, decided, "", examples)
+
+
+def _plain(evidence: dict[str, int]) -> bool:
+    """Whether one category's phrases outweigh the rest clearly (confidence at least 0.9)."""
+    ranked = [*sorted(evidence.values(), reverse=True), 0, 0]
+    first, second = ranked[0], ranked[1]
+    return first >= FULL_EVIDENCE and first >= PLAIN_RATIO * second
+
+
+def _phrase_evidence(
+    rules: RuleSet, text: str
+) -> tuple[dict[str, int], dict[str, int], dict[str, tuple[str, ...]]]:
+    """Weight of each category's phrases in the text with those in the opening counted again,
+    the weight without that, and the phrases."""
     evidence, hits = _evidence(rules, caseless(text), phrases_found)
     if not any(evidence.values()):
         key = pinyin_key(text)
         evidence, hits = _evidence(rules, key, _pinyin_phrases)
         hits = {k: tuple(f"{phrase} (pinyin)" for phrase in v) for k, v in hits.items()}
-    ranked = sorted(evidence.items(), key=lambda item: -item[1])
-    best, first = ranked[0] if ranked else ("", 0)
-    second = ranked[1][1] if len(ranked) > 1 else 0
-    if first == 0:
-        return Classification(rules.catch_all, 0.0, evidence, (), "category unknown: no phrases")
-    confidence = round(first / (first + second) * min(1.0, first / FULL_EVIDENCE), 2)
-    if confidence < MIN_CONFIDENCE:
-        runner_up = f" vs {ranked[1][0]} {second}" if second else ""
-        flag = f"category unclear: {best} {first}{runner_up} (confidence {confidence:.2f})"
-        return Classification(rules.catch_all, 0.0, evidence, (), flag)
-    chosen = rules.get(best)
-    assert chosen is not None
-    return Classification(chosen, confidence, evidence, hits[best])
+        head_evidence, _ = _evidence(
+            rules, pinyin_key(opening(text)), _pinyin_phrases, OPENING_MIN_WEIGHT
+        )
+    else:
+        head_evidence, _ = _evidence(
+            rules, caseless(opening(text)), phrases_found, OPENING_MIN_WEIGHT
+        )
+    for category_id, weight in head_evidence.items():
+        evidence[category_id] += weight
+    return evidence, dict(evidence), hits
+
+
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
+OPENING_LIMIT = 120  # characters of the opening given the double weight
+# Only topic phrases count twice in the opening; a context word there (账号, 登录, pending)
+# says little more than anywhere else.
+OPENING_MIN_WEIGHT = 3
+
+
+def opening(text: str) -> str:
+    """The subject line and the first sentence after it: what the mail says it is about."""
+    text = text.lstrip()[:OPENING_LIMIT]
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    # The first end closes the subject (or the first sentence when there is no subject).
+    return text[: ends[1]] if len(ends) > 1 else text
+
+
+def _similar(rules: RuleSet, text: str) -> dict[str, tuple[float, int]]:
+    pairs = tuple((c.id, c.examples) for c in rules.categories if c.examples)
+    if not pairs:
+        return {}
+    index = index_of(pairs)
+    whole = index.closest(text)
+    head = index.closest(opening(text))
+    # The opening alone may be closer to an example than the whole mail (a long story after).
+    return {c: max(whole[c], head[c]) for c in whole}
+
+
+def _example_hits(rules: RuleSet, similar: dict[str, tuple[float, int]]) -> dict[str, str]:
+    """Category id -> the closest example (its opening) and the similarity, where close."""
+    found = {}
+    for category_id, (similarity, which) in similar.items():
+        category = rules.get(category_id)
+        if category is not None and similarity >= SIMILAR_FLOOR and which >= 0:
+            found[category_id] = f"{category.examples[which][:30]!r} ({similarity:.2f})"
+    return found
 
 
 def _evidence(
-    rules: RuleSet, text: str, found_in: Callable[[str, Sequence[str]], list[str]]
+    rules: RuleSet,
+    text: str,
+    found_in: Callable[[str, Sequence[str]], list[str]],
+    min_weight: int = 0,
 ) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
-    """Each category's weight of phrases `found_in` the text, and the phrases."""
+    """Each category's weight of phrases `found_in` the text (of signals weighing at least
+    `min_weight`), and the phrases."""
     evidence: dict[str, int] = {}
     hits: dict[str, tuple[str, ...]] = {}
     for category in rules.categories:
@@ -113,6 +216,8 @@ def _evidence(
         found: list[str] = []
         weight = 0
         for signal in category.signals:
+            if signal.weight < min_weight:
+                continue
             phrases = found_in(text, signal.phrases)
             found += phrases
             weight += signal.weight * len(phrases)
@@ -142,14 +247,15 @@ def assess(
     else:
         classification = Classification(category, 1.0, {}, (), "")
     category = classification.category
+    fields = _fields(rules, classification) if category.catch_all else category.fields
     values: dict[str, str] = {}
     history: list[FieldChange] = []
     extracted: dict[str, str] = {}
     received: list[str] = []
     for mail in thread:
         extracted, received = {}, []
-        found = find_fields(category.fields, mail.subject, mail.text, mail.attachments, mail.date)
-        for rule, value in zip(category.fields, found, strict=True):
+        found = find_fields(fields, mail.subject, mail.text, mail.attachments, mail.date)
+        for rule, value in zip(fields, found, strict=True):
             if value is None:
                 continue
             extracted[rule.id] = value
@@ -158,10 +264,10 @@ def assess(
                 history.append(FieldChange(rule.id, value, previous, mail.message_id, mail.date))
                 received.append(rule.id)
                 values[rule.id] = value
-    total = sum(f.weight for f in category.fields)
-    present = sum(f.weight for f in category.fields if f.id in values)
-    missing = [f.id for f in category.fields if f.required and f.id not in values]
-    missing += [f.id for f in category.fields if not f.required and f.id not in values]
+    total = sum(f.weight for f in fields)
+    present = sum(f.weight for f in fields if f.id in values)
+    missing = [f.id for f in fields if f.required and f.id not in values]
+    missing += [f.id for f in fields if not f.required and f.id not in values]
     return Assessment(
         classification=classification,
         score=round(100 * present / total) if total else 100,
@@ -172,6 +278,26 @@ def assess(
         extracted=extracted,
         received=tuple(received),
     )
+
+
+# Kinds of the details that identify a payment: asked in the catch-all too when the mail is
+# about money, so a money complaint whose category was unclear is not left without them.
+_MONEY_KINDS = ("pattern", "amount", "datetime")
+
+
+def _fields(rules: RuleSet, classification: Classification) -> tuple[Field, ...]:
+    """The catch-all's fields, and when another category had some evidence (the mail is about
+    a top-up, a withdrawal...), that closest category's payment details (transaction number,
+    amount, time) as well: an unclear money complaint is still asked for them."""
+    fields = rules.catch_all.fields
+    evidence = {k: v for k, v in classification.evidence.items() if k != rules.catch_all.id}
+    closest = max(evidence, key=lambda k: evidence[k], default=None)
+    category = rules.get(closest) if closest and evidence[closest] > 0 else None
+    if category is None:
+        return fields
+    have = {f.id for f in fields}
+    money = tuple(f for f in category.fields if f.kind in _MONEY_KINDS and f.id not in have)
+    return fields + money
 
 
 def check_report(
@@ -191,6 +317,7 @@ def check_report(
             "missing": [],
             "flags": found,
             "explanation": "no rules configured",
+            "evidence": {},
         }
     thread = [
         ThreadMail(
@@ -212,4 +339,30 @@ def check_report(
         "missing": list(assessment.missing),
         "flags": [f for f in (classification.flag, *found) if f],
         "explanation": assessment.explanation(),
+        "evidence": _evidence_report(rules, assessment, thread[0]),
+    }
+
+
+def _evidence_report(rules: RuleSet, assessment: Assessment, mail: ThreadMail) -> dict[str, Any]:
+    """Why `check` read the mail as it did: the phrases and the closest example of each
+    category, the weights, and where each detail was found (subject, text or attachment).
+    The mail is already redacted, so no secret is quoted."""
+    c = assessment.classification
+    category = assessment.category
+    rules_fields = _fields(rules, c) if category.catch_all else category.fields
+    where = {}
+    for rule in rules_fields:
+        if rule.id not in assessment.fields:
+            continue
+        if rule.kind == "attachment":
+            where[rule.id] = "attachment"
+        elif find_fields([rule], mail.subject, "", (), mail.date)[0] is not None:
+            where[rule.id] = "subject"
+        else:
+            where[rule.id] = "text"
+    return {
+        "phrases": list(c.hits),
+        "weights": dict(c.evidence),
+        "closest_examples": dict(c.examples),
+        "found_in": where,
     }

@@ -17,6 +17,14 @@ from mailticket.intake.record import PROCESSED, QUARANTINED, take_in
 from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
 
+# The store mark where the daemon keeps its last IMAP connection error (JSON), for `status`.
+IMAP_ERROR_MARK = "imap_error"
+
+
+def position_key(config: Config) -> str:
+    """The store's key for the intake position of the configured IMAP folder."""
+    return f"{config.imap.username}@{config.imap.host}/{config.imap.folder}"
+
 
 def imap_settings(config: Config, tokens: Tokens | None = None) -> ImapSettings:
     return ImapSettings(
@@ -56,7 +64,7 @@ def intake_cycle(
     """
     config, store = desk.config, desk.store
     folders = {PROCESSED: config.imap.processed_folder, QUARANTINED: config.imap.quarantine_folder}
-    key = f"{config.imap.username}@{config.imap.host}/{config.imap.folder}"
+    key = position_key(config)
     position = store.imap_position(key)
     if position.get("uidvalidity") != mailbox.uidvalidity:
         if position:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from mailticket.errors import (
+    SMTP_LOGIN_FAILED,
     DeliveryError,
     LoginRefusedError,
     PermanentDeliveryError,
@@ -154,7 +155,7 @@ async def _close(client: aiosmtplib.SMTP) -> None:
 async def _login(client: aiosmtplib.SMTP, settings: SmtpSettings) -> None:
     """Password or token login; a refusal (535) is `LoginRefusedError`: temporary for the mail,
     a problem for a person. A refused token is refreshed once and tried again."""
-    where = f"SMTP login failed for {settings.username} at {settings.host}:{settings.port}"
+    where = f"{SMTP_LOGIN_FAILED} for {settings.username} at {settings.host}:{settings.port}"
     if settings.auth == "password" or settings.tokens is None:
         if not settings.username:
             return

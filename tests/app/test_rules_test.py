@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from mailticket.app.cli import main
+from mailticket.config import BUILTIN_RULES
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "rules" / "examples"
 HELD_OUT = PROJECT / "tests" / "fixtures" / "complaints-heldout"
-RULES = str(PROJECT / "rules")
+RULES = str(BUILTIN_RULES)
 
 
 def _report(capsys: pytest.CaptureFixture[str], folder: Path, *extra: str) -> tuple[int, dict]:
@@ -23,14 +24,19 @@ def _report(capsys: pytest.CaptureFixture[str], folder: Path, *extra: str) -> tu
 def test_the_shipped_examples_keep_their_category_accuracy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # A floor at today's figure (68 of 70, 0.97), not the target: a rule edit that reads
-    # fewer of them right fails here. Raise it as the reading improves.
+    # A floor at today's figures, not the target: a rule edit that reads fewer of them
+    # right fails here. Raise it as the reading improves. The folder grew from 70 to 103 with
+    # harder mails (other channels and regions, typos, passing mentions), so the category floor
+    # is the 103's 92 (0.89), not the 70's 0.95; 83 of 103 are fully right.
     code, report = _report(capsys, SHIPPED, "--min-category", "0", "--min-precision", "0",
                            "--min-recall", "0")  # fmt: skip
     assert code == 0
-    assert report["examples"] >= 70
-    assert report["category_accuracy"] >= 0.95
-    assert report["missing"]["account"]["recall"] >= 0.9
+    assert report["examples"] >= 100
+    assert report["category_accuracy"] >= 0.89
+    assert report["right"] >= 0.8 * report["examples"]
+    for detail in ("account", "amount", "time", "transaction_id"):
+        assert report["missing"][detail]["recall"] >= 0.95, detail
+    assert report["missing"]["time"]["precision"] >= 0.9
 
 
 def test_thresholds_fail_the_command_and_name_what_fell_short(

@@ -14,6 +14,7 @@ import pytest
 
 from mailticket import config as config_module
 from mailticket.app.views import ticket_detail
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.record import take_in
 from mailticket.model import Direction, MessageKind, OutgoingMail
@@ -27,7 +28,7 @@ def desk(tmp_path: Path) -> Desk:
     path = tmp_path / "mailticket.toml"
     path.write_text(
         '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"\n'
-        f'[storage]\npath = "store"\n[rules]\npath = "{PROJECT / "rules"}"\n',
+        f'[storage]\npath = "store"\n[rules]\npath = "{BUILTIN_RULES}"\n',
         encoding="utf-8",
     )
     return Desk.open(config_module.load(path, environ={}), clock=lambda: START)
@@ -229,7 +230,8 @@ def test_information_requests_count_for_the_storm_guard(desk: Desk) -> None:
 def test_without_rules_nothing_is_scored(tmp_path: Path) -> None:
     path = tmp_path / "mailticket.toml"
     path.write_text(
-        '[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "s"\n', encoding="utf-8"
+        '[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "s"\n[rules]\npath = ""\n',
+        encoding="utf-8",
     )
     plain = Desk.open(config_module.load(path, environ={}), clock=lambda: START)
     ticket = plain.store.get_ticket(send(plain, "充值500元没到账，验证码 123456"))

@@ -10,14 +10,15 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT, complaint, cycle, load, write_config
+from helpers import complaint, cycle, load, write_config
 from servers import ImapAccount, SmtpSink
 
+from mailticket.config import BUILTIN_RULES
 from mailticket.model import Direction, MessageKind
 
 pytestmark = pytest.mark.integration
 
-RULES = f'[rules]\npath = "{PROJECT / "rules"}"\n'
+RULES = f'[rules]\npath = "{BUILTIN_RULES}"\n'
 
 
 def asked_for(message: EmailMessage) -> list[str]:

@@ -12,25 +12,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailticket.completeness.amounts import _AMOUNTS, amounts, chinese_number
+from mailticket.completeness.contacts import emails, mobiles
+from mailticket.completeness.dates import _DATES, datetimes
 from mailticket.completeness.extract import (
-    _AMOUNTS,
-    _DATES,
-    _WIDTH,
-    amounts,
     caseless,
-    chinese_number,
-    datetimes,
-    emails,
     find_field,
     find_fields,
-    fold_width,
-    ignorecase_key,
-    mobiles,
     pattern_values,
     phrase_positions,
     phrases_found,
 )
 from mailticket.completeness.rules import Bilingual, Field
+from mailticket.completeness.text import _WIDTH, fold_width, ignorecase_key
 from mailticket.model import Attachment
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -82,6 +76,32 @@ def test_mobile_numbers_in_every_common_shape(text: str) -> None:
 )
 def test_things_that_are_not_mobile_numbers(text: str) -> None:
     assert mobiles(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("My HK number +852 9123 4567", "+85291234567"),
+        ("Macau +853 6612 3456", "+85366123456"),
+        ("台灣手機 +886 912 345 678", "+886912345678"),
+        ("registered with +65 8123 4567", "+6581234567"),
+        ("phone +60 12-345 6789", "+60123456789"),
+        ("my globe +63 917 123 4567", "+639171234567"),
+        ("mobile +91 98765 43210", "+919876543210"),
+        ("line +234 803 123 4567", "+2348031234567"),
+    ],
+)
+def test_international_mobiles_with_their_country_code(text: str, expected: str) -> None:
+    assert values(mobiles(text)) == [expected]
+
+
+def test_a_mainland_mobile_comes_before_another_region_s() -> None:
+    text = "HK +852 9123 4567, registered 13812345678"
+    assert values(mobiles(text)) == ["+8613812345678", "+85291234567"]
+
+
+def test_a_number_of_a_region_the_desk_does_not_serve_is_not_read() -> None:
+    assert mobiles("call me on +44 7911 123456") == []
 
 
 def test_email_addresses_keep_the_local_part_and_lower_the_domain() -> None:

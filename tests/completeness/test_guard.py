@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.completeness.extract import fold_width, ignorecase_key
 from mailticket.completeness.guard import (
     _ABUSE,
     _ABUSE_WORDS,
@@ -21,6 +20,7 @@ from mailticket.completeness.guard import (
     redact,
     redact_mail,
 )
+from mailticket.completeness.text import fold_width, ignorecase_key
 from mailticket.model import InboundMail
 
 

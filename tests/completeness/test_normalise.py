@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mailticket.completeness.extract import caseless, phrase_positions
 from mailticket.completeness.normalise import PINYIN_LIMIT, pinyin_key, simplified
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import classify
+from mailticket.config import BUILTIN_RULES
 
-RULES = load_rules(Path(__file__).resolve().parents[2] / "rules")
+RULES = load_rules(BUILTIN_RULES)
 
 
 def test_traditional_is_read_as_simplified_with_the_same_length() -> None:

@@ -14,12 +14,13 @@ import pytest
 from mailticket import config as config_module
 from mailticket.app.daemon import Daemon
 from mailticket.completeness.rules import LiveRules, check_rules, load_rules
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.errors import RuleError
 from mailticket.toml_lines import KeyLines
 
 PROJECT = Path(__file__).resolve().parents[2]
-SHIPPED = PROJECT / "rules"
+SHIPPED = BUILTIN_RULES
 
 
 # --- where keys are written -------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_a_good_folder_loads(tmp_path: Path) -> None:
         (
             ("sla_working_days = 3", "sla_working_days = 3\ncolour = 'red'"),
             "topup.toml:3: colour: unknown key (known: id, name, sla_working_days, catch_all, "
-            "signals, fields)",
+            "signals, fields, examples)",
         ),
         (
             ("weight = 25", 'weight = "25"'),

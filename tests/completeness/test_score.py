@@ -17,13 +17,14 @@ import pytest
 from mailticket.completeness.extract import find_field
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import ThreadMail, assess, check_report, classify
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.decide import wants_information_reply
 from mailticket.mail.parse import parse
 from mailticket.model import Attachment, MessageKind, Ticket, TicketStatus
 from mailticket.outbound.compose import SAMPLE_CONTEXT, Templates
 
 PROJECT = Path(__file__).resolve().parents[2]
-RULES = load_rules(PROJECT / "rules")
+RULES = load_rules(BUILTIN_RULES)
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -68,10 +69,11 @@ def test_nothing_recognisable_goes_to_the_catch_all_flagged() -> None:
 
 
 def test_an_ambiguous_complaint_goes_to_the_catch_all_flagged_with_both() -> None:
-    result = classify(RULES, "充值和提现都不到账")  # 充值 3 + 不到账 2 against 提现 3 + 不到账 2
+    # 充值 3 + 不到账 2 against 提现 3 + 不到账 2; the opening's topic phrases count twice
+    result = classify(RULES, "充值和提现都不到账")
     assert result.category.id == "other"
     assert result.flag.startswith("category unclear: ")
-    assert "topup_not_credited 5" in result.flag and "withdrawal_delayed 5" in result.flag
+    assert "topup_not_credited 8" in result.flag and "withdrawal_delayed 8" in result.flag
 
 
 def test_weak_evidence_is_not_enough() -> None:
@@ -152,7 +154,9 @@ def test_fixture_mails(path: Path) -> None:
         RULES, parse(path.read_bytes()), SHANGHAI, datetime(2026, 11, 25, tzinfo=UTC)
     )
     report.pop("explanation")
+    evidence = report.pop("evidence")
     assert report == expected
+    assert set(evidence["found_in"]) == set(report["fields"])
     assert path.stem.endswith("_complete") == report["complete"]
     assert path.stem.split("_")[1] in report["category"]
 
@@ -241,7 +245,7 @@ def run_check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "mailticket.toml"
     config.write_text(
         f'[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "store"\n'
-        f'[rules]\npath = "{PROJECT / "rules"}"\n',
+        f'[rules]\npath = "{BUILTIN_RULES}"\n',
         encoding="utf-8",
     )
     return subprocess.run(
@@ -268,7 +272,7 @@ def test_check_one_mail_adds_the_rules_keys(tmp_path: Path) -> None:
     assert report["missing"] == ["account", "transaction_id", "screenshot"]
 
     human = run_check(tmp_path, str(FIXTURES / "zh_topup_complete.eml")).stdout
-    assert "category    topup_not_credited (confidence 0.85)" in human
+    assert "category    topup_not_credited (confidence 0.9)" in human
     assert "score       100/100, complete" in human
 
 
@@ -293,7 +297,7 @@ def test_check_a_folder_prints_a_line_per_mail_and_a_summary(tmp_path: Path) -> 
 def test_check_with_edited_rules(tmp_path: Path) -> None:
     """Admins try an edit on real mail before deploying it: here the account becomes optional."""
     edited = tmp_path / "edited"
-    shutil.copytree(PROJECT / "rules", edited)
+    shutil.copytree(BUILTIN_RULES, edited)
     topup = edited / "topup_not_credited.toml"
     text = topup.read_text(encoding="utf-8")
     old = 'id = "account"\nkind = "mobile"\nrequired = true'
@@ -304,3 +308,18 @@ def test_check_with_edited_rules(tmp_path: Path) -> None:
     after = run_check(tmp_path, "--rules", str(edited), incomplete, incomplete).stdout
     assert "score 45  missing account, transaction_id, screenshot" in before
     assert "score 45  missing transaction_id, account, screenshot" in after
+
+
+def test_check_shows_the_evidence_and_where_each_detail_was_found() -> None:
+    raw = (
+        "From: a@b.example\nTo: desk@ok.example\nSubject: 充值没到账 ¥100\n"
+        "Message-ID: <e@b>\nDate: Wed, 25 Nov 2026 10:00:00 +0800\n"
+        "Content-Type: text/plain; charset=utf-8\n\n"
+        "我的手机号13812345678，支付密码是 907315，昨天下午3点充的\n"
+    ).encode()
+    report = check_report(RULES, parse(raw), SHANGHAI, datetime(2026, 11, 25, tzinfo=UTC))
+    evidence = report["evidence"]
+    assert "充值没到账" in evidence["phrases"]
+    assert evidence["weights"]["topup_not_credited"] > evidence["weights"]["withdrawal_delayed"]
+    assert evidence["found_in"] == {"amount": "subject", "account": "text", "time": "text"}
+    assert "907315" not in json.dumps(report, ensure_ascii=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.record import take_in
 from mailticket.model import MessageKind, OutgoingMail
@@ -29,7 +30,7 @@ def open_desk(tmp_path: Path, agents: str = "") -> Desk:
     path = tmp_path / "mailticket.toml"
     path.write_text(
         '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"\n'
-        f'[storage]\npath = "store"\n[rules]\npath = "{PROJECT / "rules"}"\n'
+        f'[storage]\npath = "store"\n[rules]\npath = "{BUILTIN_RULES}"\n'
         '[agents]\naddresses = ["alice@okwallet.example", "bob@okwallet.example"]\n'
         'team_address = "support@okwallet.example"\n'
         f'trusted_authserv_ids = ["mx.okwallet.example"]\n{agents}',

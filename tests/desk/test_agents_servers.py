@@ -16,9 +16,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT, complaint, cycle, load, run_cli, write_config
+from helpers import complaint, cycle, load, run_cli, write_config
 from servers import ImapAccount, SmtpSink
 
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.model import Direction, MessageKind, TicketStatus
 
@@ -30,7 +31,7 @@ ALICE = "alice@okwallet.example"
 TEAM = "support@okwallet.example"
 AGENTS = f"""
 [rules]
-path = "{PROJECT / "rules"}"
+path = "{BUILTIN_RULES}"
 
 [agents]
 addresses = ["{ALICE}", "bob@okwallet.example"]

@@ -20,7 +20,8 @@ CONFIG = '[desk]\naddress = "complaints@okwallet.example"\nticket_prefix = "OKW"
 
 
 def desk_for(tmp_path: Path, extra: str = "") -> Desk:
-    (tmp_path / "mailticket.toml").write_text(CONFIG + extra, encoding="utf-8")
+    no_rules = '[rules]\npath = ""\n'  # notes here are threading's alone
+    (tmp_path / "mailticket.toml").write_text(CONFIG + extra + no_rules, encoding="utf-8")
     return Desk.open(config_module.load(tmp_path / "mailticket.toml", environ={}))
 
 

@@ -4,6 +4,7 @@ header safety and admin templates."""
 from __future__ import annotations
 
 import email
+import json
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from helpers import complaint, cycle, folder_contents, load, write_config
 from servers import ImapAccount, SmtpSink, make_certificate
 
+from mailticket.app import status
+from mailticket.app.cli import main
 from mailticket.desk.context import Desk
 from mailticket.model import MessageKind, OutboxState
 from mailticket.outbound.outbox import drain_outbox, smtp_sender
@@ -358,6 +361,7 @@ def test_smtp_login_refused_keeps_the_mail_and_says_so_loudly(
     imap_account: ImapAccount,
     smtp_sink: SmtpSink,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A 535 (wrong password, expired token) is no fault of the mail: it stays queued with
     backoff, an ERROR line says so, and it goes out once the password is fixed."""
@@ -387,7 +391,19 @@ def test_smtp_login_refused_keeps_the_mail_and_says_so_loudly(
         assert any(
             r.levelname == "ERROR" and "SMTP login failed" in r.getMessage() for r in caplog.records
         )
+        report = status.gather(config, lambda: clock["now"])
+        assert (report["smtp_login_refused"], report["outbox"]["queued"]) == (1, 1)
+        assert "535" in report["last_send_error"] and "SMTP login failed" in report["problems"][0]
+        assert main(["--config", str(path), "status"]) == 1  # a monitoring check alerts
+        assert "SMTP login refused / SMTP 登录被拒  1" in capsys.readouterr().out
         secret.write_text("s3cret\n", encoding="utf-8")
         clock["now"] = now + timedelta(seconds=61)
         assert drain_outbox(desk, smtp_sender(config)).sent == [waiting.id]
         assert len(sink.wait_for(1)) == 1
+        assert main(["--config", str(path), "status", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["problems"], report["outbox"]["sent"], report["outbox"]["queued"]) == (
+            [],
+            1,
+            0,
+        )
