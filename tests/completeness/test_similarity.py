@@ -8,7 +8,7 @@ from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import SIMILAR_FLOOR, classify, opening
 from mailticket.completeness.similarity import ExampleIndex, grams
 
-RULES = load_rules(Path(__file__).parents[2] / "rules")
+RULES = load_rules(Path(__file__).parents[2] / "mailticket" / "rules_default")
 
 INDEX = ExampleIndex(
     {

@@ -12,6 +12,7 @@ from helpers import PROJECT, complaint, cycle, folder_contents, load, run_cli, w
 from servers import ImapAccount, SmtpSink
 
 from mailticket.completeness import guard
+from mailticket.config import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake import record as intake_record
 from mailticket.model import InboundMail
@@ -130,7 +131,7 @@ def test_a_stranger_cannot_join_a_ticket_by_its_references(
     tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, stranger_tag: str
 ) -> None:
     extra = f'stranger_tag = "{stranger_tag}"\n'
-    rules = f'[rules]\npath = "{PROJECT / "rules"}"\n'
+    rules = f'[rules]\npath = "{BUILTIN_RULES}"\n'
     config_path = write_config(tmp_path, imap_account, smtp_sink, extra=rules)
     text = config_path.read_text(encoding="utf-8").replace(
         'ticket_prefix = "OKW"\n', f'ticket_prefix = "OKW"\n{extra}'
