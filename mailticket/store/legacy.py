@@ -1,4 +1,8 @@
-"""The store: tables of JSON documents in memory, made durable by a write-ahead journal.
+"""The previous store format, kept only so that `mailticket db import` can read it (over
+~500 lines because it is that store as it was, unchanged, so an import reads exactly what the
+old daemon wrote; nothing else imports it).
+
+The old store: tables of JSON documents in memory, made durable by a write-ahead journal.
 
 Why not TinyDB's tables: every TinyDB write copies the whole table and its stock storage
 rewrites the whole file, so a desk with years of tickets would pay for all of them on every

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import SIMILAR_FLOOR, classify, opening
 from mailticket.completeness.similarity import ExampleIndex, grams
+from mailticket.config import BUILTIN_RULES
 
-RULES = load_rules(Path(__file__).parents[2] / "mailticket" / "rules_default")
+RULES = load_rules(BUILTIN_RULES)
 
 INDEX = ExampleIndex(
     {

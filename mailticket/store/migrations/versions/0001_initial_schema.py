@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Every table at once, as Alembic generated it (one long function on purpose: a
+    migration is read as the schema it creates)."""
     op.create_table(
         "blobs",
         sa.Column("sha256", sa.String(length=64), nullable=False),
