@@ -132,6 +132,10 @@ class OutboxConfig:
 class LimitsConfig:
     max_attachment_bytes: int = 20 * 1024 * 1024
     auto_replies_per_sender_per_hour: int = 3
+    # One mail may take this long in intake (parse, redact, score, record) before it is
+    # quarantined, and be this big: the rest of the inbox must not wait behind it.
+    mail_seconds: int = 30
+    max_mail_bytes: int = 64 * 1024 * 1024
     identical_reply_hours: int = 24
 
 
@@ -449,6 +453,10 @@ def _validate(config: Config, text: str) -> None:
         fail("rules", "path", f"{config.rules_path} is not a folder")
     if config.limits.auto_replies_per_sender_per_hour < 1:
         fail("limits", "auto_replies_per_sender_per_hour", "must be at least 1")
+    if config.limits.mail_seconds < 1:
+        fail("limits", "mail_seconds", "must be at least 1")
+    if config.limits.max_mail_bytes < 64 * 1024:
+        fail("limits", "max_mail_bytes", "must be at least 65536")
     for address in config.agents.addresses:
         if not _ADDRESS.match(address):
             fail("agents", "addresses", f"{address!r} is not an e-mail address")

@@ -108,6 +108,9 @@ class InboundMail:
     # kept for the agents to see, but never answered automatically nor trusted as an agent.
     from_valid: bool = True
     quoted: str = ""  # the history below `text`: quotes, signatures, forwarded mails' text
+    # No new words: `text` is the history (or a forwarded mail), promoted so a customer's
+    # forward-only mail still reads. An agent's such mail says nothing to the customer.
+    text_is_history: bool = False
     # Every Authentication-Results header, in order: `agents.verify_sender` reads them.
     authentication_results: tuple[str, ...] = ()
 

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailticket"
 TOP = "top"  # the modules directly in mailticket/
 
 KINDS = {
-    "data": {"model", "errors", "toml_lines"},
+    "data": {"model", "errors", "toml_lines", "budget"},
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",

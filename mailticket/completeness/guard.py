@@ -26,13 +26,15 @@ SECRET_NAMES: dict[str, tuple[str, str]] = {
     "card_number": ("完整卡号", "full bank card number"),
 }
 
-_SAY = r"\s*(?:是|为|:|=|is|was)?\s*"
+# Never two `\s*` with only optional words between them: on a run of spaces that makes the
+# engine try every split of the run (cubic with three); `\s*(?:word\s*)?` means the same.
+_SAY = r"\s*(?:(?:是|为|:|=|is|was)\s*)?"
 # Order matters: a payment PIN is also a "密码", and must be named as the PIN.
 _SECRETS = (
     (
         "payment_pin",
         re.compile(
-            rf"(?:支付密码|交易密码|提现密码|PIN\s*(?:码|code|number)?){_SAY}(\d{{4,8}})(?!\d)",
+            rf"(?:支付密码|交易密码|提现密码|PIN(?:\s*(?:码|code|number))?){_SAY}(\d{{4,8}})(?!\d)",
             re.IGNORECASE,
         ),
     ),
@@ -53,7 +55,7 @@ _SECRETS = (
     (
         "password",
         re.compile(
-            r"(?:(?:登录密码|登陆密码|密码)\s*(?:是|为|:|=)?"
+            r"(?:(?:登录密码|登陆密码|密码)(?:\s*(?:是|为|:|=))?"
             r"|(?:password|passcode|pwd)(?:\s*[:=]|\s+(?:is|was)))"
             r"\s*(?!\[)([!-~]{4,64})",
             re.IGNORECASE,
@@ -122,32 +124,62 @@ def _is_card(digits: str) -> bool:
 
 
 def redact(text: str) -> Redaction:
-    """`text` with every secret value replaced; a card keeps its last four digits."""
+    """`text` with every secret value replaced; a card keeps its last four digits. Linear in
+    the text however many secrets it holds: each kind's spans are merged into the sorted cuts
+    in one pass, a card's label is looked for only just before it, the result joined once."""
     folded = fold_width(text)  # same length: spans found here cut the original
     key = ignorecase_key(folded)
-    cuts: list[tuple[int, int, str, str]] = []
+    cuts: list[_Cut] = []
     for kind, pattern in _SECRETS if _ANY_SECRET_WORD.search(key) else ():
-        if not _SECRET_WORDS[kind].search(key):
-            continue
-        for match in pattern.finditer(folded):
-            start, end = match.span(1)
-            while end - start > 4 and (
-                text[end - 1] in _TRAILING
-                or not (text[end - 1].isascii() or text[end - 1].isalnum())
-            ):
-                end -= 1  # full-width punctuation ends a sentence; full-width digits count
-            if not any(s < end and start < e for s, e, _, _ in cuts):
-                cuts.append((start, end, kind, REDACTED))
+        if _SECRET_WORDS[kind].search(key):
+            cuts = _merge(
+                cuts, [_secret_cut(text, match, kind) for match in pattern.finditer(folded)]
+            )
+    cards = []
     for match in _CARD.finditer(folded):
         digits = re.sub(r"\D", "", match.group(1))
-        if not _is_card(digits) or _NOT_A_CARD.search(folded[: match.start()]):
-            continue
-        if not any(s < match.end() and match.start() < e for s, e, _, _ in cuts):
-            cuts.append((match.start(), match.end(), "card_number", f"[card ****{digits[-4:]}]"))
-    for start, end, _, replacement in sorted(cuts, reverse=True):
-        text = text[:start] + replacement + text[end:]
+        label = folded[max(0, match.start() - _LABEL_REACH) : match.start()]
+        if _is_card(digits) and not _NOT_A_CARD.search(label):
+            cards.append((match.start(), match.end(), "card_number", f"[card ****{digits[-4:]}]"))
+    cuts = _merge(cuts, cards)
+    pieces: list[str] = []
+    done = 0
+    for start, end, _, replacement in cuts:
+        pieces += (text[done:start], replacement)
+        done = end
+    pieces.append(text[done:])
     found = {kind for _, _, kind, _ in cuts}
-    return Redaction(text, tuple(k for k in SECRET_NAMES if k in found))
+    return Redaction("".join(pieces), tuple(k for k in SECRET_NAMES if k in found))
+
+
+_Cut = tuple[int, int, str, str]  # start, end, kind, replacement
+# How far before a number `_NOT_A_CARD` can find its label: the longest label and its gap.
+_LABEL_REACH = 32
+
+
+def _secret_cut(text: str, match: re.Match[str], kind: str) -> _Cut:
+    start, end = match.span(1)
+    while end - start > 4 and (
+        text[end - 1] in _TRAILING or not (text[end - 1].isascii() or text[end - 1].isalnum())
+    ):
+        end -= 1  # full-width punctuation ends a sentence; full-width digits count
+    return start, end, kind, REDACTED
+
+
+def _merge(kept: list[_Cut], new: list[_Cut]) -> list[_Cut]:
+    """`kept` (sorted, non-overlapping) with each of `new` (sorted, non-overlapping) that
+    overlaps none of it: a kind found earlier wins."""
+    merged: list[_Cut] = []
+    index = 0
+    for cut in new:
+        while index < len(kept) and kept[index][1] <= cut[0]:
+            merged.append(kept[index])
+            index += 1
+        if index < len(kept) and kept[index][0] < cut[1]:
+            continue  # overlaps the kept cut that ends after its start
+        merged.append(cut)
+    merged.extend(kept[index:])
+    return merged
 
 
 def abusive_words(text: str) -> tuple[str, ...]:

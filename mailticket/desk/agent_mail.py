@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mailticket.desk import agents
-from mailticket.desk.commands import USAGE, parse_commands
+from mailticket.desk.commands import USAGE, Problem, parse_commands
 from mailticket.desk.context import Desk
 from mailticket.desk.decide import (
     decide_agent_mail,
@@ -54,8 +54,10 @@ def act_on_agent_mail(
     told which line. Returns the ticket and how the mail is recorded (AGENT or NOTE)."""
     now, sender, assigned = desk.clock(), mail.from_addr, ticket.assignee
     rules = desk.rules.current if desk.rules else None
+    # The "history when nothing else" text is for customers' mail: an agent's reply with no
+    # words of its own would relay our internal notice (score, flags, assignee) to the customer.
     decision = decide_agent_mail(
-        parse_commands(mail.text),
+        parse_commands("" if mail.text_is_history else mail.text),
         ticket,
         sender=sender,
         addressed_customer=ticket.customer.lower() in (a.lower() for a in (*mail.to, *mail.cc)),
@@ -96,6 +98,19 @@ def act_on_agent_mail(
             _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
         )
         tell_customer(desk, ticket, decision.send, effects, now, text=decision.text, **terms)
+    if decision.send is None and not decision.text and not decision.notes:
+        effects.notes.append("agent mail with no words of its own: nothing sent to the customer")
+        notify_agents(
+            desk,
+            ticket,
+            "command_error",
+            effects,
+            recipients=[sender],
+            kind=MessageKind.COMMAND_ERROR,
+            thread=(*mail.references, mail.message_id),
+            problems=[Problem("(没有新的文字 no new text)", "只有引用 only quoted text")],
+            usages=list(USAGE.values()),
+        )
     if decision.assignee not in ("", sender.lower(), assigned):
         last = last_customer_mail(desk, ticket)
         notify_assignee(

@@ -15,6 +15,7 @@ delegated subdomain (a mailing vendor's) cannot speak for the parent domain's ag
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -148,11 +149,21 @@ def aligned(authenticated: str, from_domain: str) -> bool:
 def verify_sender(
     headers: Sequence[str], from_addr: str, trusted_authserv_ids: Collection[str]
 ) -> Verdict:
-    """Whether a trusted server vouches for the From domain (aligned DKIM or SPF pass)."""
+    """Whether a trusted server vouches for the From domain (aligned DKIM or SPF pass).
+
+    Only the topmost run of headers from a trusted authserv-id counts (RFC 8601 section 5):
+    our server adds its own above whatever the mail arrived with, so one with our id below a
+    header from elsewhere (or below the run ours starts) was written by the sender: forged."""
     from_domain = from_addr.rpartition("@")[2].lower()
     trusted = {t.lower() for t in trusted_authserv_ids}
     parsed = [parse_authentication_results(h) for h in headers]
-    ours = [p for p in parsed if p.authserv_id and p.authserv_id in trusted]
+    ours = list(
+        itertools.takewhile(lambda p: bool(p.authserv_id) and p.authserv_id in trusted, parsed)
+    )
+    if not ours and any(p.authserv_id in trusted for p in parsed if p.authserv_id):
+        return Verdict(
+            False, "Authentication-Results from a trusted server only below others: forged"
+        )
     if not ours:
         seen = ", ".join(sorted({p.authserv_id or "(no authserv-id)" for p in parsed}))
         where = f" (only from {seen})" if seen else ""

@@ -34,7 +34,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Command:
     name: str  # a key of USAGE
-    argument: str  # lower-cased for the fixed vocabularies; "" for #note and #resolve
+    argument: str  # lower-cased for the fixed vocabularies; "" for #resolve; #note's own text
     line: str  # as the agent wrote it
 
 
@@ -68,7 +68,9 @@ def _read(line: str) -> Command | Problem:
         if value not in _CHOICES[name]:
             return Problem(line, f"expected {USAGE[name]}")
         return Command(name, value, line)
-    if name in ("note", "resolve"):
+    if name == "note":  # `#note text` on one line, as the notice suggests, or text below
+        return Command(name, argument.strip(), line)
+    if name == "resolve":
         if argument:
             return Problem(line, f"{USAGE[name]} takes nothing after it; write the text below")
         return Command(name, "", line)
@@ -113,6 +115,8 @@ def parse_commands(text: str) -> AgentCommands:
     if "resolve" in names and status not in ("", TicketStatus.RESOLVED):
         problems.append(Problem("#resolve", f"contradicts #status {status}"))
     rest = "\n".join(lines[start:]).strip()
+    if (note := next((c for c in commands if c.name == "note"), None)) and note.argument:
+        rest = f"{note.argument}\n{rest}".strip()
     if "resolve" in names and not rest:
         problems.append(Problem("#resolve", "write the resolution for the customer below it"))
     return AgentCommands(tuple(commands), tuple(problems), rest)

@@ -30,6 +30,9 @@ class Desk:
     config: Config
     store: Store
     clock: Clock = system_clock
+    # Times each mail's `[limits] mail_seconds`: real time, apart from the desk's clock (which
+    # a demo or test may move on by days between two mails).
+    budget_clock: Clock = system_clock
 
     templates: Templates = field(default_factory=Templates)
     rules: LiveRules | None = None  # completeness rules; None: no scoring, plain receipts

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
@@ -23,7 +24,7 @@ from mailticket.desk.decide import (
     wants_information_reply,
     with_status,
 )
-from mailticket.desk.match import find_ticket, forged_references, signed_ticket, ticket_tag
+from mailticket.desk.match import find_ticket, forged_references, signed_ticket
 from mailticket.desk.tickets import (
     CUSTOMER_KINDS,
     Effects,
@@ -74,8 +75,18 @@ def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
 def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     sha = hashlib.sha256(raw).hexdigest()
     desk.store.put_blob(sha, raw)  # before parsing: any mail can be re-read later
+    limits = desk.config.limits
+    deadline = Deadline(desk.budget_clock, limits.mail_seconds)
+    if len(raw) > limits.max_mail_bytes:
+        reason = (
+            f"mail of {len(raw)} bytes is over [limits] max_mail_bytes ({limits.max_mail_bytes})"
+        )
+        return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
     try:
-        mail = parse(raw, max_attachment_bytes=desk.config.limits.max_attachment_bytes)
+        mail = parse(raw, max_attachment_bytes=limits.max_attachment_bytes)
+        deadline.check("parsing")
+    except BudgetExceeded as exc:
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
     except ParseError as exc:
         return _quarantine(desk, sha, str(exc), source, dedupe_key=f"sha:{sha}")
     except Exception as exc:
@@ -91,9 +102,11 @@ def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
             if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
                 report = read_report(raw)
                 mail = replace(mail, is_delivery_report=True)
-            return _record(desk, mail, source, report)
+            return _record(desk, mail, source, report, deadline)
     except StoreError:
         raise
+    except BudgetExceeded as exc:  # the savepoint undid this mail's writes
+        return _quarantine(desk, sha, str(exc), source, dedupe_key=mail.dedupe_key, mail=mail)
     except Exception as exc:
         log.exception("processing %s failed", source)
         reason = f"processing failed: {type(exc).__name__}: {exc}"
@@ -151,11 +164,16 @@ class Recording:
 
 
 def _record(
-    desk: Desk, mail: InboundMail, source: str, report: DeliveryReport | None = None
+    desk: Desk,
+    mail: InboundMail,
+    source: str,
+    report: DeliveryReport | None,
+    deadline: Deadline,
 ) -> IntakeResult:
     """Record one parsed mail in one transaction: the decision sequence, top to bottom."""
     store = desk.store
     mail, redacted = guard.redact_mail(mail)  # before anything is stored or forwarded
+    deadline.check("redaction")
     claim = agent_claim(desk, mail)
     case = Recording(
         mail, desk.clock(), redacted, claim, is_agent=claim is not None and claim.trusted
@@ -166,7 +184,7 @@ def _record(
             return IntakeResult("duplicate", previous)
         _thread(desk, case, report)
         _take_over_forward(desk, case)
-        _judge_stranger(desk, case)
+        _judge_stranger(desk, case, report)
         decision = decide_inbound(
             case.mail,
             case.ticket,
@@ -175,6 +193,8 @@ def _record(
             now=case.now,
             reopen_days=desk.config.agents.reopen_days,
         )
+        if case.stranger:  # attached for the agents to see: it changes nothing on the ticket
+            decision = replace(decision, reopen=False, resume=False)
         if decision.action == Action.QUARANTINE:
             mail = case.mail
             return _quarantine(
@@ -189,6 +209,7 @@ def _record(
         _note_provenance(desk, case)
         _open_or_update(desk, case, decision, report)
         _read_content(desk, case, decision)
+        deadline.check("scoring")
         assert case.ticket is not None
         case.ticket = save_ticket(desk, case.ticket, new=case.outcome == "created")
         _answer(desk, case, decision)
@@ -235,9 +256,10 @@ def _take_over_forward(desk: Desk, case: Recording) -> None:
     )
 
 
-def _judge_stranger(desk: Desk, case: Recording) -> None:
-    """A stranger quoting a ticket's tag opens their own ticket (or joins, flagged)."""
-    case.stranger = _stranger_by_tag(desk, case.mail, case.ticket, case.is_agent)
+def _judge_stranger(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
+    """A stranger quoting a ticket's tag or Message-IDs opens their own ticket (or joins,
+    flagged, changing nothing)."""
+    case.stranger = _stranger(desk, case.mail, case.ticket, case.is_agent, report is not None)
     if case.stranger and desk.config.desk.stranger_tag == "new_ticket":
         case.ticket = None
     if case.ticket is not None and not case.is_agent:
@@ -252,7 +274,8 @@ def _note_provenance(desk: Desk, case: Recording) -> None:
     if case.stranger:
         handled = "a new ticket" if case.ticket is None else "attached: agents, please check"
         notes.append(
-            f"claims {case.ticket_id} by its subject tag but is not in its conversation: {handled}"
+            f"claims {case.ticket_id} by its subject tag or references but is not in its "
+            f"conversation: {handled}"
         )
     forged = forged_references(mail, desk.config.desk_domain, desk.secret)
     if forged:
@@ -287,7 +310,10 @@ def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
     """A customer's words are scored and flagged; an agent's are obeyed."""
     assert case.ticket is not None
     case.kind = decision.kind
-    if case.kind in CUSTOMER_KINDS:
+    if case.kind in CUSTOMER_KINDS and case.stranger:
+        case.flags = guard.flags(f"{case.mail.subject}\n{case.mail.text}", case.redacted)
+        case.effects.notes.extend(case.flags)  # recorded, never scored into the ticket
+    elif case.kind in CUSTOMER_KINDS:
         mail, claim = case.mail, case.claim
         flags = guard.flags(f"{mail.subject}\n{mail.text}", case.redacted)
         if claim is not None and not claim.trusted:
@@ -407,18 +433,14 @@ def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
     return None if origin.address.lower() in desk.own_addresses else origin
 
 
-def _stranger_by_tag(desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool) -> bool:
-    """A mail that joins `ticket` only by its subject tag, from someone who is neither its
-    customer, nor in its conversation, nor an agent: it must not silently join."""
-    if ticket is None or is_agent:
-        return False
-    if ticket_tag(mail.subject, desk.config.desk.ticket_prefix) != ticket.id:
-        return False  # found by headers or by a bounce's report, not by the tag
-    referenced = [*mail.in_reply_to, *mail.references]
-    if desk.store.ticket_for_message_ids(referenced) == ticket.id:
-        return False
-    domain, secret = desk.config.desk_domain, desk.secret
-    if any(signed_ticket(m, domain, secret) == ticket.id for m in referenced):
+def _stranger(
+    desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool, is_bounce: bool
+) -> bool:
+    """A mail that joins `ticket` (by its subject tag, or by In-Reply-To/References) from
+    someone who is neither its customer, nor in its conversation, nor an agent: it must not
+    silently join, nor change the ticket's fields or status. A delivery report is matched
+    against our own sent mail elsewhere (`apply_bounce`)."""
+    if ticket is None or is_agent or is_bounce:
         return False
     sender = mail.from_addr.lower()
     participants = {ticket.customer.lower()}

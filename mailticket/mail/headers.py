@@ -136,17 +136,24 @@ def clean_line(text: str) -> str:
     return _WHITESPACE.sub(" ", _CONTROL_OR_SURROGATE.sub(" ", text)).strip()
 
 
+# A Message-ID we keep and write again: printable ASCII but `<>`, at most 900 characters. In
+# References one with 8-bit (undecodable: surrogates), control or NUL characters is dropped; as
+# the mail's own it loses them: it must be storable text, and we copy it into our headers.
+_MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,900})>")
+_NOT_IN_MESSAGE_ID = re.compile(r"[^!-;=?-~]")
+
+
 def normalise_message_id(value: str) -> str:
-    """`<local@domain>` with no whitespace, or "" when the header holds nothing usable."""
-    match = re.search(r"<([^<>\s]{1,900})>", value or "")
+    """`<local@domain>` in printable ASCII, or "" when the header holds nothing usable."""
+    match = _MESSAGE_ID.search(value or "")
     if match:
         return f"<{match.group(1)}>"
-    token = re.sub(r"[\s<>]", "", value or "")[:900]
+    token = _NOT_IN_MESSAGE_ID.sub("", value or "")[:900]
     return f"<{token}>" if token and "@" in token else ""
 
 
 def message_ids_in(value: str) -> tuple[str, ...]:
-    return tuple(f"<{m}>" for m in re.findall(r"<([^<>\s]{1,900})>", value or ""))
+    return tuple(f"<{m}>" for m in _MESSAGE_ID.findall(value or ""))
 
 
 # Address lists plain enough to split with one regular expression (nearly every header): names

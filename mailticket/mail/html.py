@@ -16,6 +16,9 @@ _HISTORY_CONTAINERS = frozenset(
         "isReplyContent", "yahoo_quoted", "moz-cite-prefix", "OutlookMessageHeader",
     )
 )  # fmt: skip
+# Nesting shown in text (`>` per blockquote, indent per list): deeper nesting is drawn as this
+# deep, so text grows linearly with the HTML, not with the square of its depth.
+_MAX_SHOWN_DEPTH = 16
 
 
 class _HtmlToText(HTMLParser):
@@ -92,7 +95,7 @@ class _HtmlToText(HTMLParser):
             self.link_text = []
 
     def _list_item(self) -> None:
-        indent = "  " * max(0, len(self.lists) - 1)
+        indent = "  " * min(_MAX_SHOWN_DEPTH, max(0, len(self.lists) - 1))
         if self.lists and self.lists[-1]:
             self._emit(f"{indent}{self.lists[-1]}. ")
             self.lists[-1] += 1
@@ -177,7 +180,7 @@ def _visible(line: str) -> str:
 
 
 def quote_prefix(depth: int) -> str:
-    return ">" * depth + " " if depth else ""
+    return ">" * min(depth, _MAX_SHOWN_DEPTH) + " " if depth else ""
 
 
 def _convert_html(html: str) -> _HtmlToText:

@@ -26,7 +26,7 @@ from mailticket.mail.charsets import decode_bytes
 from mailticket.mail.feed import parse_bytes
 from mailticket.mail.headers import decode_header_value, normalise_message_id
 from mailticket.mail.html import clean_text, html_to_text_split, quote_prefix
-from mailticket.mail.quotes import split_reply
+from mailticket.mail.quotes import split_reply_marked
 from mailticket.model import Attachment
 
 _MAX_PARTS = 2000
@@ -416,29 +416,34 @@ def _message_bytes(part: email.message.Message, defects: list[str]) -> bytes:
 class _Body:
     text: str
     quoted: str
+    promoted: bool = False  # no new text: `text` is the history
 
 
 def _body(walk: _Walk) -> _Body:
     """The new text and the history, from every body part in order."""
     new_parts: list[str] = []
     history_parts: list[str] = []
+    own_words = False  # some part has text outside a history container
     for kind, text in walk.texts:
         if kind == "text/html":
             before, history = html_to_text_split(text)
+            own_words = own_words or bool(before.strip())
             if not before:  # the whole HTML sits in a history container: keep it as text
                 before, history = history, ""
         else:
             before, history = text, ""
+            own_words = own_words or bool(before.strip())
         if before.strip():
             new_parts.append(before.strip("\n"))
         if history:
             history_parts.append(history)
     whole = "\n\n".join(new_parts)
-    new, quoted = split_reply(whole)
+    new, quoted, promoted = split_reply_marked(whole)
     quoted = "\n\n".join(p for p in (quoted, *history_parts) if p)
-    if not new and quoted:
-        new, quoted = quoted, ""
-    return _Body(new.strip(), quoted.strip())
+    if not new.strip() and quoted:
+        return _Body(quoted.strip(), "", promoted=True)
+    promoted = promoted or (bool(new.strip()) and not own_words)
+    return _Body(new.strip(), quoted.strip(), promoted=promoted)
 
 
 def _forwarded_text(message: email.message.Message, depth: int, walk: _Walk) -> str:
@@ -487,6 +492,7 @@ class MailBody:
     quoted: str
     attachments: tuple[Attachment, ...]
     is_report: bool
+    text_is_history: bool = False  # no new words: `text` is the history or a forward
 
 
 def read_body(message: email.message.Message, limit: int, defects: list[str]) -> MailBody:
@@ -497,13 +503,14 @@ def read_body(message: email.message.Message, limit: int, defects: list[str]) ->
     body = _body(walk)
     forwarded = [_forwarded_text(m, 1, walk) for m in walk.forwarded]
     text, quoted = body.text, body.quoted
+    text_is_history = body.promoted or (bool(forwarded) and not text)
     if forwarded and not text:
         text, *forwarded = forwarded
     quoted = "\n\n".join(p for p in (quoted, *forwarded) if p)
     attachments = tuple(
         a if a.inline or a.content_id not in walk.cids else _as_inline(a) for a in walk.attachments
     )
-    return MailBody(text, quoted, attachments, walk.is_report)
+    return MailBody(text, quoted, attachments, walk.is_report, text_is_history)
 
 
 def _as_inline(attachment: Attachment) -> Attachment:

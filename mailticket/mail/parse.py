@@ -78,6 +78,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         is_delivery_report=body.is_report or message.get_content_type() == "multipart/report",
         defects=tuple(dict.fromkeys(defects)),
         quoted=body.quoted,
+        text_is_history=body.text_is_history,
         authentication_results=tuple(
             clean_line(str(value)[:MAX_HEADER_CHARS])
             for name, value in message.raw_items()

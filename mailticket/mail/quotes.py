@@ -120,23 +120,31 @@ def split_reply(text: str) -> tuple[str, str]:
     A forward is history too: the customer's words above it are the new text; with none, the
     forwarded mail's own words are (its marker and header block go to the history), trimmed of
     the history *they* quote."""
+    new, history, _ = split_reply_marked(text)
+    return new, history
+
+
+def split_reply_marked(text: str) -> tuple[str, str, bool]:
+    """`split_reply`, and whether the new text is not the sender's own words (history promoted,
+    or a forwarded mail's words): right for a customer's forward-only mail, never to be relayed
+    from an agent's."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     marker = forward_marker(lines)
     if marker is None:
         return _split(lines)
     if any(not _is_blank(line) for line in lines[:marker]):
-        new, history = _split(lines[:marker])
+        new, history, promoted = _split(lines[:marker])
         forwarded = _tidy(lines[marker:])
     else:
         body = forwarded_body_start(lines, marker)
-        new, history = _split(lines[body:])
-        forwarded = _tidy(lines[:body])
+        new, history, _ = _split(lines[body:])
+        forwarded, promoted = _tidy(lines[:body]), True
     if not new:
-        return _tidy(lines), ""
-    return new, "\n\n".join(p for p in (history, forwarded) if p)
+        return _tidy(lines), "", any(line.strip() for line in lines)
+    return new, "\n\n".join(p for p in (history, forwarded) if p), promoted
 
 
-def _split(lines: list[str]) -> tuple[str, str]:
+def _split(lines: list[str]) -> tuple[str, str, bool]:
     quoted = [False] * len(lines)
     first = _first_marker(lines, quoted)
     if (
@@ -153,8 +161,8 @@ def _split(lines: list[str]) -> tuple[str, str]:
     new = _tidy([line for line, q in zip(lines, quoted, strict=True) if not q])
     history = _tidy([line for line, q in zip(lines, quoted, strict=True) if q])
     if not new:
-        return _tidy(lines), ""
-    return new, history
+        return _tidy(lines), "", any(line.strip() for line in lines)
+    return new, history, False
 
 
 def _is_quote(line: str) -> bool:

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import (
     ChoiceLoader,
-    Environment,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -32,6 +31,8 @@ from jinja2 import (
     TemplateSyntaxError,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailticket.completeness.guard import SECRET_NAMES
 from mailticket.completeness.rules import Category
@@ -107,7 +108,9 @@ class Templates:
         # for a missing template on each call (a third of a render); this asks only whether
         # the admin's folder has gained one since (the packaged templates do not change).
         self._no_html: set[str] = set()
-        self.environment = Environment(
+        # Sandboxed: an admin's template reaches no Python internals (`cycler.__init__.
+        # __globals__`...) and changes nothing, in `check` and in the daemon alike.
+        self.environment = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,
@@ -147,6 +150,8 @@ class Templates:
                     template.render(**context)
             except TemplateSyntaxError as exc:
                 errors.append(f"{exc.filename or name}:{exc.lineno}: {exc.message}")
+            except SecurityError as exc:
+                errors.append(f"{self._where(name)}: unsafe, refused by the sandbox: {exc}")
             except TemplateError as exc:
                 errors.append(f"{self._where(name)}: {exc}")
         return errors

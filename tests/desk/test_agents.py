@@ -185,3 +185,19 @@ def test_nothing_readable_is_nothing(header: str) -> None:
 )
 def test_alignment(authenticated: str, sender_domain: str, expected: bool) -> None:
     assert aligned(authenticated, sender_domain) is expected
+
+
+FORGED_BELOW = "mx.okwallet.example; dkim=pass header.d=okwallet.example"
+
+
+def test_only_the_topmost_run_of_our_own_headers_counts() -> None:
+    """RFC 8601 section 5 (issue 17): our server's verdicts sit on top; a header with our
+    authserv-id below another server's was written by the sender (or by a server on the way)."""
+    ours_fail = "mx.okwallet.example; dkim=fail header.d=okwallet.example; spf=fail"
+    relay = "relay.attacker.example; dkim=pass header.d=attacker.example"
+    below_ours = verify_sender([ours_fail, relay, FORGED_BELOW], ALICE, TRUSTED)
+    assert not below_ours.trusted
+    assert "nothing passes aligned" in below_ours.reason
+    below_relay = verify_sender([relay, FORGED_BELOW], ALICE, TRUSTED)
+    assert not below_relay.trusted and "forged" in below_relay.reason
+    assert verify_sender([FORGED_BELOW, relay], ALICE, TRUSTED).trusted

@@ -174,6 +174,13 @@ def test_a_whole_ticket_worked_by_email(
     [note] = [m for m in store.messages(ticket.id) if m.kind == MessageKind.NOTE]
     assert note.text.endswith("客户此前也投诉过一次，注意语气。")
 
+    # `#note text` on one line, as the notice suggests (issue 17): a note too, never sent.
+    one_line = desktop.answer(notice, "#note 已电话联系客户，稍后回电。", "<a2b@okwallet.example>")
+    assert desktop.deliver(one_line) == []
+    notes = [m for m in store.messages(ticket.id) if m.kind == MessageKind.NOTE]
+    assert [m.message_id for m in notes] == ["<a2@okwallet.example>", "<a2b@okwallet.example>"]
+    assert notes[-1].text.endswith("已电话联系客户，稍后回电。")
+
     # A forged mail in Alice's name: its commands are text, nothing reaches the customer, and
     # the ticket is flagged; Alice (now the assignee) hears of it.
     forged = desktop.answer(
@@ -250,6 +257,7 @@ def test_a_whole_ticket_worked_by_email(
         (Direction.IN, MessageKind.AGENT),
         (Direction.OUT, MessageKind.REPLY),
         (Direction.IN, MessageKind.NOTE),
+        (Direction.IN, MessageKind.NOTE),
         (Direction.IN, MessageKind.FOLLOWUP),
         (Direction.OUT, MessageKind.AGENT_NOTIFICATION),
         (Direction.IN, MessageKind.AGENT),
@@ -322,3 +330,29 @@ def test_a_direct_reply_is_not_sent_twice_and_a_late_answer_starts_a_new_ticket(
     desktop.deliver(again)
     assert len(store.tickets()) == 2
     assert store.messages(new.id)[-2].message_id == "<c3@qq.example>"
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["plain", "html-only-quote"])
+def test_an_agent_reply_with_no_words_of_its_own_relays_nothing_to_the_customer(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, html: bool
+) -> None:
+    """Issue 17: the quoted notice (score, flags, command help) must never reach the customer."""
+    desktop = Desktop(tmp_path, imap_account, smtp_sink)
+    sent = desktop.deliver(complaint(body=COMPLETE))
+    notice = only(sent, TEAM)
+    empty = EmailMessage(policy=SMTP_POLICY)
+    empty["Authentication-Results"] = AUTHENTICATED
+    empty["From"], empty["To"] = ALICE, DESK
+    empty["Subject"] = f"Re: {notice['Subject']}"
+    empty["Message-ID"] = "<empty@okwallet.example>"
+    empty["In-Reply-To"] = empty["References"] = notice["Message-ID"]
+    if html:
+        quoted = "<br>".join(plain(notice).splitlines())
+        empty.set_content(
+            f'<div class="gmail_quote"><blockquote>{quoted}</blockquote></div>', subtype="html"
+        )
+    else:
+        empty.set_content("\n".join(f"> {line}" for line in plain(notice).splitlines()))
+    sent = desktop.deliver(empty.as_bytes())
+    assert [m["To"].addresses[0].addr_spec for m in sent] == [ALICE]
+    assert "nothing was sent to the customer" in plain(sent[0])

@@ -29,6 +29,9 @@ def test_no_commands_is_all_text() -> None:
 
 
 def test_leading_blank_lines_full_width_hash_and_crlf() -> None:
+    one_line = parse_commands("#note 已电话联系客户。\n以后再说。")
+    assert one_line.commands == (Command("note", "已电话联系客户。", "#note 已电话联系客户。"),)
+    assert (one_line.problems, one_line.text) == ((), "已电话联系客户。\n以后再说。")
     parsed = parse_commands("\r\n  ＃note\r\n查过银行流水，确已扣款。\r\n")
     assert parsed.commands == (Command("note", "", "＃note"),)
     assert parsed.text == "查过银行流水，确已扣款。"
@@ -65,7 +68,7 @@ def test_resolve_takes_the_text_below_as_the_resolution() -> None:
         ("#assign bob@x.example carol@x.example", "expected #assign me | #assign name@example.com"),
         ("#category", "expected #category <category id>"),
         ("#category top up", "expected #category <category id>"),
-        ("#note please", "#note takes nothing after it; write the text below"),
+        ("#resolve now", "#resolve takes nothing after it; write the text below"),
         ("#", UNKNOWN),
         ("# status open", UNKNOWN),
     ],
