@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from servers import LOCALHOST, free_port
+from servers import LOCALHOST, free_port, missing_tool
 
 
 def find_postgres_bin() -> Path | None:
@@ -31,18 +31,13 @@ def _major(path: str) -> int:
 
 def require_postgres() -> Path:
     """Skip without PostgreSQL locally, but fail in CI, where a skip would hide lost coverage."""
-    import pytest
-
     bin_dir = find_postgres_bin()
     if bin_dir is not None:
         return bin_dir
     message = (
         "PostgreSQL not installed: the store's PostgreSQL tests need `apt-get install postgresql`"
     )
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; in CI, run .ci/test", pytrace=False)
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    missing_tool(message)
 
 
 class Postgres:

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -137,8 +137,6 @@ def _check_traversable(path: Path) -> None:
 
 def require_mail_servers() -> None:
     """Skip without Dovecot locally, but fail in CI, where a skip would hide lost coverage."""
-    import pytest  # here: bench/ uses this module without pytest installed
-
     missing = [
         name
         for name, found in (("dovecot", find_dovecot()), ("openssl", shutil.which("openssl")))
@@ -150,6 +148,14 @@ def require_mail_servers() -> None:
         f"{' and '.join(missing)} not installed: the IMAP/LMTP tests need "
         "`apt-get install dovecot-imapd dovecot-lmtpd openssl`"
     )
+    missing_tool(message)
+
+
+def missing_tool(message: str) -> NoReturn:
+    """A test's server or program is not installed: skip locally, fail in CI (CI=true), where a
+    skip would hide lost coverage."""
+    import pytest  # here: bench/ uses this module without pytest installed
+
     if os.environ.get("CI"):
         pytest.fail(f"{message}; in CI, run the test command from README.md", pytrace=False)
     pytest.skip(message)

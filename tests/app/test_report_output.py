@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from report_data import CONFIG, NOW, Clock, build_store
+from servers import missing_tool
 
 from mailticket import config as config_module
 from mailticket.app.cli import main
@@ -67,10 +68,11 @@ def test_a_period_needs_a_real_quarter(
     assert "2026Q4" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (.ci/test does)")
 def test_html_page_renders_charts_and_the_json_totals(
     config_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    if not Path(CHROMIUM).exists():
+        missing_tool("chromium not installed: the page test needs `apt-get install chromium`")
     figures = report_json(config_path, capsys)
     page = tmp_path / "report.html"
     assert main(["--config", config_path, "report", *SPAN, "--html", str(page)]) == 0
