@@ -18,7 +18,7 @@ KINDS = {
     "data": {"model", "errors", "toml_lines", "budget"},
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
-        "mail.html", "mail.mime", "mail.feed", "mail.repair", "mail.attachments",
+        "mail.html", "mail.mime", "mail.content", "mail.feed", "mail.repair", "mail.attachments",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "completeness.normalise", "completeness.examples", "completeness.text",
         "completeness.contacts", "completeness.amounts", "completeness.dates",

@@ -19,111 +19,26 @@ import quopri
 import re
 import urllib.parse
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from mailticket.mail.attachments import sanitise_filename, sniff_type
 from mailticket.mail.charsets import decode_bytes
+from mailticket.mail.content import ContentParams, payload_bytes, plain_text
 from mailticket.mail.feed import parse_bytes
 from mailticket.mail.headers import decode_header_value, normalise_message_id
-from mailticket.mail.html import clean_text, html_to_text_split, quote_prefix
+from mailticket.mail.html import html_to_text_split
 from mailticket.mail.quotes import split_reply_marked
 from mailticket.model import Attachment
 
 _MAX_PARTS = 2000
+
+
 _MAX_FORWARD_DEPTH = 3
+
+
 _NESTING_CUT = 100
+
+
 _HTML_STUB = re.compile(r"html|超文本|網頁|网页", re.IGNORECASE)
-
-
-def _unflow(text: str, delete_space: bool) -> str:
-    """RFC 3676 format=flowed (Apple Mail, Thunderbird): join soft-broken lines again."""
-    out: list[str] = []
-    current: str | None = None
-    current_depth = 0
-    for line in text.split("\n"):
-        depth = len(line) - len(line.lstrip(">"))
-        body = line[depth:]
-        body = body[1:] if body.startswith(" ") else body
-        if current is not None and depth != current_depth:
-            out.append(quote_prefix(current_depth) + current)
-            current = None
-        current = body if current is None else current + body
-        current_depth = depth
-        if body.endswith(" ") and body != "-- ":
-            if delete_space:
-                current = current[:-1]
-            continue
-        out.append(quote_prefix(depth) + current)
-        current = None
-    if current is not None:
-        out.append(quote_prefix(current_depth) + current)
-    return "\n".join(out)
-
-
-def _plain_text(params: _ContentParams, payload: bytes, defects: list[str]) -> str:
-    text = clean_text(decode_bytes(payload, params.charset(), defects))
-    if str(params.get("format") or "").lower() == "flowed":
-        text = _unflow(text, str(params.get("delsp") or "").lower() == "yes")
-    return text
-
-
-_Param = str | tuple[str | None, str | None, str]
-
-
-class _ContentParams:
-    """A part's Content-Type parameters, parsed once (`Message.get_param` parses the header again
-    for each one asked: name, charset, format, delsp). Answers as `get_param` and
-    `get_content_charset` would, and raises what they would raise, where they would."""
-
-    def __init__(self, part: email.message.Message) -> None:
-        self._params: list[tuple[str, Any]] | None = None
-        self._error: Exception | None = None
-        try:
-            self._params = part.get_params()
-        except Exception as error:  # raised again by the first question, as get_param would
-            self._error = error
-
-    def get(self, name: str) -> _Param | None:
-        """`part.get_param(name)`; `name` in lower case."""
-        if self._error is not None:
-            raise self._error
-        for key, value in self._params or ():
-            if key.lower() == name:
-                return value
-        return None
-
-    def charset(self) -> str | None:
-        """`part.get_content_charset()`, or None where it fails on a damaged header."""
-        try:
-            return self._content_charset()
-        except (LookupError, ValueError, TypeError, UnicodeError):
-            return None
-
-    def _content_charset(self) -> str | None:
-        charset = self.get("charset")
-        if charset is None:
-            return None
-        if isinstance(charset, tuple):  # RFC 2231: decoded, and it had better be ASCII
-            try:
-                charset = str(charset[2].encode("raw-unicode-escape"), charset[0] or "us-ascii")
-            except (LookupError, UnicodeError):
-                charset = charset[2]
-        try:
-            charset.encode("us-ascii")
-        except UnicodeError:
-            return None
-        return charset.lower()
-
-
-def _payload_bytes(part: email.message.Message) -> bytes:
-    """A leaf's body with its transfer encoding undone: the bytes as sent, never decoded text."""
-    if part.is_multipart():
-        return b""
-    try:
-        payload = part.get_payload(decode=True)
-    except (ValueError, LookupError, TypeError):
-        return b""
-    return payload if isinstance(payload, bytes) else b""
 
 
 def _children(part: email.message.Message) -> list[email.message.Message] | None:
@@ -137,7 +52,7 @@ def _children(part: email.message.Message) -> list[email.message.Message] | None
     return [child for child in part.get_payload() if isinstance(child, email.message.Message)]
 
 
-def _raw_filename(part: email.message.Message, params: _ContentParams, defects: list[str]) -> str:
+def _raw_filename(part: email.message.Message, params: ContentParams, defects: list[str]) -> str:
     """The file name from Content-Disposition `filename` or Content-Type `name`.
 
     RFC 2231 values are decoded here with our charset rules (the standard library would read a
@@ -243,7 +158,7 @@ class _Walk:
     seen: int = 0
     # Plain parts already read to choose from a `multipart/alternative`, by id, so the walk
     # reads them only once: (the part, its parameters, payload and text, the defects found).
-    read: dict[int, tuple[email.message.Message, _ContentParams, bytes, str, list[str]]] = field(
+    read: dict[int, tuple[email.message.Message, ContentParams, bytes, str, list[str]]] = field(
         default_factory=dict
     )
 
@@ -300,7 +215,7 @@ def _leaf(
     read = walk.read.pop(id(part), None)
     if read is not None and read[0] is not part:
         read = None
-    params = read[1] if read is not None else _ContentParams(part)
+    params = read[1] if read is not None else ContentParams(part)
     filename = decode_header_value(_raw_filename(part, params, walk.defects), walk.defects)
     if content_type.startswith("message/"):
         inner = _forwarded_message(part, walk.defects) if content_type in _MESSAGE_TYPES else None
@@ -309,7 +224,7 @@ def _leaf(
         payload = _message_bytes(part, walk.defects)
         walk.attachments.append(_attachment(part, payload, filename, index, walk.limit))
         return
-    payload = read[2] if read is not None else _payload_bytes(part)
+    payload = read[2] if read is not None else payload_bytes(part)
     if content_type == "text/html":
         walk.cids |= _cids_referenced(payload)
     disposition = (part.get_content_disposition() or "").lower()
@@ -323,7 +238,7 @@ def _leaf(
             kind, text = "text/plain", read[3]
             walk.defects.extend(read[4])
         else:
-            kind, text = "text/plain", _plain_text(params, payload, walk.defects)
+            kind, text = "text/plain", plain_text(params, payload, walk.defects)
         walk.texts.append((kind, text))
 
 
@@ -340,10 +255,10 @@ def _alternative_choice(
         return rich[-1] if rich else parts[-1]
     if not rich:
         return plain
-    params = _ContentParams(plain)
-    payload = _payload_bytes(plain)
+    params = ContentParams(plain)
+    payload = payload_bytes(plain)
     notes: list[str] = []
-    text = _plain_text(params, payload, notes)
+    text = plain_text(params, payload, notes)
     walk.read[id(plain)] = (plain, params, payload, text, notes)
     text = text.strip()
     if not text or (len(text) < 300 and _HTML_STUB.search(text)):
@@ -359,7 +274,7 @@ def _recover_multipart(
 ) -> email.message.Message | None:
     """A multipart the parser could not split (boundary parameter missing or not matching the
     body): take the boundary from the body's first `--` line instead."""
-    body = _payload_bytes(part)
+    body = payload_bytes(part)
     found = re.search(rb"^--(\S[^\r\n]{0,69}?)[ \t]*\r?$", body[:8192], re.MULTILINE)
     if found is None:
         return None
@@ -384,7 +299,7 @@ def _forwarded_message(
     message = inner[0] if inner else None
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
     if encoding in ("base64", "quoted-printable") and message is not None and not message.keys():
-        data = _payload_bytes(message)
+        data = payload_bytes(message)
         try:
             decoded = base64.b64decode(data) if encoding == "base64" else quopri.decodestring(data)
         except (binascii.Error, ValueError):
@@ -400,16 +315,13 @@ def _message_bytes(part: email.message.Message, defects: list[str]) -> bytes:
     """Bytes of a `message/*` part as kept on disk (re-serialised: compat32 keeps no raw)."""
     inner = _children(part)
     if inner is None:
-        return _payload_bytes(part)
+        return payload_bytes(part)
     try:
         return b"\n".join(m.as_bytes() for m in inner)
     except (RecursionError, LookupError, ValueError, TypeError, UnicodeError):
         kind = part.get_content_type()
         defects.append(f"{kind} part could not be serialised / {kind} 部分无法序列化")
         return b""
-
-
-# --- the body ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailticket.mail.charsets import _EVERYDAY, _everyday_ratio
+from mailticket.mail.content import ContentParams
 from mailticket.mail.feed import (
     _BoundaryLine,
     _FeedParser,
@@ -25,7 +26,6 @@ from mailticket.mail.feed import (
     parse_bytes,
 )
 from mailticket.mail.headers import clean_line, split_addresses
-from mailticket.mail.mime import _ContentParams
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -238,7 +238,7 @@ def test_content_params_answer_as_get_param(content_type: str | None) -> None:
     part = email.message.Message()
     if content_type is not None:
         part["Content-Type"] = content_type
-    params = _ContentParams(part)
+    params = ContentParams(part)
     for name in ("charset", "name", "format", "delsp", "missing"):
         assert params.get(name) == part.get_param(name)
     assert params.charset() == part.get_content_charset()
