@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailticket import environment
 from mailticket.desk.calendar import WEEKDAY_NAMES, BusinessCalendar
 from mailticket.errors import ConfigError
 from mailticket.oauth.config import OAuthConfig, build_oauth, validate_oauth
@@ -272,8 +273,8 @@ def config_path(cli_value: str | None) -> tuple[Path, bool]:
     """The file to read, and whether the user named it (then it must exist)."""
     if cli_value:
         return Path(cli_value), True
-    if os.environ.get("MAILTICKET_CONFIG"):
-        return Path(os.environ["MAILTICKET_CONFIG"]), True
+    if os.environ.get(environment.CONFIG_VARIABLE):
+        return Path(os.environ[environment.CONFIG_VARIABLE]), True
     return Path(DEFAULT_PATH), False
 
 
@@ -285,10 +286,7 @@ def load(path: Path, *, required: bool = True, environ: dict[str, str] | None = 
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(
-                "file not found (`mailticket init DIR` writes one / 用 mailticket init 创建)",
-                path=source,
-            ) from None
+            raise ConfigError(_NOT_FOUND, path=source) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read: {exc}", path=source) from None
     try:
@@ -296,55 +294,34 @@ def load(path: Path, *, required: bool = True, environ: dict[str, str] | None = 
     except tomllib.TOMLDecodeError as exc:
         line = decode_error_line(exc)
         raise ConfigError(f"invalid TOML: {exc}", path=source, line=line) from None
-    _overlay_environment(data, environ)
+    from_env = environment.overlay(data, SECTIONS, environ)
+    if "desk" not in data and not path.exists():
+        raise ConfigError(
+            f"config file not found, and neither --config nor ${environment.CONFIG_VARIABLE} "
+            f"names one ({_INIT})",
+            path=source,
+        )
     base_dir = path.parent if path.exists() else Path(".")
     config = _build(data, source, text, base_dir)
-    _validate(config, text)
+    _validate(config, text, from_env)
+    environment.check_unknown(environ, environment.known_names(SECTIONS, secret_names(config)))
     return config
 
 
-def _env_name(section: str, key: str) -> str:
-    return f"MAILTICKET_{section}_{key}".upper()
+_INIT = "`mailticket init DIR` writes one / 配置文件不存在"
+_NOT_FOUND = f"config file not found ({_INIT})"
 
 
-def _overlay_environment(data: dict[str, Any], environ: dict[str, str]) -> None:
-    """`MAILTICKET_IMAP_PORT=1143` wins over `[imap] port`; values are parsed by the key's type."""
-    for section, section_type in SECTIONS.items():
-        hints = typing.get_type_hints(section_type)
-        for key, hint in hints.items():
-            name = _env_name(section, key)
-            if name not in environ:
-                continue
-            raw = environ[name]
-            try:
-                value = _parse_env_value(hint, raw)
-            except ValueError as exc:
-                raise ConfigError(str(exc), path="environment", key=name) from None
-            data.setdefault(section, {})
-            if not isinstance(data[section], dict):
-                raise ConfigError("is not a table", path="environment", key=section)
-            data[section][key] = value
-
-
-def _parse_env_value(hint: Any, raw: str) -> Any:
-    if hint is bool:
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true or false, got {raw!r}")
-    if hint is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {raw!r}") from None
-    if typing.get_origin(hint) is list:
-        items = [item.strip() for item in raw.split(",") if item.strip()]
-        if typing.get_args(hint) == (int,):
-            return [_parse_env_value(int, item) for item in items]
-        return items
-    return raw
+def secret_names(config: Config) -> list[str]:
+    """The environment variables the config's `*_env` keys name (passwords, secrets)."""
+    parts: list[Any] = [getattr(config, section) for section in SECTIONS]
+    parts += config.oauth.values()
+    return [
+        value
+        for part in parts
+        for f in dataclasses.fields(part)
+        if f.name.endswith("_env") and (value := getattr(part, f.name))
+    ]
 
 
 def _type_name(hint: Any) -> str:
@@ -405,8 +382,11 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
 _ADDRESS = re.compile(r"^[^@\s<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>]+@localhost$")
 
 
-def _validate(config: Config, text: str) -> None:
+def _validate(config: Config, text: str, from_env: dict[tuple[str, str], str]) -> None:
     def fail(section: str, key: str, message: str) -> NoReturn:
+        if (section, key) in from_env:  # the variable is what to fix, not the file
+            name = from_env[(section, key)]
+            raise ConfigError(message, path=environment.WHERE, key=f"{name} ({section}.{key})")
         raise ConfigError(
             message, path=config.source, key=f"{section}.{key}", line=line_of(text, section, key)
         )

@@ -67,6 +67,57 @@ def test_bad_environment_value_is_named(tmp_path: Path) -> None:
         config_module.load(write(tmp_path, GOOD), environ={"MAILTICKET_IMAP_PORT": "imap"})
 
 
+def test_an_invalid_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    environ = {"MAILTICKET_IMAP_PORT": "70000", "MAILTICKET_DESK_TIMEZONE": "Asia/Shanghai"}
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(write(tmp_path, GOOD), environ=environ)
+    assert str(caught.value) == (
+        "environment: MAILTICKET_IMAP_PORT (imap.port): must be between 1 and 65535"
+    )
+    environ = {"MAILTICKET_DESK_TIMEZONE": "Mars/Olympus"}
+    with pytest.raises(ConfigError, match=r"^environment: MAILTICKET_DESK_TIMEZONE \(desk"):
+        config_module.load(write(tmp_path, GOOD), environ=environ)
+
+
+def test_an_unknown_mailticket_variable_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path, environ={"MAILTICKET_IMAP_PROT": "1143", "HOME": "/root"})
+    message = str(caught.value)
+    assert message.startswith("environment: MAILTICKET_IMAP_PROT: unknown variable")
+    assert "did you mean MAILTICKET_IMAP_PORT?" in message and "\n" not in message
+    assert caught.value.exit_code == 78
+
+
+def test_the_variables_mailticket_reads_are_accepted(tmp_path: Path) -> None:
+    """MAILTICKET_CONFIG, every <SECTION>_<KEY>, and the secrets `*_env` keys name."""
+    text = GOOD.replace("DESK_IMAP_PASSWORD", "MAILTICKET_IMAP_PASSWORD")
+    text += (
+        '[oauth.m365]\nprovider = "microsoft"\ntenant = "t"\nclient_id = "c"\n'
+        'client_secret_env = "MAILTICKET_M365_SECRET"\n'
+    )
+    environ = {
+        "MAILTICKET_CONFIG": str(tmp_path / "mailticket.toml"),
+        "MAILTICKET_IMAP_PASSWORD": "s3cret",
+        "MAILTICKET_M365_SECRET": "x",
+        "MAILTICKET_STORAGE_LOCK_TIMEOUT": "5",
+        "MAILTICKET_SLA_REMINDER_PERCENTS": "40, 90",
+    }
+    config = config_module.load(write(tmp_path, text), environ=environ)
+    assert (config.storage.lock_timeout, config.sla.reminder_percents) == (5, [40, 90])
+    # The same secret variable without the key that names it is a mistake.
+    with pytest.raises(ConfigError, match="MAILTICKET_IMAP_PASSWORD: unknown variable"):
+        config_module.load(write(tmp_path, GOOD), environ=environ)
+
+
+def test_a_missing_config_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"absent.toml: config file not found"):
+        config_module.load(tmp_path / "absent.toml", environ={})
+    with pytest.raises(ConfigError) as caught:  # nothing named, nothing here, nothing set
+        config_module.load(tmp_path / "absent.toml", required=False, environ={})
+    assert "config file not found, and neither --config nor $MAILTICKET_CONFIG" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -25,7 +25,7 @@ KINDS = {
         "completeness.similarity",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
-        "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
+        "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config", "environment",
     },
     "edges": {
         "config", "store", "intake.imap", "outbound.smtp", "outbound.lease",
