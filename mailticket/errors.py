@@ -33,6 +33,18 @@ class ConfigError(MailticketError):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigProblems(ConfigError):
+    """What `check` would report, found when a command starts (`run` exits 78 at once rather
+    than retrying for ever): the first problem, and how many more `check` lists."""
+
+    def __init__(self, problems: list[str]) -> None:
+        more = len(problems) - 1
+        tail = f" (and {more} more: `mailticket check` lists them all)" if more else ""
+        MailticketError.__init__(self, problems[0] + tail)
+        self.path = self.key = self.line = None
+        self.detail, self.problems = problems[0], problems
+
+
 class RuleError(ConfigError):
     """A completeness rule file that cannot be used; `file:line: key: message` like config."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailticket import config as config_module
-from mailticket.app import rules_test
+from mailticket.app import preflight, rules_test
 from mailticket.app.exits import EX_TEMPFAIL, load_config
 from mailticket.app.views import mail_report
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
@@ -43,10 +43,8 @@ def check(config: Config, as_json: bool, connected: dict[str, str]) -> int:
         "templates": str(config.templates_path or "(built-in)"),
         "rules": str(config.rules_path or "(none: plain receipts)"),
     }
-    template_errors = Templates(config.templates_path).check()
-    rule_errors = [str(e) for e in check_rules(config.rules_path)[1]] if config.rules_path else []
-    summary["template_errors"] = template_errors
-    summary["rule_errors"] = rule_errors
+    found = preflight.problems(config)  # the same checks `run` and `poll --once` make
+    summary.update(found)
     summary.update(connected)
     login_errors = [
         f"{k}: {v}" for k, v in connected.items() if v not in ("ok", "(not configured)")
@@ -55,15 +53,14 @@ def check(config: Config, as_json: bool, connected: dict[str, str]) -> int:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         for key, value in summary.items():
-            if key not in ("template_errors", "rule_errors"):
+            if key not in found:
                 print(f"{key:14} {value}")
-        for error in template_errors:
-            print(f"template error: {error}")
-        for error in rule_errors:
-            print(f"rule error: {error}")
-    if template_errors or rule_errors:
+        for key, errors in found.items():
+            for error in errors:
+                print(f"{key.removesuffix('_errors')} error: {error}")
+    if any(found.values()):
         if not as_json:
-            print("templates or rules have errors / 模板或规则有错误", file=sys.stderr)
+            print("the configuration has errors / 配置有错误", file=sys.stderr)
         return os.EX_CONFIG
     if login_errors:
         if not as_json:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mailticket import __version__
 from mailticket import config as config_module
-from mailticket.app import checks, init, logins, report_view, rules_test, status
+from mailticket.app import checks, init, logins, preflight, report_view, rules_test, status
 from mailticket.app import db as db_commands
 from mailticket.app.checks import check, check_mail, check_mails, rules_check
 from mailticket.app.exits import EX_SOFTWARE, EX_TEMPFAIL, load_config
@@ -154,6 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         code = check(config, args.json, logins.connect_report(config) if args.connect else {})
         return code
+    if args.command in ("run", "poll"):  # a mistake found now, not retried for ever
+        preflight.require_ready(config)
     init.private_umask()  # from here on commands may write the store (`run` above all)
     if args.command == "ingest":
         return _ingest(config, args.file)

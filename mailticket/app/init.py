@@ -117,6 +117,8 @@ def unit_text(program: Path, config: Path, storage: Path) -> str:
 def next_steps(config: Path, unit: Path) -> list[str]:
     return [
         f"edit {config}: [desk] address, [imap], [smtp] / 编辑配置：地址、IMAP、SMTP",
+        "put the secrets its *_env keys name (MAILTICKET_IMAP_PASSWORD=…) in "
+        "/etc/mailticket/secrets.env, mode 0600 (the unit's EnvironmentFile) / 设置密码",
         f"mailticket --config {config} check --connect   (logins and TLS / 测试登录)",
         f"sudo cp {unit} /etc/systemd/system/ && sudo systemctl daemon-reload && "
         "sudo systemctl enable --now mailticket   (the service / 启动服务)",

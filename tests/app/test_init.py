@@ -44,7 +44,15 @@ def test_init_writes_a_private_desk_that_checks_and_never_overwrites(
     config = config_module.load(config_file, environ={})
     assert config.storage_path == folder / "store" and config.storage_path.is_absolute()
     assert config.rules_path == folder / "rules"
-    assert main(["--config", str(config_file), "check"]) == 0
+    # The passwords the starter config names are not set yet: `check` says so (as `run` will).
+    assert main(["--config", str(config_file), "check"]) == 78
+    out = capsys.readouterr().out
+    assert "secret error: environment: MAILTICKET_IMAP_PASSWORD (from imap.password_env)" in out
+    assert "MAILTICKET_SMTP_PASSWORD (from smtp.password_env)" in out
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MAILTICKET_IMAP_PASSWORD", "imap secret")
+        env.setenv("MAILTICKET_SMTP_PASSWORD", "smtp secret")
+        assert main(["--config", str(config_file), "check"]) == 0
     assert "configuration OK" in capsys.readouterr().out
 
     config_file.write_text(config_file.read_text() + "# edited\n")
@@ -135,6 +143,7 @@ def test_an_installed_wheel_finds_its_rules_and_config_template(tmp_path: Path) 
     assert (
         f"ExecStart={program.resolve()} --config" in (work / "desk/mailticket.service").read_text()
     )
+    env |= {"MAILTICKET_IMAP_PASSWORD": "i", "MAILTICKET_SMTP_PASSWORD": "s"}  # as it says
     done = run("--config", str(work / "desk" / "mailticket.toml"), "check")
     assert done.returncode == 0, done.stderr
     assert "configuration OK" in done.stdout and str(work / "desk" / "rules") in done.stdout
