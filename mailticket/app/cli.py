@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -26,7 +27,14 @@ from mailticket.errors import MailticketError, UsageError
 from mailticket.intake.cycle import intake_and_send, open_mailbox
 from mailticket.intake.record import take_in
 from mailticket.model import OutboxState, to_record
-from mailticket.outbound.outbox import DrainResult, drain_outbox, retry_outgoing, smtp_sender
+from mailticket.outbound.outbox import (
+    DrainResult,
+    drain_outbox,
+    retry_outgoing,
+    smtp_sender,
+    smtp_settings,
+)
+from mailticket.outbound.smtp import send_batch, try_login
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -165,10 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return db_commands.run(config, args)
     desk = Desk.open(config)
     if args.command == "run":
-        from mailticket.app.daemon import Daemon
-
-        Daemon(desk, smtp_sender(config)).run_forever()
-        return 0
+        return _run_daemon(desk)
     if args.command == "poll":
         return _poll_once(desk)
     if args.command == "tickets":
@@ -185,6 +190,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         emit_table(records, args.json, ["id", "created", "from_addr", "subject", "reason"])
         return 0
     raise AssertionError(args.command)
+
+
+def _run_daemon(desk: Desk) -> int:
+    from mailticket.app.daemon import Daemon
+
+    settings = smtp_settings(desk.config)
+    login = (lambda: try_login(settings)) if settings.username or settings.tokens else None
+    Daemon(desk, functools.partial(send_batch, settings), smtp_check=login).run_forever()
+    return 0
 
 
 def _ingest(config: Config, file: str) -> int:

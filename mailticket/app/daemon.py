@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +19,17 @@ from types import FrameType
 
 import schedule
 
+from mailticket import __version__
 from mailticket.desk.context import Desk
 from mailticket.desk.digest import send_digests
 from mailticket.desk.sweep import sweep
-from mailticket.errors import MailboxError, MailboxLoginError, MailticketError
+from mailticket.errors import (
+    DeliveryError,
+    LoginRefusedError,
+    MailboxError,
+    MailboxLoginError,
+    MailticketError,
+)
 from mailticket.intake.cycle import IMAP_ERROR_MARK, intake_and_send, open_mailbox
 from mailticket.intake.imap import Mailbox
 from mailticket.oauth import section_tokens
@@ -35,6 +44,12 @@ MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
 SLA_INTERVAL_SECONDS = 60
 RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its error logged)
+# The daemon's heartbeat in the store, for `mailticket status` (another process): written
+# from the loop itself, so a loop that hangs stops beating even while the process lives.
+HEARTBEAT_MARK = "heartbeat"
+HEARTBEAT_SECONDS = 30
+# The SMTP login tried at start (and cleared by the next mail that goes out), for `status`.
+SMTP_ERROR_MARK = "smtp_error"
 
 
 class _Stop(Exception):
@@ -50,9 +65,12 @@ class Daemon:
         connect: Callable[[], Mailbox] | None = None,
         sla_interval: float = SLA_INTERVAL_SECONDS,
         use_idle: bool | None = None,
+        smtp_check: Callable[[], DeliveryError | None] | None = None,
     ) -> None:
         self.desk = desk
         self.send = send
+        self.smtp_check = smtp_check
+        self._next_beat = 0.0
         config = desk.config
         if connect is None and config.imap.host:
             tokens = section_tokens(config, "imap", desk.clock)  # one cache for every reconnect
@@ -95,7 +113,35 @@ class Daemon:
             log.exception("%s failed", name)
 
     def drain(self) -> None:
-        self._log_drain(drain_outbox(self.desk, self.send))
+        result = drain_outbox(self.desk, self.send)
+        self._log_drain(result)
+        if result.sent and self.desk.store.mark(SMTP_ERROR_MARK):
+            self.desk.store.set_mark(SMTP_ERROR_MARK, "")  # mail goes out: the login works
+
+    def check_smtp(self) -> None:
+        """Log in to SMTP once at start: a refused login is said now (ERROR, and `status`),
+        not first when a mail is due, perhaps hours later."""
+        if self.smtp_check is None:
+            return
+        error = self.smtp_check()
+        refused = isinstance(error, LoginRefusedError)
+        if error is not None:
+            level = logging.ERROR if refused else logging.WARNING
+            fix = "; a person must fix the login, mail stays queued" if refused else ""
+            log.log(level, "SMTP: %s%s", error, fix)
+        value = {"at": self.desk.clock().isoformat(), "error": str(error), "login": refused}
+        self.desk.store.set_mark(SMTP_ERROR_MARK, json.dumps(value) if error else "")
+
+    def beat(self, state: str = "running") -> None:
+        """The heartbeat `status` reads: when, which process, which version."""
+        value = {
+            "at": self.desk.clock().isoformat(),
+            "state": state,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "version": __version__,
+        }
+        self.desk.store.set_mark(HEARTBEAT_MARK, json.dumps(value))
 
     @staticmethod
     def _log_drain(result: DrainResult) -> None:
@@ -155,7 +201,8 @@ class Daemon:
             self._next_connect = now + self._backoff
             refused = isinstance(exc, MailboxLoginError)  # only a person fixes credentials
             level = logging.ERROR if refused else logging.WARNING
-            log.log(level, "IMAP: %s; next try in %.0f s", exc, self._backoff)
+            fix = "; a person must fix the login" if refused else ""
+            log.log(level, "IMAP: %s%s; next try in %.0f s", exc, fix, self._backoff)
             self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
             self._note_imap_error(str(exc), refused)
             return
@@ -193,6 +240,7 @@ class Daemon:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         log.info("mailticket running for %s", self.desk.config.desk.address)
+        self._guarded("smtp", self.check_smtp)
         self._guarded("outbox", self.drain)
         try:
             while not self.stopping.is_set():
@@ -208,6 +256,7 @@ class Daemon:
             pass
         finally:
             self._drop_mailbox()
+            self._guarded("heartbeat", lambda: self.beat("stopped"))
             log.info("mailticket stopped")
 
     def step(self) -> None:
@@ -216,7 +265,11 @@ class Daemon:
             # Exchange Online ends the session when its token expires: leave IDLE first.
             log.info("IMAP: the token expires soon; reconnecting with a new one")
             self._drop_mailbox()
-        self._ensure_mailbox(time.monotonic())
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT_SECONDS
+            self._guarded("heartbeat", self.beat)
+        self._ensure_mailbox(now)
         self.scheduler.run_pending()
         if self.stopping.is_set():
             return

@@ -5,15 +5,13 @@ Secrets and tokens are never printed; a failure is one line naming what failed."
 from __future__ import annotations
 
 import argparse
-import functools
-import typing
 from typing import Any
 
 from mailticket.config import Config
 from mailticket.errors import ConfigError, MailticketError, UsageError
 from mailticket.intake.cycle import open_mailbox
 from mailticket.oauth import provider, section_tokens, system_clock
-from mailticket.outbound.outbox import smtp_sender
+from mailticket.outbound.outbox import smtp_settings
 from mailticket.outbound.smtp import try_login
 
 
@@ -55,8 +53,7 @@ def connect_report(config: Config) -> dict[str, str]:
     else:
         report["imap_login"] = "(not configured)"
     try:
-        settings = typing.cast(functools.partial[Any], smtp_sender(config)).args[0]
-        error = try_login(settings)
+        error = try_login(smtp_settings(config))
         report["smtp_login"] = "ok" if error is None else str(error)
     except MailticketError as exc:
         report["smtp_login"] = str(exc)

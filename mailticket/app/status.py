@@ -13,6 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from mailticket.app import health
 from mailticket.app.views import _width as display_width
 from mailticket.config import Config
 from mailticket.errors import SMTP_LOGIN_FAILED
@@ -30,13 +31,19 @@ LABELS = {
     "quarantine": "quarantined / 隔离邮件",
     "imap_position": "IMAP position / IMAP 进度",
     "imap_error": "IMAP error / IMAP 错误",
+    "smtp_error": "SMTP at start / SMTP 启动检查",
+    "heartbeat": "daemon heartbeat / 守护进程心跳",
+    "sla_overdue": "SLA overdue / 超期工单",
+    "schema": "schema version / 数据库版本",
     "problems": "needs a person / 需要处理",
 }
 
 
 def add_parser(commands: Any) -> None:
     status = commands.add_parser(
-        "status", help="outbox, errors, quarantine, IMAP position; exit 1 when logins fail"
+        "status",
+        help="heartbeat, outbox, errors, quarantine, SLA overdue, schema; exit 1 when a person "
+        "is needed",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -57,9 +64,16 @@ def gather(config: Config, clock: Clock = system_clock) -> dict[str, Any]:
             "store": str(config.storage_path.resolve()),
             "problems": ["no store yet: the daemon has not run / 存储尚未创建"],
         }
+    schema = health.schema(config)
+    if schema["newer"]:  # opening it would fail: say why, and nothing else can be read
+        return {"store": str(config.storage.url or config.storage_path), "schema": schema,
+                "problems": health.schema_problems(schema)}  # fmt: skip
     store = open_store(config)
     try:
-        return _gather(config, store, clock)
+        report = _gather(config, store, clock)
+        report.update(health.gather(store, clock()), schema=schema)
+        report["problems"] += health.problems(report)
+        return report
     finally:
         store.close()
 
@@ -122,6 +136,8 @@ def _text(key: str, value: Any) -> str:
         )
     if key == "imap_error":
         return f"{value['error']} (since {value['at']})" if value else "-"
+    if key in health.LABELS:
+        return health.text(key, value)
     if key == "problems":
         return "; ".join(value) if value else "none / 无"
     return str(value) if value not in ("", None) else "-"

@@ -100,7 +100,12 @@ Sender = Callable[[Sequence[Envelope], SendHooks], dict[str, DeliveryError | Non
 
 
 def smtp_sender(config: Config) -> Sender:
-    settings = SmtpSettings(
+    return functools.partial(send_batch, smtp_settings(config))
+
+
+def smtp_settings(config: Config) -> SmtpSettings:
+    """`[smtp]` as the SMTP edge wants it; the password (or token source) is read now."""
+    return SmtpSettings(
         host=config.smtp.host,
         port=config.smtp.port,
         security=config.smtp.security,
@@ -111,7 +116,6 @@ def smtp_sender(config: Config) -> Sender:
         auth=config.smtp.auth,
         tokens=section_tokens(config, "smtp"),
     )
-    return functools.partial(send_batch, settings)
 
 
 @dataclass

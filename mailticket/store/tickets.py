@@ -85,6 +85,15 @@ class TicketStore(StoreBase):
             rows += self._c.execute(unplanned.order_by(table.c.id)).all()
         return [from_record(Ticket, row[0]) for row in rows]
 
+    def overdue(self, now: datetime, statuses: tuple[str, ...] = ("open", "pending")) -> int:
+        """How many tickets with these statuses are past their deadline (`due`). Reads only
+        the deadline of the tickets still open, never whole documents or closed ones."""
+        table = schema.tickets
+        query = select(table.c.doc["due"].as_string()).where(table.c.status.in_(statuses))
+        with self.transaction():
+            dues = self._c.execute(query).scalars().all()
+        return sum(1 for due in dues if due and datetime.fromisoformat(due) < now)
+
     def add_message(self, message: TicketMessage) -> None:
         record = to_record(message)
         with self.transaction():
