@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ from helpers import write_config
 from servers import ImapAccount, SmtpSink
 
 from mailticket import config as config_module
+from mailticket.app import health, status
 from mailticket.app.cli import main
 from mailticket.app.daemon import Daemon
 from mailticket.desk.context import Desk
+from mailticket.model import Ticket, TicketStatus
+from mailticket.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +54,70 @@ def test_status_shows_a_refused_imap_login_until_it_is_fixed(
     out = capsys.readouterr().out
     assert "needs a person / 需要处理           none / 无" in out
     assert f"{imap_account.username}@{imap_account.host}/INBOX uidvalidity" in out
+
+
+def test_status_counts_overdue_tickets_and_flags_a_stale_or_stopped_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mailticket.toml"
+    path.write_text('[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "s"\n', "utf-8")
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    desk = Desk.open(config_module.load(path, environ={}), clock=lambda: now)
+    shanghai = timezone(timedelta(hours=8))
+    for number, (state, due) in enumerate(
+        [
+            (TicketStatus.OPEN, now - timedelta(minutes=1)),  # overdue
+            (TicketStatus.PENDING, (now - timedelta(days=2)).astimezone(shanghai)),  # overdue
+            (TicketStatus.OPEN, (now + timedelta(minutes=30)).astimezone(shanghai)),  # in time
+            (TicketStatus.RESOLVED, now - timedelta(days=3)),  # done: not overdue
+            (TicketStatus.OPEN, None),
+        ],
+        start=1,
+    ):
+        desk.store.add_ticket(
+            Ticket(id=f"TKT-2026-{number:06}", status=state, customer="c@x.example",
+                   customer_name="", subject="s", language="zh", created=now, updated=now,
+                   due=due)
+        )  # fmt: skip
+    daemon = Daemon(desk, send=lambda batch, hooks: {})
+    daemon.beat()
+    report = status.gather(desk.config, lambda: now + timedelta(seconds=40))
+    assert report["sla_overdue"] == 2
+    assert (report["heartbeat"]["age_seconds"], report["heartbeat"]["stale"]) == (40, False)
+    assert report["schema"] == {"revision": "0001", "head": "0001", "newer": False}
+    assert report["problems"] == []
+
+    late = status.gather(desk.config, lambda: now + timedelta(seconds=health.STALE_SECONDS + 1))
+    [problem] = late["problems"]
+    assert (
+        f"heartbeat is {health.STALE_SECONDS + 1} s old" in problem and "stuck or gone" in problem
+    )
+    assert status.run(desk.config, False, lambda: now + timedelta(hours=1)) == 1
+    table = capsys.readouterr().out
+    assert "SLA overdue / 超期工单" in table and "3600 s ago (STALE / 已过期)" in table
+
+    daemon.beat("stopped")
+    assert status.gather(desk.config, lambda: now)["problems"] == [
+        f"the daemon stopped at {now.isoformat()} / 守护进程已停止"
+    ]
+    desk.store.close()
+
+
+def test_status_reports_a_newer_schema_instead_of_failing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import text
+
+    path = tmp_path / "mailticket.toml"
+    path.write_text('[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "s"\n', "utf-8")
+    store = Store(tmp_path / "s")
+    with store.transaction():
+        store._c.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    store.close()
+    assert main(["--config", str(path), "status", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == {"revision": "9999_future", "head": "0001", "newer": True}
+    assert report["problems"] == [
+        "the store has schema 9999_future, newer than this mailticket's 0001: upgrade "
+        "mailticket / 数据库版本比本程序新"
+    ]
