@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mailticket import __version__
 from mailticket import config as config_module
-from mailticket.app import checks, init, logins, preflight, report_view, rules_test, status
+from mailticket.app import checks, init, logins, logs, preflight, report_view, rules_test, status
 from mailticket.app import db as db_commands
 from mailticket.app.checks import check, check_mail, check_mails, rules_check
 from mailticket.app.exits import EX_SOFTWARE, EX_TEMPFAIL, load_config
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"config file (default: $MAILTICKET_CONFIG or ./{config_module.DEFAULT_PATH})",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default="human",
+        help="log lines on stderr: human (default) or json, one object per line / 日志格式",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="run the daemon: IMAP IDLE or polling, outbox, schedule")
@@ -115,11 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.setup(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if args.command != "run" and not args.verbose:
         logging.getLogger("mailticket").setLevel(logging.WARNING)
     if not args.verbose:  # Alembic says "Context impl SQLiteImpl." at every start

@@ -80,7 +80,7 @@ def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction
     save_ticket(desk, ticket)
     queue_effects(desk.store, effects)
     for note in effects.notes:
-        log.info("%s: %s", ticket.id, note)
+        log.info("%s: %s", ticket.id, note, extra={"ticket_id": ticket.id})
     return actions
 
 

@@ -137,7 +137,8 @@ def _quarantine(
             subject=mail.subject if mail else "",
         )
         store.add_quarantine(record, dedupe_key)
-    log.warning("quarantined %s as %s: %s", source, record.id, reason)
+    log.warning("quarantined %s as %s: %s", source, record.id, reason,
+                extra={"quarantine_id": record.id})  # fmt: skip
     return IntakeResult("quarantined", QUARANTINED, reason=reason)
 
 
@@ -217,8 +218,9 @@ def _record(
         queue_effects(store, case.effects)
     assert case.ticket is not None
     for note in case.effects.notes:
-        log.info("%s: %s", case.ticket.id, note)
-    log.info("%s %s from %s (%s)", case.outcome, case.ticket.id, case.mail.from_addr, source)
+        log.info("%s: %s", case.ticket.id, note, extra={"ticket_id": case.ticket.id})
+    log.info("%s %s from %s (%s)", case.outcome, case.ticket.id, case.mail.from_addr, source,
+             extra={"ticket_id": case.ticket.id})  # fmt: skip
     return IntakeResult(case.outcome, PROCESSED, ticket_id=case.ticket.id)
 
 
@@ -407,7 +409,8 @@ def _reply_automatically(
             redacted=redacted,
         )
     except Exception as exc:
-        log.exception("%s: the %s could not be composed", ticket.id, what)
+        log.exception("%s: the %s could not be composed", ticket.id, what,
+                      extra={"ticket_id": ticket.id})  # fmt: skip
         effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
         return
     held = throttle_reason(

@@ -79,7 +79,8 @@ def notify_agents(
     agents = recipients or desk.config.agents.addresses
     if not agents:
         effects.notes.append(f"agents not told ({event}): no [agents] addresses configured")
-        log.warning("%s: %s, but no agents are configured to tell", ticket.id, event)
+        log.warning("%s: %s, but no agents are configured to tell", ticket.id, event,
+                    extra={"ticket_id": ticket.id})  # fmt: skip
         return
     outgoing, text = compose.agent_notice(
         desk.templates,
@@ -229,7 +230,8 @@ def _record(
     elif isinstance(error, PermanentDeliveryError):
         store.save_outgoing(replace(mail, state=OutboxState.FAILED, last_error=str(error)))
         result.failed.append(mail.id)
-        log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error)
+        log.error("%s to %s failed for good: %s", mail.id, mail.rcpt_to, error,
+                  extra={"ticket_id": mail.ticket_id, "outbox_id": mail.id})  # fmt: skip
         _record_refusal(desk, mail, str(error))
     else:
         delay = min(outbox.retry_base_seconds * 2 ** (mail.attempts - 1), outbox.retry_max_seconds)
@@ -244,7 +246,8 @@ def _record(
         result.deferred.append(mail.id)
         # a refused login (535) is kept and retried too, but only a person fixes it
         level = logging.ERROR if isinstance(error, LoginRefusedError) else logging.WARNING
-        log.log(level, "%s deferred %ss: %s", mail.id, delay, error)
+        where = {"ticket_id": mail.ticket_id, "outbox_id": mail.id}
+        log.log(level, "%s deferred %ss: %s", mail.id, delay, error, extra=where)
 
 
 def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
@@ -269,7 +272,7 @@ def _record_refusal(desk: Desk, mail: OutgoingMail, error: str) -> None:
         )
     queue_effects(desk.store, effects)
     for note in effects.notes:
-        log.warning("%s: %s", ticket.id, note)
+        log.warning("%s: %s", ticket.id, note, extra={"ticket_id": ticket.id})
 
 
 # Enhanced status 5.1.x: the address itself is bad (no such user, bad domain).

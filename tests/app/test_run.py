@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import PROJECT, run_cli, write_config
+from helpers import PROJECT, complaint, run_cli, write_config
 from servers import ImapAccount, SmtpSink, make_certificate
 
 pytestmark = pytest.mark.integration
@@ -105,7 +107,8 @@ def test_refused_logins_at_start_are_errors_in_the_log_and_in_status(
         (tmp_path / "imap-password").write_text("wrong", encoding="utf-8")
         daemon = start(config)
         try:
-            report = wait_for_status(config, daemon, both_logins_refused)
+            code, report = wait_for_status(config, daemon, both_logins_refused)
+            assert code == 1, report
             assert daemon.poll() is None  # still running: the login may be fixed any time
         finally:
             daemon.send_signal(signal.SIGTERM)
@@ -131,17 +134,55 @@ def both_logins_refused(report: dict[str, Any]) -> bool:
 
 def wait_for_status(
     config: Path, daemon: subprocess.Popen[str], ready: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """`status --json` once it shows what the running daemon must have recorded."""
+) -> tuple[int, dict[str, Any]]:
+    """`status --json` (exit code, report) once it shows what the running daemon recorded."""
     deadline = time.monotonic() + 60
     while True:
         done = run_cli(config, "status", "--json")
         report: dict[str, Any] = json.loads(done.stdout) if done.stdout else {}
         if ready(report):
-            assert done.returncode == 1, report
-            return report
+            return done.returncode, report
         if daemon.poll() is not None or time.monotonic() > deadline:
             daemon.kill()
             _, err = daemon.communicate()
             raise AssertionError(f"status never showed it: {report}\n{err}")
         time.sleep(0.2)
+
+
+def test_json_log_lines_carry_the_ticket_id(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    daemon = start(config, "--log-format", "json")
+    try:
+        imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
+        smtp_sink.wait_for(1, timeout=30)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = ends(daemon)
+    assert code == 0, err
+    records = [json.loads(line) for line in err.splitlines()]  # every line is one object
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert all(datetime.fromisoformat(r["time"]).utcoffset() == timedelta(0) for r in records)
+    [created] = [r for r in records if r["message"].startswith("created ")]
+    assert created["level"] == "INFO" and created["logger"] == "mailticket"
+    assert created["message"].startswith(f"created {created['ticket_id']} from zhang.wei@")
+    assert created["ticket_id"].startswith("OKW-")
+    assert records[-1]["message"] == "mailticket stopped"
+
+
+def test_the_human_log_format_is_the_default(tmp_path: Path) -> None:
+    config = tmp_path / "mailticket.toml"
+    config.write_text('[desk]\naddress = "d@okwallet.example"\n[storage]\npath = "s"\n', "utf-8")
+    daemon = start(config)
+    try:
+        code, report = wait_for_status(config, daemon, lambda report: bool(report.get("heartbeat")))
+        assert (code, report["problems"]) == (0, [])  # a healthy desk: nothing to alert on
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code, err = ends(daemon)
+    assert code == 0, err
+    first, *_, last = err.splitlines()
+    line = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mailticket\.daemon: "
+    assert re.fullmatch(line + "mailticket running for d@okwallet.example", first), first
+    assert re.fullmatch(line + "mailticket stopped", last), last
