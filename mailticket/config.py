@@ -47,6 +47,7 @@ class ImapConfig:
     batch_size: int = 50
     timeout: int = 30
     tls_verify: bool = True
+    tls_ca_file: str = ""  # a private CA (PEM) that signed the server's certificate
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class SmtpConfig:
     timeout: int = 30
     batch_size: int = 100
     tls_verify: bool = True
+    tls_ca_file: str = ""
 
 
 @dataclass(frozen=True)

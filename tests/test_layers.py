@@ -28,7 +28,7 @@ KINDS = {
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config", "environment",
     },
     "edges": {
-        "config", "store", "intake.imap", "outbound.smtp", "outbound.lease",
+        "config", "store", "intake.imap", "outbound.smtp", "outbound.lease", "tls",
         "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
     },
     "orchestration": {

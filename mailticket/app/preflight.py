@@ -17,6 +17,7 @@ from mailticket.completeness.rules import check_rules
 from mailticket.config import Config
 from mailticket.errors import ConfigError, ConfigProblems
 from mailticket.outbound.compose import Templates
+from mailticket.tls import ca_file_problem
 
 
 def problems(config: Config) -> dict[str, list[str]]:
@@ -37,7 +38,7 @@ def require_ready(config: Config) -> None:
 
 
 def secret_problems(config: Config) -> list[str]:
-    """Every secret the logins will need can be read now, and every key file is there."""
+    """Every secret the logins will need can be read now, every key file and CA file is there."""
     found = []
     for section, what in _secrets_needed(config):
         try:
@@ -53,6 +54,11 @@ def secret_problems(config: Config) -> list[str]:
             )
     for name in _tables_used(config):
         found += _oauth_file_problems(config, name)
+    for section in ("imap", "smtp"):
+        ca_file = getattr(config, section).tls_ca_file
+        problem = ca_file_problem(str(config.path_of(ca_file))) if ca_file else ""
+        if problem:
+            found.append(f"{config.source}: {section}.tls_ca_file: {problem} / 无法读取证书")
     secret_env = config.desk.secret_env
     if secret_env and not os.environ.get(secret_env):
         found.append(

@@ -36,6 +36,7 @@ def imap_settings(config: Config, tokens: Tokens | None = None) -> ImapSettings:
         folder=config.imap.folder,
         timeout=config.imap.timeout,
         tls_verify=config.imap.tls_verify,
+        tls_ca_file=str(config.path_of(config.imap.tls_ca_file)) if config.imap.tls_ca_file else "",
         auth=config.imap.auth,
         tokens=tokens if tokens is not None else section_tokens(config, "imap"),
     )

@@ -28,6 +28,7 @@ from imap_tools.errors import MailboxLoginError as ImapToolsLoginError
 
 from mailticket.errors import MailboxError, MailboxLoginError, TokenError
 from mailticket.oauth.tokens import Tokens
+from mailticket.tls import certificate_error, client_context, untrusted
 
 _ERRORS = (imaplib.IMAP4.error, OSError, ssl.SSLError, ImapToolsError)
 
@@ -42,6 +43,7 @@ class ImapSettings:
     folder: str = "INBOX"
     timeout: float = 30.0
     tls_verify: bool = True
+    tls_ca_file: str = ""  # a private CA (PEM) trusted besides the system's
     auth: str = "password"  # password | xoauth2 | oauthbearer
     tokens: Tokens | None = None
 
@@ -57,10 +59,7 @@ class Mailbox:
 
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
-        context = ssl.create_default_context()
-        if not settings.tls_verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = client_context(settings.tls_verify, settings.tls_ca_file)
         where = f"{settings.host}:{settings.port}"
         box: BaseMailBox
         try:
@@ -75,6 +74,9 @@ class Mailbox:
             else:
                 box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
         except _ERRORS as exc:
+            reason = untrusted(exc)
+            if reason:
+                raise MailboxError(certificate_error(f"IMAP server {where}", reason)) from None
             raise MailboxError(f"cannot connect to IMAP server {where}: {exc}") from None
         self.box = box
         self.renew_at: datetime | None = None

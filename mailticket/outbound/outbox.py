@@ -114,6 +114,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
         password=config.password("smtp") if config.smtp.username else "",
         timeout=config.smtp.timeout,
         verify_tls=config.smtp.tls_verify,
+        tls_ca_file=str(config.path_of(config.smtp.tls_ca_file)) if config.smtp.tls_ca_file else "",
         auth=config.smtp.auth,
         tokens=section_tokens(config, "smtp"),
     )

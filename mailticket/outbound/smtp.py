@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mailticket.errors import (
     TokenError,
 )
 from mailticket.oauth.tokens import Tokens
+from mailticket.tls import certificate_error, client_context, untrusted
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class SmtpSettings:
     password: str = ""
     timeout: float = 30.0
     verify_tls: bool = True
+    tls_ca_file: str = ""  # a private CA (PEM) trusted besides the system's
     auth: str = "password"  # password | xoauth2 | oauthbearer
     tokens: Tokens | None = None
 
@@ -86,7 +87,9 @@ def _classify(exc: BaseException) -> DeliveryError:
 
 
 def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
-    context = _tls_context(settings.verify_tls) if settings.security != "none" else None
+    context = None
+    if settings.security != "none":
+        context = client_context(settings.verify_tls, settings.tls_ca_file)
     return aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,
@@ -97,14 +100,13 @@ def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
     )
 
 
-@functools.cache
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    """Made once: building a context (and loading the CA store) costs a few ms per batch."""
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+def _connect_error(settings: SmtpSettings, exc: BaseException) -> DeliveryError:
+    """Connecting or logging in failed: a certificate that is not trusted is said as such."""
+    reason = untrusted(exc)
+    if reason:
+        where = f"SMTP server {settings.host}:{settings.port}"
+        return TemporaryDeliveryError(certificate_error(where, reason))
+    return _classify(exc)
 
 
 async def _send_all(
@@ -119,7 +121,7 @@ async def _send_all(
         except LoginRefusedError as exc:
             return {e.key: exc for e in envelopes}
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            error = _classify(exc)
+            error = _connect_error(settings, exc)
             return {e.key: error for e in envelopes}
         for index, envelope in enumerate(envelopes):
             if not hooks.start(envelope):
@@ -249,7 +251,7 @@ async def _login_only(settings: SmtpSettings) -> DeliveryError | None:
     except LoginRefusedError as exc:
         return exc
     except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        return _classify(exc)
+        return _connect_error(settings, exc)
     finally:
         await _close(client)
     return None
