@@ -44,7 +44,7 @@ def _translate(exc: SQLAlchemyError, where: str) -> StoreError:
 
 
 class StoreBase:
-    """A connection per outermost transaction; nested transactions are savepoints."""
+    """A connection per outermost transaction; nested ones join it, `savepoint()` nests."""
 
     def __init__(
         self,
@@ -81,14 +81,11 @@ class StoreBase:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
-        """All writes inside commit together or not at all. Nested, it is a savepoint: a
-        failure undoes its own writes and leaves the outer transaction going."""
+        """All writes inside commit together or not at all. Nested, it joins the outer
+        transaction: a savepoint costs two statements, measured as 28 of a mail's 48, so only
+        `savepoint()` makes one where a failure must undo just its own part."""
         if self._conn is not None:
-            try:
-                with self._conn.begin_nested():
-                    yield self
-            except SQLAlchemyError as exc:
-                raise _translate(exc, self.where) from None
+            yield self
             return
         try:
             conn = self.engine.connect()
@@ -103,6 +100,20 @@ class StoreBase:
         finally:
             self._conn = None
             conn.close()
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[Any]:
+        """A transaction whose failure, nested in another, undoes only its own writes and
+        leaves the outer one going (one mail of an intake batch)."""
+        if self._conn is None:
+            with self.transaction():
+                yield self
+            return
+        try:
+            with self._conn.begin_nested():
+                yield self
+        except SQLAlchemyError as exc:
+            raise _translate(exc, self.where) from None
 
     def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> None:
         """Insert unless a row with these key values exists (the first writer wins)."""
