@@ -320,8 +320,7 @@ def _count_statements(engine: Any) -> Counter[str]:
     def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
         words = statement.split()
         after = ("FROM", "INTO", "UPDATE")
-        table = next((w for w, p in itertools.pairwise(words) if p.upper() in after), "")
-        table = "" if table == words[0] else table
+        table = next((w for p, w in itertools.pairwise(words) if p.upper() in after), "")
         label = f"{' '.join(words[:1]).upper()} {table}".strip()
         counts[" ".join(words)[:150] if full else label] += 1
 
