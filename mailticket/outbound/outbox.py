@@ -54,7 +54,8 @@ def _enqueue(store: Store, outgoing: OutgoingMail, *, text: str) -> None:
             subject=outgoing.subject,
             date=outgoing.created,
             text=text,
-        )
+        ),
+        queued=True,
     )
 
 

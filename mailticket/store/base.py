@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -18,6 +18,9 @@ from mailticket.store import migrate, schema
 from mailticket.store.engine import default_url, open_engine
 
 Record = dict[str, Any]
+
+# Insert-if-absent statements by (dialect, table, key columns): the dialect's own insert.
+_IGNORING: dict[tuple[str, str, tuple[str, ...]], Executable] = {}
 
 
 def utc_text(value: datetime | str | None) -> str | None:
@@ -31,6 +34,18 @@ def utc_text(value: datetime | str | None) -> str | None:
 def check_sha256(sha256: str) -> None:
     if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
         raise StoreError(f"not a sha256 digest: {sha256[:80]!r}")
+
+
+# Statements are built once, with bound parameters, and executed with values: building one per
+# call cost ~40 us of SQLAlchemy's expression and cache-key work (measured: 57 us a SELECT
+# built each time, 15 us prebuilt), and a mail runs about twenty.
+_BUMP = (
+    update(schema.counters)
+    .where(schema.counters.c.name == bindparam("b_name"))
+    .values(value=schema.counters.c.value + 1)
+    .returning(schema.counters.c.value)
+)
+_BLOB = select(schema.blobs.c.data).where(schema.blobs.c.sha256 == bindparam("b_sha"))
 
 
 def _translate(exc: SQLAlchemyError, where: str) -> StoreError:
@@ -117,25 +132,24 @@ class StoreBase:
 
     def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> None:
         """Insert unless a row with these key values exists (the first writer wins)."""
-        dialect = sqlite if self._c.dialect.name == "sqlite" else postgresql
-        statement = (
-            dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-        )
-        self._c.execute(statement)
+        self._c.execute(self._ignoring(table, tuple(keys)), values)
+
+    def _ignoring(self, table: Table, keys: tuple[str, ...]) -> Executable:
+        name = self._c.dialect.name
+        statement = _IGNORING.get((name, table.name, keys))
+        if statement is None:
+            dialect = sqlite if name == "sqlite" else postgresql
+            statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+            _IGNORING[(name, table.name, keys)] = statement
+        return statement
 
     # --- counters ---------------------------------------------------------------------------
 
     def _bump(self, name: str) -> int:
-        table = schema.counters
-        row = self._c.execute(
-            update(table)
-            .where(table.c.name == name)
-            .values(value=table.c.value + 1)
-            .returning(table.c.value)
-        ).first()
+        row = self._c.execute(_BUMP, {"b_name": name}).first()
         if row is not None:
             return int(row[0])
-        self._c.execute(insert(table).values(name=name, value=1))
+        self._c.execute(insert(schema.counters), {"name": name, "value": 1})
         return 1
 
     def next_ticket_id(self, prefix: str, year: int) -> str:
@@ -161,9 +175,7 @@ class StoreBase:
     def get_blob(self, sha256: str, place: str = "") -> bytes:
         check_sha256(sha256)
         with self.transaction():
-            row = self._c.execute(
-                select(schema.blobs.c.data).where(schema.blobs.c.sha256 == sha256)
-            ).first()
+            row = self._c.execute(_BLOB, {"b_sha": sha256}).first()
         if row is None:
             raise NotFoundError(f"no blob {sha256}")
         return bytes(row[0])
