@@ -58,6 +58,11 @@ def _translate(exc: SQLAlchemyError, where: str) -> StoreError:
     return StoreError(f"the store {where} failed: {detail}")
 
 
+def _driver_sql(conn: Connection, statement: str) -> None:
+    """A statement outside any transaction (SQLAlchemy would begin one for its own call)."""
+    conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+
+
 class StoreBase:
     """A connection per outermost transaction; nested ones join it, `savepoint()` nests."""
 
@@ -95,10 +100,16 @@ class StoreBase:
         return self._conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Any]:
         """All writes inside commit together or not at all. Nested, it joins the outer
         transaction: a savepoint costs two statements, measured as 28 of a mail's 48, so only
-        `savepoint()` makes one where a failure must undo just its own part."""
+        `savepoint()` makes one where a failure must undo just its own part.
+
+        `durable=False` commits without waiting for the disk (SQLite `synchronous=NORMAL`,
+        PostgreSQL `synchronous_commit=off`): the write survives the process being killed,
+        but not the machine losing power before the next durable commit. The outbox marks
+        each mail's lease this way, twice a mail; a lost mark only re-sends that mail with its
+        own Message-ID."""
         if self._conn is not None:
             yield self
             return
@@ -107,14 +118,23 @@ class StoreBase:
         except SQLAlchemyError as exc:
             raise _translate(exc, self.where) from None
         self._conn = conn
+        sqlite_file = conn.dialect.name == "sqlite"
         try:
+            if not durable and sqlite_file:
+                _driver_sql(conn, "PRAGMA synchronous = NORMAL")
             with conn.begin():
+                if not durable and not sqlite_file:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield self
         except (SQLAlchemyError, DBAPIError) as exc:
             raise _translate(exc, self.where) from None
         finally:
             self._conn = None
-            conn.close()
+            try:
+                if not durable and sqlite_file:
+                    _driver_sql(conn, "PRAGMA synchronous = FULL")
+            finally:
+                conn.close()
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Any]:

@@ -121,7 +121,7 @@ class OutboxStore(StoreBase):
         values = {"b_id": mail.id, "b_state": seen.state.value, **_columns(to_record(mail))}
         if when is not None:
             values["b_when"] = when
-        with self.transaction():
+        with self.transaction(durable=False):  # see `transaction`: a lost claim re-sends once
             return bool(
                 self._c.execute(_CLAIM_AT_ONCE if when is None else _CLAIM_AT, values).rowcount
             )
