@@ -67,8 +67,8 @@ class ExampleIndex:
         # summed over its own grams once, not over every example (655,000 look-ups for 400
         # mails before, most of them misses).
         self._postings: dict[str, list[tuple[str, int, float]]] = {}
-        for category, vectors in self._vectors.items():
-            for index, (example, _norm) in enumerate(vectors):
+        for category, normalised in self._vectors.items():
+            for index, (example, _norm) in enumerate(normalised):
                 for gram, weight in example.items():
                     self._postings.setdefault(gram, []).append((category, index, weight))
 
