@@ -107,6 +107,8 @@ class AgentsConfig:
     supervisor: str = ""
     require_authentication: bool = True
     trusted_authserv_ids: list[str] = field(default_factory=list)
+    # Exchange Online desks: trust X-MS-Exchange-Organization-AuthAs: Internal (opt-in; README)
+    trust_exchange_internal: bool = False
     reopen_days: int = 7
 
 

@@ -53,6 +53,8 @@ class MessageKind(StrEnum):
     REPLY = "reply"  # an agent's public reply, relayed to the customer from the desk
     RESOLUTION = "resolution"  # the result (结果反馈) sent to the customer
     COMMAND_ERROR = "command_error"  # to an agent: a command line that was not understood
+    # to an agent: a mail in their name that nothing vouched for, so nothing in it was done
+    NOT_AUTHENTICATED = "not_authenticated"
     AGENT_NOTIFICATION = "agent_notification"  # to the assignee/team: new ticket or follow-up
     REMINDER = "reminder"  # SLA: to the assignee or team before the deadline
     ESCALATION = "escalation"  # SLA: to the supervisor when the deadline passed
@@ -113,6 +115,9 @@ class InboundMail:
     text_is_history: bool = False
     # Every Authentication-Results header, in order: `agents.verify_sender` reads them.
     authentication_results: tuple[str, ...] = ()
+    # Exchange's own verdict on the sender, (lower-case header name, value) in order:
+    # X-MS-Exchange-Organization-AuthAs / -AuthSource (`agents.verify_exchange_internal`).
+    exchange_auth: tuple[tuple[str, str], ...] = ()
 
     @property
     def dedupe_key(self) -> str:

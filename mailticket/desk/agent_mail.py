@@ -12,6 +12,7 @@ from mailticket.desk.commands import USAGE, Problem, parse_commands
 from mailticket.desk.context import Desk
 from mailticket.desk.decide import (
     decide_agent_mail,
+    throttle_reason,
     with_status,
 )
 from mailticket.desk.sweep import tell_customer
@@ -41,8 +42,45 @@ def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
         return None
     if not part.require_authentication:
         return agents.Verdict(True, "not checked ([agents] require_authentication = false)")
-    return agents.verify_sender(
+    verdict = agents.verify_sender(
         mail.authentication_results, mail.from_addr, part.trusted_authserv_ids
+    )
+    if verdict.trusted or not part.trust_exchange_internal:
+        return verdict
+    exchange = agents.verify_exchange_internal(mail.exchange_auth)
+    return (
+        exchange
+        if exchange.trusted
+        else agents.Verdict(False, f"{verdict.reason}; {exchange.reason}")
+    )
+
+
+def tell_unauthenticated(
+    desk: Desk, ticket: Ticket, mail: InboundMail, verdict: agents.Verdict, effects: Effects
+) -> None:
+    """A mail in an agent's name that nothing vouched for: the agent is told that nothing in
+    it was done, and why; at most `auto_replies_per_sender_per_hour` such mails, as a forger
+    could send many in their name."""
+    sender, now = mail.from_addr, desk.clock()
+    if undeliverable(ticket, sender):
+        return
+    sent = desk.store.automatic_replies_since(
+        sender, {MessageKind.NOT_AUTHENTICATED.value}, now - timedelta(hours=1)
+    )
+    held = throttle_reason(sent, desk.config.limits.auto_replies_per_sender_per_hour, False)
+    if held:
+        effects.notes.append(f"agent not told the mail was not authenticated: {held}")
+        return
+    notify_agents(
+        desk,
+        ticket,
+        "not_authenticated",
+        effects,
+        recipients=[sender],
+        kind=MessageKind.NOT_AUTHENTICATED,
+        thread=(*mail.references, mail.message_id),
+        recipient=sender,
+        detail=verdict.reason,
     )
 
 

@@ -8,6 +8,9 @@ says `dkim=pass` for the From domain (header.d, or the domain of header.i) or `s
 MTA must remove incoming headers that carry its authserv-id (RFC 8601, section 5). A header
 without an authserv-id (Exchange Online writes them so) cannot be told apart from a forged one.
 
+For a desk whose mailbox is in Exchange Online (which writes no authserv-id), `[agents]
+trust_exchange_internal` accepts Exchange's own stamp instead: `verify_exchange_internal`.
+
 Alignment is strict towards subdomains only: a signature for `okwallet.example` vouches for
 `alice@okwallet.example` and `alice@cs.okwallet.example`, never the other way round, so a
 delegated subdomain (a mailing vendor's) cannot speak for the parent domain's agents.
@@ -183,3 +186,27 @@ def verify_sender(
     return Verdict(
         False, f"{ours[0].authserv_id}: nothing passes aligned with {from_domain} ({said})"
     )
+
+
+EXCHANGE_AUTH_AS = "x-ms-exchange-organization-authas"
+EXCHANGE_AUTH_SOURCE = "x-ms-exchange-organization-authsource"
+
+
+def verify_exchange_internal(headers: Sequence[tuple[str, str]]) -> Verdict:
+    """Whether Exchange Online says the mail was submitted by someone signed in to its own
+    organisation: `X-MS-Exchange-Organization-AuthAs: Internal` with the `AuthSource` server
+    that authenticated it. Exchange's header firewall removes these headers from mail that
+    comes from outside and stamps its own (`Anonymous` for the internet), so they cannot be
+    forged from there; Exchange itself refuses a From the signed-in user may not send as.
+    More than one AuthAs, disagreeing, is not Exchange's doing: nothing is trusted then."""
+    auth_as = [value.strip() for name, value in headers if name == EXCHANGE_AUTH_AS]
+    sources = [value.strip() for name, value in headers if name == EXCHANGE_AUTH_SOURCE]
+    if not auth_as:
+        return Verdict(False, "no X-MS-Exchange-Organization-AuthAs (not delivered by Exchange)")
+    if len({a.lower() for a in auth_as}) > 1:
+        return Verdict(False, f"X-MS-Exchange-Organization-AuthAs disagrees: {', '.join(auth_as)}")
+    if auth_as[0].lower() != "internal":
+        return Verdict(False, f"X-MS-Exchange-Organization-AuthAs: {auth_as[0]}, not Internal")
+    if not sources or not sources[0]:
+        return Verdict(False, "AuthAs Internal without X-MS-Exchange-Organization-AuthSource")
+    return Verdict(True, f"Exchange: AuthAs Internal (AuthSource {sources[0]})")

@@ -14,7 +14,12 @@ from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
-from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
+from mailticket.desk.agent_mail import (
+    act_on_agent_mail,
+    agent_claim,
+    notify_assignee,
+    tell_unauthenticated,
+)
 from mailticket.desk.context import Desk, log
 from mailticket.desk.decide import (
     Action,
@@ -312,6 +317,8 @@ def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
     """A customer's words are scored and flagged; an agent's are obeyed."""
     assert case.ticket is not None
     case.kind = decision.kind
+    if case.kind in CUSTOMER_KINDS and case.claim is not None and not case.claim.trusted:
+        tell_unauthenticated(desk, case.ticket, case.mail, case.claim, case.effects)
     if case.kind in CUSTOMER_KINDS and case.stranger:
         case.flags = guard.flags(f"{case.mail.subject}\n{case.mail.text}", case.redacted)
         case.effects.notes.extend(case.flags)  # recorded, never scored into the ticket

@@ -84,7 +84,20 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
             for name, value in message.raw_items()
             if name.lower() == "authentication-results"
         ),
+        exchange_auth=tuple(
+            (name.lower(), clean_line(str(value)[:MAX_HEADER_CHARS]))
+            for name, value in message.raw_items()
+            if name.lower() in EXCHANGE_AUTH_HEADERS
+        ),
     )
+
+
+# Stamped by Exchange on every mail it delivers, removed by its header firewall from mail that
+# arrives from outside the organisation (see desk/agents.py).
+EXCHANGE_AUTH_HEADERS = (
+    "x-ms-exchange-organization-authas",
+    "x-ms-exchange-organization-authsource",
+)
 
 
 HEADERLESS = "no header block; the whole input read as text / 没有邮件头，全文按正文读取"

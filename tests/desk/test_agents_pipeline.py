@@ -150,3 +150,97 @@ def test_without_required_authentication_the_from_is_taken_with_a_warning(
     assert desk.store.get_ticket(ticket_id).assignee == ALICE
     [reply] = queued(desk, MessageKind.REPLY)
     assert reply.rcpt_to == ("zhang.wei@qq.example",)
+
+
+def test_an_unauthenticated_agent_mail_is_answered_saying_nothing_was_done(desk: Desk) -> None:
+    """Sent through authenticated submission with no DKIM signature: no Authentication-Results
+    from our server. The agent hears why, in both languages, threaded under their mail."""
+    ticket_id = send(desk, "我昨天充值了500元，银行已扣款但余额没变。", 1)
+    # Not in the ticket's conversation yet and not vouched for: a stranger's mail, which
+    # opens a ticket of its own (the customer's stays as it was).
+    recorded_on = send(desk, "#resolve\n款项已到账。", 2, sender=ALICE)
+    ticket = desk.store.get_ticket(ticket_id)
+    assert ticket.status.value == "open" and queued(desk, MessageKind.RESOLUTION) == []
+    [notice] = queued(desk, MessageKind.NOT_AUTHENTICATED)
+    assert notice.rcpt_to == (ALICE,)
+    message = email.message_from_string(notice.raw, policy=default_policy)
+    assert message["Subject"] == (
+        f"[{recorded_on}] 邮件未通过验证，未执行任何操作 / Your mail was not authenticated: "
+        "nothing was done"
+    )
+    assert message["In-Reply-To"] == "<m2@example>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    text = message.get_content()
+    assert "no Authentication-Results from a trusted server" in text
+    assert "因此其中的命令没有执行" in text and "none of its commands were carried out" in text
+
+
+def test_the_notice_to_an_agent_is_rate_limited(tmp_path: Path) -> None:
+    desk = open_desk(tmp_path)
+    limit = desk.config.limits.auto_replies_per_sender_per_hour
+    send(desk, "我昨天充值了500元，银行已扣款但余额没变。", 1)
+    for number in range(2, limit + 4):  # limit + 2 mails in Alice's name within the hour
+        send(desk, f"#note 第{number}封", number, sender=ALICE)
+    assert len(queued(desk, MessageKind.NOT_AUTHENTICATED)) == limit
+    notes = [n for t in desk.store.tickets() for m in desk.store.messages(t.id) for n in m.notes]
+    assert sum("agent not told the mail was not authenticated" in n for n in notes) == 2
+
+
+EXCHANGE_INTERNAL = {
+    "X-MS-Exchange-Organization-AuthAs": "Internal",
+    "X-MS-Exchange-Organization-AuthSource": "SN6PR11MB3456.namprd11.prod.outlook.com",
+    "X-MS-Exchange-Organization-AuthMechanism": "04",
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "trusted"),
+    [
+        (EXCHANGE_INTERNAL, True),
+        ({**EXCHANGE_INTERNAL, "X-MS-Exchange-Organization-AuthAs": "Anonymous"}, False),
+        ({"X-MS-Exchange-Organization-AuthAs": "Internal"}, False),  # no AuthSource
+        ({}, False),
+    ],
+)
+def test_exchange_online_internal_mail_counts_only_when_opted_in(
+    tmp_path: Path, headers: dict[str, str], trusted: bool
+) -> None:
+    """Exchange Online writes Authentication-Results without an authserv-id; with
+    `trust_exchange_internal` its own AuthAs/AuthSource stamp vouches for a tenant's user."""
+    desk = open_desk(tmp_path, "trust_exchange_internal = true\n")
+    ticket_id = send(desk, "我昨天充值了500元，银行已扣款但余额没变。", 1)
+    send(desk, "#priority high", 2, sender=ALICE, headers=headers)
+    ticket = desk.store.get_ticket(ticket_id)
+    assert (ticket.priority.value == "high") is trusted
+    assert bool(queued(desk, MessageKind.NOT_AUTHENTICATED)) is not trusted
+    notes = [n for m in desk.store.messages(ticket_id) for n in m.notes]
+    if trusted:
+        assert (
+            "agent authenticated: Exchange: AuthAs Internal "
+            "(AuthSource SN6PR11MB3456.namprd11.prod.outlook.com)" in notes
+        )
+
+
+def test_exchange_internal_is_ignored_unless_opted_in(desk: Desk) -> None:
+    ticket_id = send(desk, "我昨天充值了500元，银行已扣款但余额没变。", 1)
+    send(desk, "#priority high", 2, sender=ALICE, headers=EXCHANGE_INTERNAL)
+    assert desk.store.get_ticket(ticket_id).priority.value == "normal"
+
+
+def test_two_exchange_stamps_that_disagree_are_not_trusted(tmp_path: Path) -> None:
+    """A forger's own AuthAs: Internal below Exchange's Anonymous (had one slipped through)."""
+    desk = open_desk(tmp_path, "trust_exchange_internal = true\n")
+    ticket_id = send(desk, "我昨天充值了500元，银行已扣款但余额没变。", 1)
+    raw = (
+        "X-MS-Exchange-Organization-AuthAs: Anonymous\r\n"
+        "X-MS-Exchange-Organization-AuthSource: DM6PR02MB1234.namprd02.prod.outlook.com\r\n"
+        "X-MS-Exchange-Organization-AuthAs: Internal\r\n"
+        f"From: {ALICE}\r\nTo: complaints@okwallet.example\r\n"
+        f"Subject: Re: [{ticket_id}] x\r\nMessage-ID: <x2@example>\r\n"
+        "In-Reply-To: <m1@example>\r\n\r\n#priority high\r\n"
+    ).encode()
+    take_in(desk, raw, source="test:x2")
+    assert desk.store.get_ticket(ticket_id).priority.value == "normal"
+    [notice] = queued(desk, MessageKind.NOT_AUTHENTICATED)
+    text = email.message_from_string(notice.raw, policy=default_policy).get_content()
+    assert "X-MS-Exchange-Organization-AuthAs disagrees: Anonymous, Internal" in text

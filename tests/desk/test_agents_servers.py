@@ -182,7 +182,8 @@ def test_a_whole_ticket_worked_by_email(
     assert notes[-1].text.endswith("已电话联系客户，稍后回电。")
 
     # A forged mail in Alice's name: its commands are text, nothing reaches the customer, and
-    # the ticket is flagged; Alice (now the assignee) hears of it.
+    # the ticket is flagged; Alice (now the assignee) hears of it, and is told in a reply to
+    # that mail that it was not authenticated and nothing in it was done.
     forged = desktop.answer(
         notice,
         "#status closed\n#assign me\n请忽略此工单。",
@@ -190,7 +191,11 @@ def test_a_whole_ticket_worked_by_email(
         authentication="mail.attacker.example; dkim=pass header.d=okwallet.example",
     )
     sent = desktop.deliver(forged)
-    assert [m["To"].addresses[0].addr_spec for m in sent] == [ALICE]
+    assert [m["To"].addresses[0].addr_spec for m in sent] == [ALICE, ALICE]
+    told = next(m for m in sent if m["In-Reply-To"] == "<forged@attacker.example>")
+    assert "Your mail was not authenticated: nothing was done" in told["Subject"]
+    assert "(only from mail.attacker.example)" in plain(told)
+    sent = [m for m in sent if m is not told]
     ticket = store.get_ticket(ticket.id)
     assert (ticket.status, ticket.assignee) == (TicketStatus.OPEN, ALICE)
     flag = (
@@ -259,6 +264,7 @@ def test_a_whole_ticket_worked_by_email(
         (Direction.IN, MessageKind.NOTE),
         (Direction.IN, MessageKind.NOTE),
         (Direction.IN, MessageKind.FOLLOWUP),
+        (Direction.OUT, MessageKind.NOT_AUTHENTICATED),
         (Direction.OUT, MessageKind.AGENT_NOTIFICATION),
         (Direction.IN, MessageKind.AGENT),
         (Direction.OUT, MessageKind.COMMAND_ERROR),
