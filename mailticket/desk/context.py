@@ -21,6 +21,7 @@ from mailticket.outbound.compose import DeskIdentity, Templates
 from mailticket.store import Store, open_store
 
 log = logging.getLogger("mailticket")
+EXCHANGE_HOSTS = ("outlook.office365.com", "outlook.office.com")
 
 
 @dataclass
@@ -97,6 +98,11 @@ def _warn_about_agents(config: Config) -> None:
         log.warning(
             "[agents] trusted_authserv_ids is empty: no agent's mail can be authenticated, "
             "so all of it is treated as outsiders' mail"
+        )
+    if part.trust_exchange_internal and not config.imap.host.lower().endswith(EXCHANGE_HOSTS):
+        log.warning(
+            "[agents] trust_exchange_internal is on but [imap] host is not Exchange Online: "
+            "X-MS-Exchange-Organization-AuthAs is only Exchange's word on mail read from it"
         )
     if not part.team_address and not part.teams:
         log.warning("no [agents] team_address: unassigned tickets are announced to no one")

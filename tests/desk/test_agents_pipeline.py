@@ -244,3 +244,11 @@ def test_two_exchange_stamps_that_disagree_are_not_trusted(tmp_path: Path) -> No
     [notice] = queued(desk, MessageKind.NOT_AUTHENTICATED)
     text = email.message_from_string(notice.raw, policy=default_policy).get_content()
     assert "X-MS-Exchange-Organization-AuthAs disagrees: Anonymous, Internal" in text
+
+
+def test_trusting_exchange_without_reading_from_exchange_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="mailticket"):
+        open_desk(tmp_path, "trust_exchange_internal = true\n")
+    assert any("[imap] host is not Exchange Online" in r.getMessage() for r in caplog.records)
