@@ -55,12 +55,12 @@ def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
     )
 
 
-def tell_unauthenticated(
+def refuse_agent(
     desk: Desk, ticket: Ticket, mail: InboundMail, verdict: agents.Verdict, effects: Effects
 ) -> None:
-    """A mail in an agent's name that nothing vouched for: the agent is told that nothing in
-    it was done, and why; at most `auto_replies_per_sender_per_hour` such mails, as a forger
-    could send many in their name."""
+    """A mail in an agent's name that nothing vouched for is not the agent's: they are told
+    that nothing in it was done, and why; at most `auto_replies_per_sender_per_hour` such
+    mails, as a forger could send many in their name."""
     sender, now = mail.from_addr, desk.clock()
     if undeliverable(ticket, sender):
         return

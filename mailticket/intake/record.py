@@ -14,12 +14,7 @@ from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
-from mailticket.desk.agent_mail import (
-    act_on_agent_mail,
-    agent_claim,
-    notify_assignee,
-    tell_unauthenticated,
-)
+from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee, refuse_agent
 from mailticket.desk.context import Desk, log
 from mailticket.desk.decide import (
     Action,
@@ -244,10 +239,12 @@ def _record(
         _keep_message(desk, case, decision)
         queue_effects(store, case.effects)
     assert case.ticket is not None
+    ticket_id, where = case.ticket.id, {"ticket_id": case.ticket.id}  # a field in JSON logs
     for note in case.effects.notes:
-        log.info("%s: %s", case.ticket.id, note, extra={"ticket_id": case.ticket.id})
-    log.info("%s %s from %s (%s)", case.outcome, case.ticket.id, case.mail.from_addr, source,
-             extra={"ticket_id": case.ticket.id})  # fmt: skip
+        log.info("%s: %s", ticket_id, note, extra=where)
+    log.info(
+        "%s %s from %s (%s)", case.outcome, ticket_id, case.mail.from_addr, source, extra=where
+    )
     return IntakeResult(case.outcome, PROCESSED, ticket_id=case.ticket.id)
 
 
@@ -340,7 +337,7 @@ def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
     assert case.ticket is not None
     case.kind = decision.kind
     if case.kind in CUSTOMER_KINDS and case.claim is not None and not case.claim.trusted:
-        tell_unauthenticated(desk, case.ticket, case.mail, case.claim, case.effects)
+        refuse_agent(desk, case.ticket, case.mail, case.claim, case.effects)
     if case.kind in CUSTOMER_KINDS and case.stranger:
         case.flags = guard.flags(f"{case.mail.subject}\n{case.mail.text}", case.redacted)
         case.effects.notes.extend(case.flags)  # recorded, never scored into the ticket
@@ -444,8 +441,7 @@ def _reply_automatically(
             redacted=redacted,
         )
     except Exception as exc:
-        log.exception("%s: the %s could not be composed", ticket.id, what,
-                      extra={"ticket_id": ticket.id})  # fmt: skip
+        log.exception("%s: the %s could not be composed", ticket.id, what)
         effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
         return
     held = throttle_reason(
