@@ -48,7 +48,7 @@ RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its 
 # from the loop itself, so a loop that hangs stops beating even while the process lives.
 HEARTBEAT_MARK = "heartbeat"
 HEARTBEAT_SECONDS = 30
-# The SMTP login tried at start (and cleared by the next mail that goes out), for `status`.
+# The SMTP login tried at start (its error cleared by the next mail that goes out), for `status`.
 SMTP_ERROR_MARK = "smtp_error"
 
 
@@ -115,8 +115,8 @@ class Daemon:
     def drain(self) -> None:
         result = drain_outbox(self.desk, self.send)
         self._log_drain(result)
-        if result.sent and self.desk.store.mark(SMTP_ERROR_MARK):
-            self.desk.store.set_mark(SMTP_ERROR_MARK, "")  # mail goes out: the login works
+        if result.sent and json.loads(self.desk.store.mark(SMTP_ERROR_MARK) or "{}").get("error"):
+            self._note_smtp(None)  # mail goes out: the login works now
 
     def check_smtp(self) -> None:
         """Log in to SMTP once at start: a refused login is said now (ERROR, and `status`),
@@ -129,8 +129,14 @@ class Daemon:
             level = logging.ERROR if refused else logging.WARNING
             fix = "; a person must fix the login, mail stays queued" if refused else ""
             log.log(level, "SMTP: %s%s", error, fix)
-        value = {"at": self.desk.clock().isoformat(), "error": str(error), "login": refused}
-        self.desk.store.set_mark(SMTP_ERROR_MARK, json.dumps(value) if error else "")
+        self._note_smtp(error)
+
+    def _note_smtp(self, error: DeliveryError | None) -> None:
+        """`status` tells "ok at …" (error "") from never tried (no mark)."""
+        refused = isinstance(error, LoginRefusedError)
+        text = "" if error is None else str(error)
+        value = {"at": self.desk.clock().isoformat(), "error": text, "login": refused}
+        self.desk.store.set_mark(SMTP_ERROR_MARK, json.dumps(value))
 
     def beat(self, state: str = "running") -> None:
         """The heartbeat `status` reads: when, which process, which version."""

@@ -102,7 +102,9 @@ def text(key: str, value: Any) -> str:
             f"mailticket {value['version']}"
         )
     if key == "smtp_error":
-        return f"{value['error']} (at {value['at']})" if value else "ok / 正常"
+        if not value:
+            return "- (not tried: no SMTP login, or no daemon yet / 未检查)"
+        return f"{value['error']} (at {value['at']})" if value["error"] else f"ok at {value['at']}"
     if key == "schema":
         if value["newer"]:
             return (

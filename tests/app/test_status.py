@@ -7,15 +7,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from helpers import write_config
-from servers import ImapAccount, SmtpSink
+from helpers import complaint, write_config
+from servers import ImapAccount, SmtpSink, make_certificate
 
 from mailticket import config as config_module
 from mailticket.app import health, status
 from mailticket.app.cli import main
 from mailticket.app.daemon import Daemon
 from mailticket.desk.context import Desk
+from mailticket.intake.record import take_in
 from mailticket.model import Ticket, TicketStatus
+from mailticket.outbound.outbox import smtp_sender, smtp_settings
+from mailticket.outbound.smtp import try_login
 from mailticket.store import Store
 
 pytestmark = pytest.mark.integration
@@ -121,3 +124,43 @@ def test_status_reports_a_newer_schema_instead_of_failing(
         "the store has schema 9999_future, newer than this mailticket's 0001: upgrade "
         "mailticket / 数据库版本比本程序新"
     ]
+
+
+def test_the_smtp_login_tried_at_start_shows_until_mail_goes_out(tmp_path: Path) -> None:
+    """A refused login at start is a problem in `status` at once, not first when a reply is
+    due; the first mail that goes out clears it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_certificate(cert, key)
+    with SmtpSink(
+        security="starttls", credentials=("desk", "right"), certificate=(cert, key)
+    ) as sink:
+        path = tmp_path / "mailticket.toml"
+        path.write_text(
+            '[desk]\naddress = "complaints@okwallet.example"\n[storage]\npath = "s"\n'
+            f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\nusername = "desk"\n'
+            f'password_file = "pw"\ntls_ca_file = "{cert}"\n[rules]\npath = ""\n',
+            "utf-8",
+        )
+        (tmp_path / "pw").write_text("wrong", encoding="utf-8")
+        config = config_module.load(path, environ={})
+        desk = Desk.open(config)
+        assert status.gather(config)["smtp_error"] == {}  # never tried
+        daemon = Daemon(
+            desk, send=smtp_sender(config), smtp_check=lambda: try_login(smtp_settings(config))
+        )
+        daemon.check_smtp()
+        report = status.gather(config)
+        assert report["smtp_error"]["login"] is True
+        assert (
+            "SMTP login failed for desk" in report["problems"][0] and "535" in report["problems"][0]
+        )
+
+        take_in(desk, complaint(), source="test")  # an acknowledgement is owed
+        (tmp_path / "pw").write_text("right", encoding="utf-8")
+        daemon.send = smtp_sender(config_module.load(path, environ={}))
+        daemon.drain()
+        assert len(sink.wait_for(1)) == 1
+        report = status.gather(config)
+        assert (report["smtp_error"]["error"], report["problems"]) == ("", [])
+        assert health.text("smtp_error", report["smtp_error"]).startswith("ok at ")
+        desk.store.close()
