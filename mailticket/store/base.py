@@ -104,13 +104,14 @@ class StoreBase:
             self._conn = None
             conn.close()
 
-    def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> None:
-        """Insert unless a row with these key values exists (the first writer wins)."""
+    def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> bool:
+        """Insert unless a row with these key values exists (the first writer wins); True
+        when this call inserted it."""
         dialect = sqlite if self._c.dialect.name == "sqlite" else postgresql
         statement = (
             dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
         )
-        self._c.execute(statement)
+        return bool(self._c.execute(statement).rowcount)
 
     # --- counters ---------------------------------------------------------------------------
 
