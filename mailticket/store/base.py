@@ -104,14 +104,21 @@ class StoreBase:
             self._conn = None
             conn.close()
 
-    def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> bool:
-        """Insert unless a row with these key values exists (the first writer wins); True
-        when this call inserted it."""
+    def _insert_ignore(
+        self, table: Table, keys: list[str], *, want_answer: bool = False, **values: Any
+    ) -> bool:
+        """Insert unless a row with these key values exists (the first writer wins); with
+        `want_answer`, whether this call inserted it."""
         dialect = sqlite if self._c.dialect.name == "sqlite" else postgresql
         statement = (
             dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
         )
-        return bool(self._c.execute(statement).rowcount)
+        if not want_answer:
+            self._c.execute(statement)
+            return True
+        # RETURNING, not rowcount: psycopg's rowcount counts a skipped row as one.
+        returning = statement.returning(*(table.c[k] for k in keys))
+        return self._c.execute(returning).first() is not None
 
     # --- counters ---------------------------------------------------------------------------
 

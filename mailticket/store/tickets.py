@@ -75,8 +75,8 @@ class TicketStore(StoreBase):
         process or another daemon): the UNIQUE row is the once-only decision."""
         with self.transaction():
             return self._insert_ignore(
-                schema.sla_fired, ["ticket_id", "threshold"], ticket_id=ticket_id,
-                threshold=threshold,
+                schema.sla_fired, ["ticket_id", "threshold"], want_answer=True,
+                ticket_id=ticket_id, threshold=threshold,
             )  # fmt: skip
 
     def _fired(self, ticket_ids: Sequence[str]) -> dict[str, list[str]]:
