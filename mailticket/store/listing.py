@@ -23,7 +23,7 @@ class TicketFilter:
 
     status: str = ""
     category: str = ""
-    assignee: str | None = None  # "" = unassigned; None = anyone
+    assignee: str | None = None  # lower case; "" = unassigned; None = anyone
     since: datetime | None = None  # received at or after
     limit: int = 50
     offset: int = 0
@@ -42,7 +42,7 @@ class ListingStore(TicketStore):
         if wanted.category:
             query = query.where(table.c.category == wanted.category)
         if wanted.assignee is not None:
-            query = query.where(table.c.assignee == wanted.assignee)
+            query = query.where(table.c.assignee == wanted.assignee.lower())
         if wanted.since is not None:
             query = query.where(table.c.created >= utc_text(wanted.since))
         with self.transaction():

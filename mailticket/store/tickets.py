@@ -31,7 +31,7 @@ def _ticket_columns(record: Record) -> Record:
         "check_at": utc_text(record.get("next_check")),
         "created": utc_text(record["created"]) or "",
         "category": record.get("category") or "",
-        "assignee": record.get("assignee") or "",
+        "assignee": (record.get("assignee") or "").lower(),  # addresses match in any case
         "resolved_at": utc_text(record.get("resolved_at")),
         "closed_at": utc_text(record.get("closed_at")),
         "doc": record,
@@ -93,9 +93,7 @@ class TicketStore(StoreBase):
         """Tickets from a query selecting `doc`, their `sla_fired` put back from its table."""
         records = [dict(row[0]) for row in self._c.execute(query)]
         fired = self._fired([r["id"] for r in records]) if records else {}
-        return [
-            from_record(Ticket, {**r, "sla_fired": fired.get(r["id"], [])}) for r in records
-        ]
+        return [from_record(Ticket, {**r, "sla_fired": fired.get(r["id"], [])}) for r in records]
 
     def _ticket_doc(self, ticket_id: str) -> Record | None:
         row = self._c.execute(

@@ -170,10 +170,10 @@ def test_messages_without_bodies_leave_the_text_columns_unread(store: Store) -> 
 # --- tickets list in SQL ----------------------------------------------------------------------
 
 
-def _fill(store: Store, count: int) -> list[str]:
+def _fill(db: Store, count: int) -> list[str]:
     """`count` tickets an hour apart; every third pending, categories and assignees mixed."""
     ids = []
-    with store.transaction():
+    with db.transaction():
         for n in range(count):
             ticket = make_ticket(
                 f"PFX-2026-{n + 1:06d}",
@@ -182,13 +182,13 @@ def _fill(store: Store, count: int) -> list[str]:
                 category=("recharge", "refund")[n % 2],
                 assignee="" if n % 4 == 0 else "wang@pfx.example",
             )
-            store.add_ticket(ticket)
+            db.add_ticket(ticket)
             ids.append(ticket.id)
     return ids
 
 
-def _ids(store: Store, **wanted: Any) -> list[str]:
-    return [t.id for t in store.list_tickets(TicketFilter(**wanted))]
+def _ids(db: Store, **wanted: Any) -> list[str]:
+    return [t.id for t in db.list_tickets(TicketFilter(**wanted))]
 
 
 def test_list_is_newest_first_paged_by_offset_and_cursor(store: Store) -> None:  # noqa: F811

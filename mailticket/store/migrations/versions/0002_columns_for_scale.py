@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("ticket_id", "threshold", name="uq_sla_fired_ticket_threshold"),
     )
-    text_default = {"nullable": False, "server_default": ""}
+    text_default: dict[str, Any] = {"nullable": False, "server_default": ""}
     op.add_column("tickets", sa.Column("created", sa.String(length=40), **text_default))
     op.add_column("tickets", sa.Column("category", sa.String(length=64), **text_default))
     op.add_column("tickets", sa.Column("assignee", sa.String(length=320), **text_default))
@@ -114,7 +114,7 @@ def _ticket_values(record: dict[str, Any]) -> dict[str, Any]:
         "doc": record,
         "created": utc_text(record.get("created")) or "",
         "category": record.get("category") or "",
-        "assignee": record.get("assignee") or "",
+        "assignee": (record.get("assignee") or "").lower(),  # addresses match in any case
         "resolved_at": utc_text(record.get("resolved_at")),
         "closed_at": utc_text(record.get("closed_at")),
     }
