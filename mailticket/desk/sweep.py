@@ -75,7 +75,7 @@ def _sweep_one(desk: Desk, ticket_id: str, now: datetime) -> list[SweepAction]:
     """One ticket in a savepoint: when another instance won a threshold (the UNIQUE row in
     `sla_fired`), everything this one did for the ticket is undone and nothing is sent."""
     try:
-        with desk.store.transaction():
+        with desk.store.savepoint():
             current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
             return _sweep_ticket(desk, current, now)
     except _Taken:

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, insert, select, update
 
-from mailticket.errors import NotFoundError, StoreError
+from mailticket.errors import NotFoundError
 from mailticket.model import QuarantineRecord, Ticket, TicketMessage, from_record, to_record
 from mailticket.store import schema
 from mailticket.store.base import Record, StoreBase, utc_text
@@ -20,6 +20,34 @@ from mailticket.store.base import Record, StoreBase, utc_text
 _CLOCKED_STATUSES = ("open", "pending", "resolved")
 _TEXTS = ("text", "quoted")
 _CHUNK = 500  # ids per IN (...) list
+
+# Built once and executed with values (see `base`): the statements every mail runs.
+_T, _M = schema.tickets, schema.messages
+_TICKET_DOC = select(_T.c.doc).where(_T.c.id == bindparam("b_id"))
+_UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("b_id"))
+_F = schema.sla_fired
+_FIRED = (
+    select(_F.c.ticket_id, _F.c.threshold)
+    .where(_F.c.ticket_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_F.c.seq)
+)
+_HEADERS = (  # without the text columns: a read of headers stops before them
+    select(_M.c.doc).where(_M.c.ticket_id.in_(bindparam("b_ids", expanding=True)))
+).order_by(_M.c.seq)
+_WHOLE = (
+    select(_M.c.doc, _M.c.text, _M.c.quoted)
+    .where(_M.c.ticket_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(_M.c.seq)
+)
+_PROCESSED = select(_M.c.seq).where(_M.c.dedupe_key == bindparam("b_key")).limit(1)
+_QUARANTINED = (
+    select(schema.quarantine.c.id)
+    .where(schema.quarantine.c.dedupe_key == bindparam("b_key"))
+    .limit(1)
+)
+_KNOWN_IDS = select(schema.message_ids.c.message_id, schema.message_ids.c.ticket_id).where(
+    schema.message_ids.c.message_id.in_(bindparam("b_ids", expanding=True))
+)
 
 
 def _ticket_columns(record: Record) -> Record:
@@ -47,21 +75,17 @@ class TicketStore(StoreBase):
     """Tickets and what hangs off them."""
 
     def add_ticket(self, ticket: Ticket) -> None:
+        """A new ticket; its id is UNIQUE, so a second one with the same id is refused."""
+        record = to_record(ticket)
         with self.transaction():
-            if self._ticket_doc(ticket.id) is not None:
-                raise StoreError(f"ticket {ticket.id} exists already")
-            record = to_record(ticket)
-            self._c.execute(insert(schema.tickets).values(id=ticket.id, **_ticket_columns(record)))
+            self._c.execute(insert(_T), {"id": ticket.id, **_ticket_columns(record)})
             for name in dict.fromkeys(ticket.sla_fired):
                 self.fire_threshold(ticket.id, name)
 
     def update_ticket(self, ticket: Ticket) -> None:
+        values = {"b_id": ticket.id, **_ticket_columns(to_record(ticket))}
         with self.transaction():
-            done = self._c.execute(
-                update(schema.tickets)
-                .where(schema.tickets.c.id == ticket.id)
-                .values(**_ticket_columns(to_record(ticket)))
-            ).rowcount
+            done = self._c.execute(_UPDATE_TICKET, values).rowcount
             if done and ticket.sla_fired:
                 known = set(self._fired([ticket.id]).get(ticket.id, ()))
                 for name in dict.fromkeys(ticket.sla_fired):
@@ -74,41 +98,37 @@ class TicketStore(StoreBase):
         """Record that `threshold` acted on the ticket; False when it had already (by this
         process or another daemon): the UNIQUE row is the once-only decision."""
         with self.transaction():
-            return self._insert_ignore(
-                schema.sla_fired, ["ticket_id", "threshold"], want_answer=True,
-                ticket_id=ticket_id, threshold=threshold,
-            )  # fmt: skip
+            return self._inserted_if_absent(
+                _F, ["ticket_id", "threshold"], ticket_id=ticket_id, threshold=threshold
+            )
 
     def _fired(self, ticket_ids: Sequence[str]) -> dict[str, list[str]]:
         """The thresholds each ticket acted on, in the order they fired."""
-        table = schema.sla_fired
         fired: dict[str, list[str]] = {}
         for part in chunks(ticket_ids):
-            query = select(table.c.ticket_id, table.c.threshold).where(table.c.ticket_id.in_(part))
-            for ticket_id, name in self._c.execute(query.order_by(table.c.seq)):
+            for ticket_id, name in self._c.execute(_FIRED, {"b_ids": list(part)}):
                 fired.setdefault(ticket_id, []).append(name)
         return fired
 
-    def _read_tickets(self, query: Select[Any]) -> list[Ticket]:
-        """Tickets from a query selecting `doc`, their `sla_fired` put back from its table."""
-        records = [dict(row[0]) for row in self._c.execute(query)]
+    def _tickets_of(self, records: list[Record]) -> list[Ticket]:
+        """Tickets from their JSON, their `sla_fired` put back from its table."""
         fired = self._fired([r["id"] for r in records]) if records else {}
         return [from_record(Ticket, {**r, "sla_fired": fired.get(r["id"], [])}) for r in records]
 
+    def _read_tickets(self, query: Select[Any]) -> list[Ticket]:
+        """Tickets from a query selecting `doc`."""
+        return self._tickets_of([dict(row[0]) for row in self._c.execute(query)])
+
     def _ticket_doc(self, ticket_id: str) -> Record | None:
-        row = self._c.execute(
-            select(schema.tickets.c.doc).where(schema.tickets.c.id == ticket_id)
-        ).first()
+        row = self._c.execute(_TICKET_DOC, {"b_id": ticket_id}).first()
         return dict(row[0]) if row else None
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         with self.transaction():
-            found = self._read_tickets(
-                select(schema.tickets.c.doc).where(schema.tickets.c.id == ticket_id)
-            )
-        if not found:
-            raise NotFoundError(f"no ticket {ticket_id}")
-        return found[0]
+            record = self._ticket_doc(ticket_id)
+            if record is None:
+                raise NotFoundError(f"no ticket {ticket_id}")
+            return self._tickets_of([record])[0]
 
     def find_ticket(self, ticket_id: str) -> Ticket | None:
         try:
@@ -139,20 +159,22 @@ class TicketStore(StoreBase):
             found = self._read_tickets(due.order_by(table.c.check_at, table.c.id))
             return found + self._read_tickets(unplanned.order_by(table.c.id))
 
-    def add_message(self, message: TicketMessage) -> None:
+    def add_message(self, message: TicketMessage, *, queued: bool = False) -> None:
+        """A message of the ticket; its Message-ID now threads to it (`queued`: it was
+        just `enqueue`d, which knows its Message-ID already)."""
         record = to_record(message)
         texts = {name: record.pop(name, "") for name in _TEXTS}
+        values = {
+            "ticket_id": message.ticket_id,
+            "message_id": record.get("message_id") or None,
+            "dedupe_key": record.get("dedupe_key") or None,
+            "doc": record,
+            **texts,
+        }
         with self.transaction():
-            self._c.execute(
-                insert(schema.messages).values(
-                    ticket_id=message.ticket_id,
-                    message_id=record.get("message_id") or None,
-                    dedupe_key=record.get("dedupe_key") or None,
-                    doc=record,
-                    **texts,
-                )
-            )
-            self._know_message_id(record.get("message_id") or "", message.ticket_id)
+            self._c.execute(insert(_M), values)
+            if not queued:
+                self._know_message_id(record.get("message_id") or "", message.ticket_id)
 
     def _know_message_id(self, message_id: str, ticket_id: str) -> None:
         if message_id:
@@ -169,13 +191,11 @@ class TicketStore(StoreBase):
         self, ticket_ids: Sequence[str], *, bodies: bool = True
     ) -> dict[str, list[TicketMessage]]:
         """The messages of several tickets by ticket, each oldest first, in a few queries."""
-        table = schema.messages
-        columns = [table.c.doc, table.c.text, table.c.quoted] if bodies else [table.c.doc]
         found: dict[str, list[TicketMessage]] = {}
         with self.transaction():
             for part in chunks(ticket_ids):
-                query = select(*columns).where(table.c.ticket_id.in_(part)).order_by(table.c.seq)
-                for row in self._c.execute(query):
+                rows = self._c.execute(_WHOLE if bodies else _HEADERS, {"b_ids": list(part)})
+                for row in rows:
                     record = dict(row[0])
                     if bodies:
                         record["text"], record["quoted"] = row[1] or "", row[2] or ""
@@ -186,13 +206,9 @@ class TicketStore(StoreBase):
     def dedupe_destination(self, key: str) -> str | None:
         """ "processed" or "quarantine" when this mail was taken in before, else None."""
         with self.transaction():
-            if self._c.execute(
-                select(schema.messages.c.seq).where(schema.messages.c.dedupe_key == key).limit(1)
-            ).first():
+            if self._c.execute(_PROCESSED, {"b_key": key}).first():
                 return "processed"
-            if self._c.execute(
-                select(schema.quarantine.c.id).where(schema.quarantine.c.dedupe_key == key).limit(1)
-            ).first():
+            if self._c.execute(_QUARANTINED, {"b_key": key}).first():
                 return "quarantine"
         return None
 
@@ -201,13 +217,8 @@ class TicketStore(StoreBase):
         wanted = [m for m in message_ids if m]
         if not wanted:
             return None
-        table = schema.message_ids
         with self.transaction():
-            rows = self._c.execute(
-                select(table.c.message_id, table.c.ticket_id).where(
-                    or_(*(table.c.message_id == m for m in wanted))
-                )
-            ).all()
+            rows = self._c.execute(_KNOWN_IDS, {"b_ids": wanted}).all()
         known = {row[0]: row[1] for row in rows}
         return next((str(known[m]) for m in wanted if m in known), None)
 
