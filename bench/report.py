@@ -12,6 +12,7 @@ PostgreSQL database (empty) to fill instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -64,18 +65,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", default="", help="an empty PostgreSQL database to fill")
+    parser.add_argument(
+        "--dir", help="keep the work folder here; a store already filled there is reused"
+    )
     parser.add_argument("--json", action="store_true", help="the figures as JSON after the table")
     args = parser.parse_args()
     from mailticket import config as config_module
     from mailticket.desk.context import Desk
     from mailticket.store import TicketFilter
 
-    with tempfile.TemporaryDirectory(prefix="mt-bench-report-") as folder:
+    with contextlib.ExitStack() as stack:
+        folder = args.dir or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="mt-bench-report-")
+        )
         path = Path(folder) / "mailticket.toml"
         path.write_text(CONFIG + (f'url = "{args.url}"\n' if args.url else ""), "utf-8")
         desk = Desk.open(config_module.load(path, environ={}))
         started = time.perf_counter()
-        counts = run.prefill(desk, args.stored, args.seed)
+        counts: dict[str, int] = {"reused": 1}
+        if not desk.store.list_tickets(TicketFilter(limit=1)):
+            counts = run.prefill(desk, args.stored, args.seed)
         prefill_s = time.perf_counter() - started
         deep, show = (
             desk.store.list_tickets(TicketFilter(limit=1, offset=args.stored // n))[0].id
