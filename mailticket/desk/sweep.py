@@ -54,7 +54,9 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
         try:
             with desk.store.transaction():
                 for ticket_id in due[start : start + SWEEP_BATCH]:
-                    current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
+                    # as of now, its row locked: another daemon's sweep of it waits, then
+                    # sees the thresholds this one fired
+                    current = desk.store.lock_ticket(ticket_id)
                     actions += _sweep_ticket(desk, current, now)
                 if dry_run:
                     raise _DryRun

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailticket.store.leader import LeaderStore
 from mailticket.store.outbox import OutboxStore
 from mailticket.store.tickets import TicketStore
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from mailticket.config import Config
 
 
-class Store(TicketStore, OutboxStore):
+class Store(TicketStore, OutboxStore, LeaderStore):
     """Domain operations over the tables; every public method runs in a transaction."""
 
 

@@ -104,13 +104,19 @@ class StoreBase:
             self._conn = None
             conn.close()
 
-    def _insert_ignore(self, table: Table, keys: list[str], **values: Any) -> None:
-        """Insert unless a row with these key values exists (the first writer wins)."""
+    def _insert_ignore(
+        self, table: Table, keys: list[str], *, report: bool = False, **values: Any
+    ) -> bool:
+        """Insert unless a row with these key values exists (the first writer wins); with
+        `report`, says whether this insert was the one (RETURNING: psycopg has no rowcount)."""
         dialect = sqlite if self._c.dialect.name == "sqlite" else postgresql
         statement = (
             dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
         )
-        self._c.execute(statement)
+        if not report:
+            self._c.execute(statement)
+            return False
+        return self._c.execute(statement.returning(table.c[keys[0]])).first() is not None
 
     # --- counters ---------------------------------------------------------------------------
 

@@ -102,13 +102,19 @@ class OutboxStore(StoreBase):
         PostgreSQL's read-committed re-check of the row decides, as SQLite's lock does)."""
         table = schema.outbox
         when = utc_text(seen.next_attempt)
-        query = (
-            update(table)
-            .where(table.c.id == mail.id, table.c.state == seen.state.value)
-            .where(table.c.next_attempt.is_(None) if when is None else table.c.next_attempt == when)
-            .values(**_columns(to_record(mail)))
+        unchanged = (
+            table.c.id == mail.id,
+            table.c.state == seen.state.value,
+            table.c.next_attempt.is_(None) if when is None else table.c.next_attempt == when,
         )
+        query = update(table).values(**_columns(to_record(mail)))
         with self.transaction():
+            if self._c.dialect.name == "postgresql":
+                # A row another sender is claiming right now is skipped, not waited for.
+                free = select(table.c.id).where(*unchanged).with_for_update(skip_locked=True)
+                query = query.where(table.c.id.in_(free.scalar_subquery()))
+            else:  # BEGIN IMMEDIATE: no one else is writing
+                query = query.where(*unchanged)
             return bool(self._c.execute(query).rowcount)
 
     def due_outgoing(self, now: datetime) -> list[OutgoingMail]:

@@ -56,6 +56,18 @@ class TicketStore(StoreBase):
             raise NotFoundError(f"no ticket {ticket_id}")
         return from_record(Ticket, record)
 
+    def lock_ticket(self, ticket_id: str) -> Ticket:
+        """Inside a transaction: the ticket as of now, its row locked until the transaction
+        ends (PostgreSQL `FOR UPDATE`; SQLite's BEGIN IMMEDIATE locks everything), so two
+        processes acting on it one after the other each see what the other wrote."""
+        table = schema.tickets
+        query = select(table.c.doc).where(table.c.id == ticket_id).with_for_update()
+        with self.transaction():
+            row = self._c.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no ticket {ticket_id}")
+        return from_record(Ticket, dict(row[0]))
+
     def find_ticket(self, ticket_id: str) -> Ticket | None:
         try:
             return self.get_ticket(ticket_id)
