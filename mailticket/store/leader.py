@@ -23,7 +23,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -293,33 +293,47 @@ def _name_sessions(engine: Engine, token: str) -> None:
 
 
 class FileLock:
-    """SQLite's leader lock: an exclusive `flock` on a file beside the database (one host)."""
+    """SQLite's leader lock: an exclusive `flock` on a file beside the database (one host).
+
+    Held per process (flock conflicts between two descriptors of one process too): two desks
+    opened in one process (tests, the demo) share it, and it goes when the last lets go.
+    """
+
+    _held: ClassVar[dict[Path, tuple[int, int]]] = {}  # path -> (fd, holders)
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._mine = False
 
     def try_lock(self) -> bool:
-        if self._fd is not None:
+        if self._mine:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
+        fd, holders = self._held.get(self.path, (-1, 0))
+        if not holders:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+        self._held[self.path] = (fd, holders + 1)
+        self._mine = True
         return True
 
     def holds(self) -> bool:
-        return self._fd is not None
+        return self._mine
 
     def unlock(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if not self._mine:
+            return
+        self._mine = False
+        fd, holders = self._held.pop(self.path)
+        if holders > 1:
+            self._held[self.path] = (fd, holders - 1)
+            return
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 class Leadership:

@@ -6,8 +6,12 @@ presence session the server ends when its process dies or freezes).
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -49,37 +53,70 @@ def end_presence(store: Store) -> None:
         c.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
 
 
-def test_one_leader_at_a_time_and_a_replaced_one_cannot_commit(stores: list[Store]) -> None:
-    first, second = stores
-    a, b = leadership(first, "tokena"), leadership(second, "tokenb")
-    fence_a = a.try_lead("t0")
-    assert fence_a is not None and a.leading()
-    assert b.try_lead("t0") is None  # a leads
-    # a is inside an intake write when it stops (frozen, its transaction left open)
-    writing = first.transaction()
-    writing.__enter__()
-    first.check_fence(fence_a)
-    first.next_serial("intake-probe")
-    if first.engine.dialect.name == "sqlite":  # one host: the lock goes when a stops
-        with pytest.raises(StoreError):
-            second.next_serial("other")  # BEGIN IMMEDIATE: a's open write holds the file
-        writing.__exit__(None, None, None)
-        a.release()
-    else:
+def test_one_leader_at_a_time_and_a_replaced_one_cannot_commit(postgres: object) -> None:
+    url = postgres.new_database()  # type: ignore[attr-defined]
+    first, second = Store(Path("/unused"), url=url), Store(Path("/unused"), url=url)
+    try:
+        a, b = leadership(first, "tokena"), leadership(second, "tokenb")
+        fence_a = a.try_lead("t0")
+        assert fence_a is not None and a.leading()
+        assert b.try_lead("t0") is None  # a leads
+        # a is inside an intake write when it stops (frozen, its transaction left open)
+        writing = first.transaction()
+        writing.__enter__()
+        first.check_fence(fence_a)
+        first.next_serial("intake-probe")
         end_presence(first)
-    fence_b = _until(lambda: b.try_lead("t1"))
-    assert fence_b.epoch == fence_a.epoch + 1
-    assert second.leader_of(b.name)["token"] == "tokenb"
-    if first.engine.dialect.name == "postgresql":
+        fence_b = _until(lambda: b.try_lead("t1"))
+        assert fence_b.epoch == fence_a.epoch + 1
+        assert second.leader_of(b.name)["token"] == "tokenb"
         # b ended a's sessions when it took over: a's open write cannot commit
         with pytest.raises(StoreError):
             writing.__exit__(None, None, None)
         assert first.next_serial("intake-probe") == 1  # the probe of a's write is gone
         assert _until(lambda: not a.leading() or None)
-    with pytest.raises(FencedError, match="no longer the intake leader"), first.transaction():
-        first.check_fence(fence_a)  # a woke up and tries again: refused
-    with second.transaction():
-        second.check_fence(fence_b)
+        with pytest.raises(FencedError, match="no longer the intake leader"), first.transaction():
+            first.check_fence(fence_a)  # a woke up and tries again: refused
+        with second.transaction():
+            second.check_fence(fence_b)
+    finally:
+        first.close()
+        second.close()
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from mailticket.store import Store
+from mailticket.store.leader import Leadership
+store = Store(Path(sys.argv[1]))
+fence = Leadership(store, sys.argv[2], host="h", pid=2, token="child").try_lead("t0")
+print(fence.epoch if fence else "none", flush=True)
+time.sleep(600)
+"""
+
+
+def test_on_sqlite_the_leader_is_the_process_holding_the_file_lock(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "store"), MAILBOX],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "1"
+        mine = leadership(store, "parent")
+        assert mine.try_lead("t1") is None  # the child leads
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
+    fence = mine.try_lead("t2")  # the lock went with the killed process
+    assert fence is not None and fence.epoch == 2
+    with pytest.raises(FencedError), store.transaction():
+        store.check_fence(replace(fence, epoch=1))
+    mine.release()
+    store.close()
 
 
 def test_the_server_ends_a_frozen_presence_and_frees_its_lock(postgres: object) -> None:
