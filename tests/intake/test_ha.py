@@ -252,17 +252,18 @@ def test_a_frozen_leader_is_replaced_and_cannot_commit_when_it_wakes(
     wait_done(url, imap_account, smtp_sink, count, 180)
     tickets_before = sql(url, "SELECT count(*) FROM tickets")[0][0]
     first.send_signal(signal.SIGCONT)
-    woke = group.log(first)
     until(
-        lambda: "standing by" in (woke := group.log(first)) or None,
+        lambda: "standing by" in group.log(first),
         time.monotonic() + 60,
         "the woken leader to stand by",
     )
     woke = group.log(first)
     copies = check_counts(url, smtp_sink, count, interruptions=1)
+    after = [line for line in woke.splitlines() if "WARNING" in line or "ERROR" in line]
     print(
         f"\nleader SIGSTOPped (failover_seconds = 4): take-over {take_over:.2f}s "
-        f"(epoch {was['epoch']} -> {taken['epoch']}); customers by copies {dict(copies)}"
+        f"(epoch {was['epoch']} -> {taken['epoch']}); customers by copies {dict(copies)}; "
+        "the woken one said:\n  " + "\n  ".join(after)
     )
     assert sql(url, "SELECT count(*) FROM tickets")[0][0] == tickets_before == count
     assert leader(url)["pid"] == taken["pid"] != first.pid  # the woken one did not take back
@@ -292,7 +293,9 @@ def test_sigkill_of_the_daemon_during_200_acknowledgements_on_postgresql(
     copies = check_counts(url, smtp_sink, count, interruptions=1)
     until(lambda: inbox_count(imap_account) == 0, time.monotonic() + 30, "an empty inbox")
     drains = [
-        line.split("outbox: ", 1)[1] for line in group.log(second).splitlines() if "outbox: " in line
+        line.split("outbox: ", 1)[1]
+        for line in group.log(second).splitlines()
+        if "outbox: " in line
     ]
     print(
         f"\nSIGKILL of `mailticket run` after 80 of {count} acknowledgements "
