@@ -233,7 +233,7 @@ def test_a_frozen_leader_is_replaced_and_cannot_commit_when_it_wakes(
 ) -> None:
     count = 150
     url = postgres.new_database()
-    group = daemons(ha_config(tmp_path, imap_account, smtp_sink, url, failover=4))
+    group = daemons(ha_config(tmp_path, imap_account, smtp_sink, url))
     fill_mailbox(imap_account, count)
     first = group.start()
     until(lambda: leader(url), time.monotonic() + 60, "a leader")
@@ -261,7 +261,7 @@ def test_a_frozen_leader_is_replaced_and_cannot_commit_when_it_wakes(
     copies = check_counts(url, smtp_sink, count, interruptions=1)
     after = [line for line in woke.splitlines() if "WARNING" in line or "ERROR" in line]
     print(
-        f"\nleader SIGSTOPped (failover_seconds = 4): take-over {take_over:.2f}s "
+        f"\nleader SIGSTOPped (failover_seconds = 10): take-over {take_over:.2f}s "
         f"(epoch {was['epoch']} -> {taken['epoch']}); customers by copies {dict(copies)}; "
         "the woken one said:\n  " + "\n  ".join(after)
     )
