@@ -57,6 +57,11 @@ def lock_key(text_key: str) -> int:
     return int.from_bytes(hashlib.sha256(text_key.encode()).digest()[:4], "big") & 0x7FFF_FFFF
 
 
+def leader_name(mailbox_key: str) -> str:
+    """The name of a mailbox's epoch in `counters` and of its leader in `marks`."""
+    return f"leader:{hashlib.sha256(mailbox_key.encode()).hexdigest()[:16]}"
+
+
 def application_name(token: str) -> str:
     """How this process's sessions are named in `pg_stat_activity` (and found at take-over)."""
     return f"mailticket {token}"[:63]
@@ -355,8 +360,8 @@ class Leadership:
         failover_seconds: float = 10.0,
     ) -> None:
         self.store = store
-        digest = hashlib.sha256(mailbox_key.encode()).hexdigest()[:16]
-        self.name = f"leader:{digest}"
+        self.name = leader_name(mailbox_key)
+        digest = self.name.removeprefix("leader:")
         self.key = lock_key(f"mailticket:intake:{mailbox_key}")
         self.identity = {"host": host, "pid": pid, "token": token, "mailbox": mailbox_key}
         self.token = token
