@@ -203,9 +203,8 @@ class Presence:
             text("SELECT pg_try_advisory_lock(:space, :key)"),
             {"space": HOLDER_SPACE, "key": lock_key(self.token)},
         ).scalar_one()
-        if not held:  # our token's lock held elsewhere: not ours to share
-            conn.close()
-            raise StoreError("another session holds this process's presence lock")
+        if not held:  # another store opened in this process holds it: it speaks for us
+            log.debug("presence lock of %s held by another session of this process", self.token)
         return conn
 
     def ensure(self) -> None:
