@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import generate
 import psycopg
-from postgres import Postgres, find_postgres_bin
+from postgres import Postgres
 
 SETUPS = ("one daemon", "two daemons", "leader killed")
 
@@ -55,17 +55,18 @@ def _leader_pid(url: str) -> int:
     return int(json.loads(rows[0][0])["pid"]) if rows else 0
 
 
-def one_run(work: Path, dovecot: Any, sink: Any, pg: Postgres, setup: str, mails: int) -> dict:
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def one_run(
+    work: Path, dovecot: Any, sink: Any, pg: Postgres, setup: str, mails: int, timeout: float
+) -> dict:
     name = f"ha{int(time.time() * 1000) % 10**9}"
     account = common.new_account(dovecot, name)
     folder = work / name
-    config = common.desk_config(folder, account, sink)
     url = pg.new_database()
-    text = config.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace('[storage]\npath = "store"\n', f'[storage]\npath = "store"\nurl = "{url}"\n'),
-        encoding="utf-8",
-    )
+    config = common.desk_config(folder, account, sink, storage_url=url)
     raws = list(generate.mails(mails))
     generate.append_all(account.host, account.port, account.username, account.password, raws)
     sent_before = len(sink.messages)
@@ -92,8 +93,12 @@ def one_run(work: Path, dovecot: Any, sink: Any, pg: Postgres, setup: str, mails
                 killed_at = time.monotonic() - started
             if inbox == 0 and _left(url) == 0:
                 break
-            if time.monotonic() - started > 900:
-                raise SystemExit(f"{setup}: not done after 900 s")
+            if time.monotonic() - started > timeout:
+                tails = [log.name + ":\n" + _tail(Path(log.name)) for log in logs]
+                raise SystemExit(
+                    f"{setup}: not done after {timeout:.0f} s (inbox {inbox}, outbox left "
+                    f"{_left(url)})\n" + "\n".join(tails)
+                )
             time.sleep(0.1)
         seconds = time.monotonic() - started
     finally:
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a run may take")
     parser.add_argument(
         "--setups", default=",".join(SETUPS), help=f"comma-separated, of: {', '.join(SETUPS)}"
     )
@@ -140,20 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     setups = [s.strip() for s in args.setups.split(",") if s.strip()]
     if not setups or set(setups) - set(SETUPS):
         parser.error(f"--setups takes some of: {', '.join(SETUPS)}")
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        sys.exit("PostgreSQL not found: apt-get install -y postgresql")
-    pg = Postgres(bin_dir)
-    pg.start()
     runs: list[dict] = []
-    try:
-        with common.servers() as (work, dovecot, sink):
-            for _ in range(args.repeat):
-                for setup in setups:  # alternating, so load drifts hit all setups alike
-                    runs.append(one_run(work, dovecot, sink, pg, setup, args.mails))
-    finally:
-        pg.stop()
-    print(f"{args.mails} mails, {args.repeat} run(s) each, PostgreSQL {bin_dir.parent.name}")
+    with common.postgres(True) as pg, common.servers() as (work, dovecot, sink):
+        assert pg is not None
+        for _ in range(args.repeat):
+            for setup in setups:  # alternating, so load drifts hit all setups alike
+                runs.append(one_run(work, dovecot, sink, pg, setup, args.mails, args.timeout))
+    print(f"{args.mails} mails, {args.repeat} run(s) each, PostgreSQL with fsync on")
     print(f"{'setup':<22}{'mails/s (median)':>18}{'seconds':>10}{'tickets':>9}{'sent':>7}")
     for setup in setups:
         mine = [r for r in runs if r["setup"] == setup]

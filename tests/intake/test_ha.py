@@ -35,13 +35,13 @@ def ha_config(
     tmp_path: Path, account: ImapAccount, sink: SmtpSink, url: str, *, failover: int = 10
 ) -> Path:
     """One config for every daemon of a test: the shared PostgreSQL, mailbox and sink."""
-    path = write_config(tmp_path, account, sink, imap_extra="batch_size = 25")
-    text = path.read_text(encoding="utf-8").replace(
-        '[storage]\npath = "store"\n',
-        f'[storage]\npath = "store"\nurl = "{url}"\nfailover_seconds = {failover}\n',
+    return write_config(
+        tmp_path,
+        account,
+        sink,
+        imap_extra="batch_size = 25",
+        storage_extra=f'url = "{url}"\nfailover_seconds = {failover}',
     )
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @contextlib.contextmanager
