@@ -281,6 +281,13 @@ class Presence:
         self._engine.dispose()
 
 
+# A session of ours that stays inside a transaction this long without a word is ended by the
+# server, freeing the rows it locked: a sender frozen mid-claim would otherwise hold its row
+# from every other daemon. Far above any pause inside our transactions (one mail's parse and
+# scoring, `[limits] mail_seconds`, 30 s by default).
+IDLE_IN_TRANSACTION_SECONDS = 120
+
+
 def _name_sessions(engine: Engine, token: str) -> None:
     """Name every later session of the store's engine after this process, so a daemon that
     takes over intake from it can end them; the pool is emptied so no unnamed one is reused."""
@@ -290,6 +297,10 @@ def _name_sessions(engine: Engine, token: str) -> None:
         cursor = dbapi_connection.cursor()
         name = application_name(token)
         cursor.execute("SELECT set_config('application_name', %s, false)", (name,))
+        cursor.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+            (f"{IDLE_IN_TRANSACTION_SECONDS}s",),
+        )
         cursor.close()
         dbapi_connection.commit()
 

@@ -125,6 +125,12 @@ def test_the_server_ends_a_frozen_presence_and_frees_its_lock(postgres: object) 
     try:
         presence = frozen.presence("frozen", failover_seconds=2)
         assert presence is not None
+        with frozen.transaction():  # the store's own sessions are named and time-limited too
+            shown = frozen._c.execute(
+                text("SELECT current_setting('application_name'),"
+                     " current_setting('idle_in_transaction_session_timeout')")
+            ).one()  # fmt: skip
+        assert tuple(shown) == ("mailticket frozen", "2min")
         assert not watcher.holder_gone("frozen")
         assert watcher.holder_gone("never-seen")
         presence._stop.set()  # the heartbeat stops as it would under SIGSTOP
