@@ -20,6 +20,7 @@ from mailticket.errors import SMTP_LOGIN_FAILED
 from mailticket.intake.cycle import IMAP_ERROR_MARK, position_key
 from mailticket.model import Clock, OutboxState, OutgoingMail, system_clock
 from mailticket.store import Store, open_store
+from mailticket.store.leader import leader_name
 
 # Bilingual labels of the human table, in the order shown.
 LABELS = {
@@ -31,6 +32,7 @@ LABELS = {
     "quarantine": "quarantined / 隔离邮件",
     "imap_position": "IMAP position / IMAP 进度",
     "imap_error": "IMAP error / IMAP 错误",
+    "intake_leader": "intake leader / 收件主进程",
     "smtp_error": "SMTP at start / SMTP 启动检查",
     "heartbeat": "daemon heartbeat / 守护进程心跳",
     "sla_overdue": "SLA overdue / 超期工单",
@@ -105,6 +107,10 @@ def _gather(config: Config, store: Store, clock: Clock) -> dict[str, Any]:
             "moves_owed": len(position.get("pending", {})),
         },
         "imap_error": imap_error,
+        # several daemons: which one takes mail in (host, pid, epoch, since)
+        "intake_leader": store.leader_of(leader_name(position_key(config)))
+        if config.imap.host
+        else {},
         "problems": problems,
     }
 
@@ -121,6 +127,10 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _text(key: str, value: Any) -> str:
+    if key == "intake_leader":
+        if not value:
+            return "- (no daemon has taken mail in yet / 尚无)"
+        return f"{value['host']} pid {value['pid']}, epoch {value['epoch']}, since {value['since']}"
     if key == "outbox":
         return ", ".join(f"{state} {count}" for state, count in value.items())
     if key == "oldest_queued":
