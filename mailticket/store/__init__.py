@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailticket.store.files import make_private
 from mailticket.store.outbox import OutboxStore
 from mailticket.store.tickets import TicketStore
 
@@ -21,7 +22,9 @@ class Store(TicketStore, OutboxStore):
 
 
 def open_store(config: Config) -> Store:
-    """The store `[storage]` names: its URL, password and lock timeout."""
+    """The store `[storage]` names: its URL, password and lock timeout; its folder on disk
+    made its user's alone first (repaired, with a log line, when it was not)."""
+    make_private(config.storage_path)
     return Store(
         config.storage_path,
         url=config.storage.url,
