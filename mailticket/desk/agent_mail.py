@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from mailticket.desk import agents
 from mailticket.desk.commands import USAGE, Problem, parse_commands
 from mailticket.desk.context import Desk
+from mailticket.desk.customer_mail import tell_customer
 from mailticket.desk.decide import (
     decide_agent_mail,
     with_status,
 )
-from mailticket.desk.sweep import tell_customer
 from mailticket.desk.tickets import (
     Effects,
     category,
@@ -97,7 +97,20 @@ def act_on_agent_mail(
         terms = (
             _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
         )
-        tell_customer(desk, ticket, decision.send, effects, now, text=decision.text, **terms)
+        _, held = tell_customer(
+            desk, ticket, decision.send, effects, now, text=decision.text, **terms
+        )
+        if held:
+            notify_agents(
+                desk,
+                ticket,
+                "not_sent",
+                effects,
+                recipients=[sender],
+                kind=MessageKind.COMMAND_ERROR,
+                thread=(*mail.references, mail.message_id),
+                reason=held,
+            )
     if decision.send is None and not decision.text and not decision.notes:
         effects.notes.append("agent mail with no words of its own: nothing sent to the customer")
         notify_agents(

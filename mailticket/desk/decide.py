@@ -32,6 +32,7 @@ class Decision:
     reopen: bool = False  # a customer answered a resolved ticket in time
     resume: bool = False  # a customer answered a pending ticket: it is open again
     continues: str = ""  # NEW_TICKET: the resolved or closed ticket the customer answered
+    machine: str = ""  # NEW_TICKET: why its sender is a machine we never answer (a loop)
 
 
 _ROBOT_SENDER = re.compile(
@@ -129,7 +130,13 @@ def decide_inbound(
     if is_agent:
         notes += ("no automatic reply: the sender is an agent",)
         return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, notes=notes)
-    return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, acknowledge=not blocked, notes=notes)
+    return Decision(
+        Action.NEW_TICKET,
+        MessageKind.COMPLAINT,
+        acknowledge=not blocked,
+        notes=notes,
+        machine=blocked or "",
+    )
 
 
 def _customer_answer(ticket: Ticket, now: datetime, reopen_days: int) -> Decision:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
@@ -16,11 +16,11 @@ from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
 from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
 from mailticket.desk.context import Desk, log
+from mailticket.desk.customer_mail import hold_as_loop, send_to_customer
 from mailticket.desk.decide import (
     Action,
     Decision,
     decide_inbound,
-    throttle_reason,
     wants_information_reply,
     with_status,
 )
@@ -33,7 +33,6 @@ from mailticket.desk.tickets import (
     new_ticket,
     rescore,
     save_ticket,
-    undeliverable,
 )
 from mailticket.errors import StoreError
 from mailticket.intake.bounces import apply_bounce
@@ -331,6 +330,8 @@ def _answer(desk: Desk, case: Recording, decision: Decision) -> None:
     """The acknowledgement, or a request for what is still missing."""
     assert case.ticket is not None and case.before is not None
     assessment = case.assessment
+    if decision.machine:  # nothing scheduled will go to it either
+        hold_as_loop(desk, case.ticket.customer, decision.machine)
     if decision.acknowledge:
         category = assessment.category if assessment else None
         _reply_automatically(
@@ -369,12 +370,6 @@ def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
         notify_assignee(desk, case.ticket, event, case.effects, text=case.mail.text)
 
 
-AUTOMATIC_CUSTOMER_KINDS = {
-    MessageKind.ACKNOWLEDGEMENT.value,
-    MessageKind.INFORMATION_REQUEST.value,
-}
-
-
 def _reply_automatically(
     desk: Desk,
     ticket: Ticket,
@@ -385,14 +380,9 @@ def _reply_automatically(
     redacted: tuple[str, ...],
     received: tuple[str, ...] | None = None,
 ) -> None:
-    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) unless the
-    address is dead, the sender is storming us, or the same reply went out recently."""
-    store, limits, now = desk.store, desk.config.limits, desk.clock()
+    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) through the
+    customer guard: not to a dead address, not to a sender storming us, not twice the same."""
     what = "acknowledgement" if received is None else "information request"
-    if undeliverable(ticket, ticket.customer):
-        effects.notes.append("no automatic reply: the address is marked undeliverable")
-        return
-    outbox_id = next_outbox_id(store)
     try:
         outgoing, text = compose.customer_reply(
             desk.templates,
@@ -400,8 +390,8 @@ def _reply_automatically(
             ticket,
             mail,
             MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
-            outbox_id=outbox_id,
-            now=now,
+            outbox_id=next_outbox_id(desk.store),
+            now=desk.clock(),
             category=category,
             received=received or (),
             redacted=redacted,
@@ -410,19 +400,7 @@ def _reply_automatically(
         log.exception("%s: the %s could not be composed", ticket.id, what)
         effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
         return
-    held = throttle_reason(
-        store.automatic_replies_since(
-            ticket.customer, AUTOMATIC_CUSTOMER_KINDS, now - timedelta(hours=1)
-        ),
-        limits.auto_replies_per_sender_per_hour,
-        store.has_identical_since(
-            ticket.id, outgoing.fingerprint, now - timedelta(hours=limits.identical_reply_hours)
-        ),
-    )
-    if held:
-        effects.notes.append(f"no automatic reply: {held}")
-        return
-    effects.outgoing.append((outgoing, text))
+    send_to_customer(desk, ticket, outgoing, text, effects, answering=True)
 
 
 def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
