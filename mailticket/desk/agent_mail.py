@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 from mailticket.desk import agents
 from mailticket.desk.commands import USAGE, Problem, parse_commands
-from mailticket.desk.context import Desk
+from mailticket.desk.context import Desk, log
 from mailticket.desk.customer_mail import tell_customer
 from mailticket.desk.decide import (
     decide_agent_mail,
+    throttle_reason,
     with_status,
 )
 from mailticket.desk.tickets import (
@@ -29,7 +30,8 @@ from mailticket.model import (
     Ticket,
 )
 from mailticket.outbound import compose
-from mailticket.outbound.outbox import notify_agents
+from mailticket.outbound.headers import header_safe
+from mailticket.outbound.outbox import next_outbox_id, notify_agents
 
 
 def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
@@ -172,4 +174,43 @@ def notify_assignee(
         occasion=occasion,
         **compose.ticket_facts(ticket, category(desk, ticket), desk.config.zone),
         **context,
+    )
+
+
+def answer_unmatched_agent(desk: Desk, mail: InboundMail) -> None:
+    """An agent's mail that matches no ticket (a reply to the digest, a new thread) is kept
+    in quarantine, never a ticket with the agent as its customer; the agent is told how to
+    reach a ticket, at most `[limits] auto_replies_per_sender_per_hour` times an hour."""
+    store, now = desk.store, desk.clock()
+    kinds = {MessageKind.COMMAND_ERROR.value}
+    sent = store.automatic_replies_since(mail.from_addr, kinds, now - timedelta(hours=1))
+    held = throttle_reason(sent, desk.config.limits.auto_replies_per_sender_per_hour, False)
+    if held:
+        log.warning(
+            "%s not told that %s matched no ticket: %s", mail.from_addr, mail.message_id, held
+        )
+        return
+    text, html = desk.templates.render(
+        "no_ticket",
+        "agent",
+        subject=header_safe(mail.subject),
+        prefix=desk.config.desk.ticket_prefix,
+        desk_name=desk.config.desk.name,
+    )
+    store.enqueue(
+        compose.build_mail(
+            desk=desk.identity,
+            outbox_id=next_outbox_id(store),
+            ticket_id="UNMATCHED",  # about no ticket: a reply to it matches none either
+            kind=MessageKind.COMMAND_ERROR,
+            recipients=[("", mail.from_addr)],
+            subject=text.strip().splitlines()[0],
+            text=text,
+            html=html,
+            now=now,
+            language="zh",
+            auto_submitted="auto-replied",
+            in_reply_to=mail.message_id,
+            references=mail.references,
+        )
     )

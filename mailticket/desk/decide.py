@@ -26,7 +26,7 @@ class Action(StrEnum):
 class Decision:
     action: Action
     kind: MessageKind
-    acknowledge: bool = False
+    acknowledge: bool = False  # answer the sender (QUARANTINE: an agent told it matched nothing)
     notes: tuple[str, ...] = ()
     reason: str = ""  # why it goes to quarantine
     reopen: bool = False  # a customer answered a resolved ticket in time
@@ -127,9 +127,14 @@ def decide_inbound(
             MessageKind.AUTOMATED,
             reason="mail from the desk's own address that continues no ticket (a loop?)",
         )
-    if is_agent:
-        notes += ("no automatic reply: the sender is an agent",)
-        return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, notes=notes)
+    if is_agent:  # a reply to the digest, a new thread: an agent is never a ticket's customer
+        return Decision(
+            Action.QUARANTINE,
+            MessageKind.AGENT,
+            acknowledge=not blocked,  # the agent is told; never their out-of-office
+            notes=notes,
+            reason="an agent's mail that matches no ticket",
+        )
     return Decision(
         Action.NEW_TICKET,
         MessageKind.COMPLAINT,

@@ -14,7 +14,12 @@ from mailticket.completeness import guard
 from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
-from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
+from mailticket.desk.agent_mail import (
+    act_on_agent_mail,
+    agent_claim,
+    answer_unmatched_agent,
+    notify_assignee,
+)
 from mailticket.desk.context import Desk, log
 from mailticket.desk.customer_mail import hold_as_loop, send_to_customer
 from mailticket.desk.decide import (
@@ -196,7 +201,7 @@ def _record(
             decision = replace(decision, reopen=False, resume=False)
         if decision.action == Action.QUARANTINE:
             mail = case.mail
-            return _quarantine(
+            result = _quarantine(
                 desk,
                 mail.raw_sha256,
                 decision.reason,
@@ -204,6 +209,9 @@ def _record(
                 dedupe_key=mail.dedupe_key,
                 mail=mail,
             )
+            if case.is_agent and decision.acknowledge and result.outcome == "quarantined":
+                answer_unmatched_agent(desk, mail)
+            return result
         case.effects = Effects(notes=list(decision.notes))
         _note_provenance(desk, case)
         _open_or_update(desk, case, decision, report)

@@ -53,6 +53,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "recipient": "zhang.wei@example.com",
     "detail": "550 5.1.1 mailbox unavailable",
     "reason": "zhang.wei@example.com is held back as a mail loop",
+    "prefix": "OKW",
     "original_subject": "[OKW-2026-000123] Re: 充值500元未到账",
     "category": "充值不到账",
     "complete": False,

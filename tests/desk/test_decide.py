@@ -176,7 +176,7 @@ def test_auto_reply_without_a_ticket_opens_one_silently() -> None:
     assert decision.notes == ("no automatic reply: Auto-Submitted: auto-replied",)
 
 
-def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
+def test_an_agent_mail_that_matches_no_ticket_opens_none_and_the_agent_is_told() -> None:
     decision = decide_inbound(
         mail(from_addr="alice@pfx.example"),
         None,
@@ -185,9 +185,16 @@ def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
         now=NOW,
         reopen_days=7,
     )
-    assert decision.action is Action.NEW_TICKET
-    assert decision.acknowledge is False
-    assert "no automatic reply: the sender is an agent" in decision.notes
+    assert (decision.action, decision.kind) == (Action.QUARANTINE, MessageKind.AGENT)
+    assert decision.reason == "an agent's mail that matches no ticket"
+    assert decision.acknowledge is True  # the agent is told
+    out_of_office = mail(
+        from_addr="alice@pfx.example", auto_headers={"auto-submitted": "auto-replied"}
+    )
+    decision = decide_inbound(
+        out_of_office, None, is_agent=True, own_addresses=OWN, now=NOW, reopen_days=7
+    )
+    assert (decision.action, decision.acknowledge) == (Action.QUARANTINE, False)
 
 
 def test_follow_up_on_a_ticket_is_appended() -> None:
