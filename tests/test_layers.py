@@ -33,7 +33,7 @@ KINDS = {
     },
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
-        "desk.customer_mail",
+        "desk.customer_mail", "desk.files",
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.checks", "app.exits", "app.rules_test", "app.daemon", "app.views",

@@ -11,12 +11,13 @@ a mail of its own passes every guard and is answered.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from mailticket.desk.context import Desk
 from mailticket.desk.decide import throttle_reason
 from mailticket.desk.tickets import Effects, category, last_customer_mail, undeliverable
-from mailticket.model import MessageKind, OutgoingMail, Ticket
+from mailticket.model import Attachment, MessageKind, OutgoingMail, Ticket
 from mailticket.outbound import compose
 from mailticket.outbound.outbox import next_outbox_id
 
@@ -94,6 +95,7 @@ def tell_customer(
     kind: MessageKind,
     effects: Effects,
     now: datetime,
+    attachments: Sequence[Attachment] = (),
     **context: object,
 ) -> tuple[list[str], str]:
     """Queue a mail to the customer (scheduled, or an agent's words), threaded under their
@@ -109,6 +111,7 @@ def tell_customer(
         in_reply_to=last.message_id if last else "",
         references=last.references if last else (),
         category=category(desk, ticket),
+        attachments=attachments,
         **context,
     )
     held = send_to_customer(desk, ticket, outgoing, text, effects)

@@ -375,7 +375,9 @@ def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
     if case.kind in CUSTOMER_KINDS:
         event = "new" if case.kind == MessageKind.COMPLAINT else "followup"
         event = "reopened" if decision.reopen else event
-        notify_assignee(desk, case.ticket, event, case.effects, text=case.mail.text)
+        notify_assignee(
+            desk, case.ticket, event, case.effects, case.mail.attachments, text=case.mail.text
+        )
 
 
 def _reply_automatically(

@@ -404,7 +404,9 @@ def test_status_changes_carry_their_times() -> None:
 AGENTS = {"alice@pfx.example", "bob@pfx.example"}
 
 
-def agent_mail(text: str, *, on: Ticket | None = None, addressed: bool = False) -> AgentDecision:
+def agent_mail(
+    text: str, *, on: Ticket | None = None, addressed: bool = False, files: int = 0
+) -> AgentDecision:
     return decide_agent_mail(
         parse_commands(text),
         on or ticket(),
@@ -412,7 +414,29 @@ def agent_mail(text: str, *, on: Ticket | None = None, addressed: bool = False) 
         addressed_customer=addressed,
         is_agent=lambda address: address.lower() in AGENTS,
         categories=["topup_not_credited", "other"],
+        files=files,
     )
+
+
+def test_an_agents_file_alone_is_sent_with_no_words_and_never_with_a_note() -> None:
+    decision = agent_mail("", files=2)
+    assert (decision.send, decision.text, decision.files, decision.public) == (
+        MessageKind.REPLY,
+        "",
+        True,
+        True,
+    )
+    assert decision.notes == ("2 file(s) of the agent's, no words: sent with the desk's line",)
+    noted = agent_mail("#note\n内部文件。", files=1)
+    assert (noted.kind, noted.send, noted.files) == (MessageKind.NOTE, None, False)
+    assert agent_mail("", files=0).send is None
+    assert agent_mail("", files=1, addressed=True).send is None
+
+
+def test_attachments_asks_for_the_customers_files_and_sends_nothing_to_the_customer() -> None:
+    decision = agent_mail("#attachments")
+    assert (decision.fetch, decision.send, decision.problems) == (True, None, ())
+    assert agent_mail("#attachments all").problems[0].line == "#attachments all"
 
 
 def test_plain_words_are_relayed_as_a_reply() -> None:
