@@ -92,10 +92,13 @@ def customer_files(desk: Desk, ticket: Ticket) -> list[Attachment]:
 def agent_files(desk: Desk, ticket: Ticket, files: Sequence[Attachment]) -> list[Attachment]:
     """An agent's own files for the customer: those with their bytes, but none the ticket
     received already (a mail client re-attaching what it quotes, or another sender's file)."""
+    files = [f for f in files if f.payload]
+    if not files:
+        return []
     received = {
         a.sha256
         for m in desk.store.messages(ticket.id, bodies=False)
         if m.direction == Direction.IN
         for a in m.attachments
     }
-    return [f for f in files if f.payload and f.sha256 not in received]
+    return [f for f in files if f.sha256 not in received]
