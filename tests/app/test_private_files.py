@@ -4,12 +4,17 @@ others is repaired at start, with a log line. On a real run: Dovecot, SMTP, `pol
 
 from __future__ import annotations
 
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import complaint, run_cli, write_config
+from helpers import PROJECT, complaint, run_cli, write_config
 from servers import ImapAccount, SmtpSink
+
+from mailticket.store.files import make_private
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +68,57 @@ def test_what_the_daemon_writes_is_private_whatever_the_umask_and_is_repaired_at
 
     quiet = run_cli(config, "poll", "--once", umask=umask)  # nothing left to repair
     assert quiet.returncode == 0 and b"repaired" not in quiet.stderr
+
+
+def test_the_running_daemons_database_and_its_wal_are_private_under_umask_000(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink)
+    imap_account.dovecot.append(
+        imap_account.username,
+        imap_account.password,
+        complaint(attachments=(("截图.png", SCREENSHOT),)),
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mailticket", "--config", str(config), "run"],
+        cwd=PROJECT,
+        umask=0o000,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        smtp_sink.wait_for(1, timeout=60)  # the acknowledgement: the mail is stored
+        running = modes(tmp_path / "store")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, errors = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, errors
+    assert {"mailticket.db", "mailticket.db-wal", "mailticket.db-shm"} <= running.keys()
+    assert set(running.values()) == {0o700, 0o600}
+    assert running["."] == 0o700
+
+
+def test_repair_takes_access_away_and_never_follows_a_link_out_of_the_store(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not ours to change")
+    outside.chmod(0o644)
+    store = tmp_path / "store"
+    (store / "old").mkdir(parents=True)
+    store.chmod(0o755)
+    (store / "old").chmod(0o750)
+    (store / "old" / "raw.eml").write_bytes(b"x")
+    (store / "old" / "raw.eml").chmod(0o640)
+    (store / "private").write_bytes(b"y")
+    (store / "private").chmod(0o600)
+    (store / "link").symlink_to(outside)
+    changed = make_private(store)
+    assert sorted(str(p.relative_to(tmp_path)) for p, _, _ in changed) == [
+        "store",
+        "store/old",
+        "store/old/raw.eml",
+    ]
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644
+    assert modes(store)["old/raw.eml"] == 0o600 and modes(store)["."] == 0o700
+    assert make_private(store) == []
