@@ -332,8 +332,8 @@ from pathlib import Path
 from mailticket.model import Ticket, TicketStatus
 from mailticket.store import Store
 
-root, count, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-store = Store(root, lock_timeout=60)
+root, count, tag, url = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+store = Store(root, lock_timeout=60, url=url)
 print("ready", flush=True)
 if sys.stdin.readline().strip() != "go":
     sys.exit(3)
@@ -358,9 +358,9 @@ while count < 0 or number < count:
 """
 
 
-def start_writer(root: Path, count: int, tag: str) -> subprocess.Popen[str]:
+def start_writer(root: Path, count: int, tag: str, url: str = "") -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root), str(count), tag],
+        [sys.executable, "-c", WRITER, str(root), str(count), tag, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -381,10 +381,9 @@ def go(process: subprocess.Popen[str]) -> None:
     process.stdin.flush()  # communicate() closes it
 
 
-def test_two_processes_creating_tickets_concurrently(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    Store(root)
-    writers = [start_writer(root, 100, tag) for tag in ("a", "b")]
+def test_two_processes_creating_tickets_concurrently(store: Store) -> None:
+    root, url = store.root, store.url
+    writers = [start_writer(root, 100, tag, url) for tag in ("a", "b")]
     for writer in writers:
         go(writer)
     reported: list[str] = []
@@ -392,24 +391,23 @@ def test_two_processes_creating_tickets_concurrently(tmp_path: Path) -> None:
         out, _ = writer.communicate(timeout=120)
         assert writer.returncode == 0
         reported += out.split()
-    tickets = Store(root).tickets()
+    tickets = reopen(store).tickets()
     ids = [t.id for t in tickets]
     assert len(ids) == 200
     assert len(set(ids)) == 200
     assert sorted(ids) == [f"PFX-2026-{n:06d}" for n in range(1, 201)]
     assert sorted(reported) == sorted(ids)
     assert {t.customer_name for t in tickets} == {"a", "b"}
-    assert Store(root).next_ticket_id("PFX", 2026) == "PFX-2026-000201"
+    assert reopen(store).next_ticket_id("PFX", 2026) == "PFX-2026-000201"
 
 
-def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    Store(root)
+def test_sigkill_at_random_moments_never_loses_or_corrupts(store: Store) -> None:
+    root, url = store.root, store.url
     rng = random.Random()
     committed: set[str] = set()
     previous = 0
     for round_number in range(10):
-        writer = start_writer(root, -1, f"r{round_number}")
+        writer = start_writer(root, -1, f"r{round_number}", url)
         go(writer)
         delay = rng.uniform(0.02, 0.25)
         time.sleep(delay)
@@ -420,7 +418,7 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> No
         lines = out.split("\n")
         committed.update(line for line in lines[:-1] if line)
 
-        tickets = Store(root, lock_timeout=5).tickets()
+        tickets = reopen(store, lock_timeout=5).tickets()
         ids = {t.id for t in tickets}
         context = f"round {round_number}, killed after {delay:.3f} s"
         assert len(tickets) >= previous, context
