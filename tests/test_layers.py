@@ -28,7 +28,7 @@ KINDS = {
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
     "edges": {
-        "config", "store", "store.files", "intake.imap", "outbound.smtp", "outbound.lease",
+        "config", "private", "store", "intake.imap", "outbound.smtp", "outbound.lease",
         "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
     },
     "orchestration": {

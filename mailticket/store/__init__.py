@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailticket.store.files import make_private
+from mailticket.private import make_private
 from mailticket.store.outbox import OutboxStore
 from mailticket.store.tickets import TicketStore
 

@@ -14,7 +14,7 @@ import pytest
 from helpers import PROJECT, complaint, run_cli, write_config
 from servers import ImapAccount, SmtpSink
 
-from mailticket.store.files import make_private
+from mailticket.private import make_private
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_what_the_daemon_writes_is_private_whatever_the_umask_and_is_repaired_at
     again = run_cli(config, "poll", "--once", umask=umask)
     assert again.returncode == 0, again.stderr
     assert b"created 1" in again.stdout
-    assert b"readable by others: modes repaired on" in again.stderr
+    assert b"store was readable by others: modes repaired on" in again.stderr
     repaired = modes(store)
     assert {m for p, m in repaired.items() if (store / p).is_dir()} == {0o700}
     assert {m for p, m in repaired.items() if (store / p).is_file()} == {0o600}
