@@ -7,6 +7,10 @@ An address is held back as a loop when the mail that opened its ticket was a mac
 (Auto-Submitted, a list, a robot sender) or when its acknowledgement or information request
 was held back by the storm limit: from then on nothing scheduled or relayed goes to it, until
 a mail of its own passes every guard and is answered.
+
+`reply_automatically` composes our answer to a customer's mail (acknowledgement, information
+request) and `tell_customer` the scheduled mail and the agents' relayed words; both queue
+through the guard.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from mailticket.desk.context import Desk
+from mailticket.completeness.rules import Category
+from mailticket.desk.context import Desk, log
 from mailticket.desk.decide import throttle_reason
 from mailticket.desk.tickets import Effects, category, last_customer_mail, undeliverable
-from mailticket.model import Attachment, MessageKind, OutgoingMail, Ticket
+from mailticket.model import Attachment, InboundMail, MessageKind, OutgoingMail, Ticket
 from mailticket.outbound import compose
 from mailticket.outbound.outbox import next_outbox_id
 
@@ -116,3 +121,36 @@ def tell_customer(
     )
     held = send_to_customer(desk, ticket, outgoing, text, effects)
     return ([], held) if held else (list(outgoing.rcpt_to), "")
+
+
+def reply_automatically(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    effects: Effects,
+    *,
+    category: Category | None,
+    redacted: tuple[str, ...],
+    received: tuple[str, ...] | None = None,
+) -> None:
+    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) through the
+    customer guard: not to a dead address, not to a sender storming us, not twice the same."""
+    what = "acknowledgement" if received is None else "information request"
+    try:
+        outgoing, text = compose.customer_reply(
+            desk.templates,
+            desk.identity,
+            ticket,
+            mail,
+            MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
+            outbox_id=next_outbox_id(desk.store),
+            now=desk.clock(),
+            category=category,
+            received=received or (),
+            redacted=redacted,
+        )
+    except Exception as exc:
+        log.exception("%s: the %s could not be composed", ticket.id, what)
+        effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
+        return
+    send_to_customer(desk, ticket, outgoing, text, effects, answering=True)

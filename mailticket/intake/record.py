@@ -11,7 +11,6 @@ from datetime import datetime
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
-from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
 from mailticket.desk.agent_mail import (
@@ -21,7 +20,7 @@ from mailticket.desk.agent_mail import (
     notify_assignee,
 )
 from mailticket.desk.context import Desk, log
-from mailticket.desk.customer_mail import hold_as_loop, send_to_customer
+from mailticket.desk.customer_mail import hold_as_loop, reply_automatically
 from mailticket.desk.decide import (
     Action,
     Decision,
@@ -53,8 +52,7 @@ from mailticket.model import (
     TicketMessage,
     TicketStatus,
 )
-from mailticket.outbound import compose
-from mailticket.outbound.outbox import next_outbox_id, queue_effects
+from mailticket.outbound.outbox import queue_effects
 
 PROCESSED = "processed"
 
@@ -370,11 +368,11 @@ def _answer(desk: Desk, case: Recording, decision: Decision) -> None:
         hold_as_loop(desk, case.ticket.customer, decision.machine)
     if decision.acknowledge:
         category = assessment.category if assessment else None
-        _reply_automatically(
+        reply_automatically(
             desk, case.ticket, case.mail, case.effects, category=category, redacted=case.redacted
         )
     elif assessment and wants_information_reply(case.before, case.ticket, decision.kind):
-        _reply_automatically(
+        reply_automatically(
             desk,
             case.ticket,
             case.mail,
@@ -406,39 +404,6 @@ def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
         notify_assignee(
             desk, case.ticket, event, case.effects, case.mail.attachments, text=case.mail.text
         )
-
-
-def _reply_automatically(
-    desk: Desk,
-    ticket: Ticket,
-    mail: InboundMail,
-    effects: Effects,
-    *,
-    category: Category | None,
-    redacted: tuple[str, ...],
-    received: tuple[str, ...] | None = None,
-) -> None:
-    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) through the
-    customer guard: not to a dead address, not to a sender storming us, not twice the same."""
-    what = "acknowledgement" if received is None else "information request"
-    try:
-        outgoing, text = compose.customer_reply(
-            desk.templates,
-            desk.identity,
-            ticket,
-            mail,
-            MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
-            outbox_id=next_outbox_id(desk.store),
-            now=desk.clock(),
-            category=category,
-            received=received or (),
-            redacted=redacted,
-        )
-    except Exception as exc:
-        log.exception("%s: the %s could not be composed", ticket.id, what)
-        effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
-        return
-    send_to_customer(desk, ticket, outgoing, text, effects, answering=True)
 
 
 def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
