@@ -628,6 +628,31 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(root)
 
 
+def test_the_revisions_read_from_file_names_are_alembics_own() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from mailticket.store import migrate
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrate._VERSIONS.parent))
+    scripts = ScriptDirectory.from_config(config)
+    assert migrate.head() == scripts.get_current_head()
+    assert set(migrate._revisions()) == {s.revision for s in scripts.walk_revisions()}
+
+
+def test_opening_a_store_at_its_head_does_not_import_alembic(tmp_path: Path) -> None:
+    Store(tmp_path / "store").close()  # created and stamped: that needs Alembic
+    script = (
+        "import sys; from pathlib import Path; from mailticket.store import Store;"
+        f"Store(Path({str(tmp_path / 'store')!r})).close();"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_long_message_texts_round_trip_whole(store: Store) -> None:
     long_text = "我在11月24日充值了500元，银行已扣款但余额没有变化。" * 400
     store.add_ticket(make_ticket())
