@@ -42,6 +42,11 @@ def test_what_the_daemon_writes_is_private_whatever_the_umask_and_is_repaired_at
     export = tmp_path / "report.csv"
     exported = run_cli(config, "report", "--csv", str(export), umask=umask)
     assert exported.returncode == 0, exported.stderr
+    saved = tmp_path / "backups" / "mailticket-backup.db"
+    saved.parent.mkdir()
+    backed_up = run_cli(config, "db", "backup", str(saved), umask=umask)
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     created = modes(store)
     assert "mailticket.db" in created  # its -wal and -shm are gone once the run ends
     assert {m for p, m in created.items() if (store / p).is_dir()} == {0o700}
