@@ -122,6 +122,9 @@ class AgentsConfig:
     # Exchange Online desks: trust X-MS-Exchange-Organization-AuthAs: Internal (opt-in; README)
     trust_exchange_internal: bool = False
     reopen_days: int = 7
+    # The customer's files attached to an agent's notice, at most this many bytes a mail (the
+    # rest listed; `#attachments` sends them all); 0 lists them only.
+    attach_max_bytes: int = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -488,6 +491,8 @@ def _validate(config: Config, text: str, from_env: dict[tuple[str, str], str]) -
             fail("agents", "domains", f"{domain!r} is not a domain (write it without @)")
     if config.agents.reopen_days < 0:
         fail("agents", "reopen_days", "must be 0 or more")
+    if config.agents.attach_max_bytes < 0:
+        fail("agents", "attach_max_bytes", "must be 0 or more")
 
 
 def _validate_calendar(part: CalendarConfig, fail: Callable[[str, str, str], None]) -> None:
