@@ -28,71 +28,58 @@ import re
 from dataclasses import dataclass
 
 from mailticket.mail.forwards import forward_marker, forwarded_body_start
+from mailticket.mail.markers import HEADER_FIELDS, HEADER_LINE, ORIGINAL_MESSAGE, WROTE
 
-# "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
-# Scandinavian languages, Polish, Russian, Japanese, Korean.
-_WROTE = (
-    r"wrote|写道|寫道|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev|kirjoitti"
-    r"|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|пишет|書きました|작성"
-)
-_WROTE_END = re.compile(rf"({_WROTE})\s*[:：]\s*$", re.IGNORECASE)
+_WROTE_END = re.compile(rf"({WROTE})\s*[:：]\s*$", re.IGNORECASE)
 _ATTRIBUTIONS = (
     re.compile(r"^On\s.{4,400}\bwrote\s*[:：]$", re.IGNORECASE),
-    re.compile(r"^.{0,200}于\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
+    re.compile(r"^.{0,200}(于|於)\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
     re.compile(r"^(在|於)\s*\d{4}\s*[年\-/.].{0,300}(写道|寫道)\s*[:：]$"),
 )
 # Am/Le/El/Il giorno/Op/Den/W dniu/Em ... <verb>: with a date or an address, not starting
 # with the wrapped tail of another attribution ("<addr> wrote:").
 _ANY_LANGUAGE = re.compile(
-    rf"^(?![<(]|{_WROTE})(?=.{{0,400}}(\d{{1,2}}:\d{{2}}|\d{{4}}|@)).{{4,400}}({_WROTE})\s*[:：]$",
+    rf"^(?![<(]|{WROTE})(?=.{{0,400}}(\d{{1,2}}:\d{{2}}|\d{{4}}|@)).{{4,400}}({WROTE})\s*[:：]$",
     re.IGNORECASE,
 )
+# "Name wrote:", "Name said:", "Name wrote on <date>:" with neither date nor address: an
+# attribution only when quoted lines follow.
+_SHORT_WROTE = re.compile(rf"^[^:：]{{1,80}}\b({WROTE}|said)(\son\s.{{1,60}})?\s*[:：]$", re.I)
+# Old Gmail's "2009/11/24 Name <addr>" above the quote: a date and a sender, no verb, no colon.
+_DATED_SENDER = re.compile(r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+\S.{0,150}(<\S+@\S+>|\S+@\S+)$")
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
-_HEADER_LINE = re.compile(
-    r"^\*?\s*(From|发件人|寄件者|寄件人|Sent|Date|发送时间|时间|日期|寄件日期|To|收件人|收件者"
-    r"|Cc|抄送|副本|Subject|主题|主旨|Von|Gesendet|Datum|An|Betreff|De|Envoyé|Objet|À|Enviado"
-    r"|Fecha|Para|Asunto|Da|Data|Inviato|A|Oggetto|Från|Skickat|Till|Ämne|Van|Verzonden|Aan"
-    r"|Onderwerp|Reply-To|Importance|Bcc)\s*\*?\s*[:：]",
-    re.IGNORECASE,
-)
-_HEADER_KEYS = {
-    "from": "from", "发件人": "from", "寄件者": "from", "寄件人": "from",
-    "sent": "sent", "date": "sent", "发送时间": "sent", "时间": "sent", "日期": "sent",
-    "寄件日期": "sent", "to": "to", "收件人": "to", "收件者": "to", "cc": "cc", "抄送": "cc",
-    "副本": "cc", "subject": "subject", "主题": "subject", "主旨": "subject",
-    "von": "from", "de": "from", "da": "from", "från": "from", "van": "from",
-    "gesendet": "sent", "datum": "sent", "envoyé": "sent", "enviado": "sent", "fecha": "sent",
-    "data": "sent", "inviato": "sent", "skickat": "sent", "verzonden": "sent",
-    "an": "to", "à": "to", "para": "to", "a": "to", "till": "to", "aan": "to",
-    "betreff": "subject", "objet": "subject", "asunto": "subject", "oggetto": "subject",
-    "ämne": "subject", "onderwerp": "subject",
-    "reply-to": "other", "importance": "other", "bcc": "other",
-}  # fmt: skip
+_HEADER_LINE = HEADER_LINE
+_HEADER_KEYS = HEADER_FIELDS
 _SEPARATOR = re.compile(
-    r"^\s*(_{5,}|[-*]{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息"
-    r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
-    r"|oorspronkelijk bericht|originalmeddelande|mensagem original|исходное сообщение)"
-    r"\s*[-*]{2,}|-{2,}\s*On\s.{4,300}\bwrote\s*-{2,})\s*$",  # the last: Zoho's attribution
+    rf"^\s*(_{{5,}}|[-*]{{2,}}\s*({ORIGINAL_MESSAGE})\s*[-*]{{2,}}"
+    rf"|-{{2,}}\s*\S.{{4,300}}\b({WROTE})\s*-{{2,}})\s*$",  # the last: Zoho's attribution
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
 _MOBILE_SIGNATURE = re.compile(
     r"^("
     r"Sent from my [\w\-. ]{1,40}"
-    r"|Sent from (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi)\b[\w\-. ]{0,40}"
+    r"|Sent (from|via) (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi|Gmail|Proton ?Mail|AOL"
+    r"|Zoho|Spark|BlueMail|Edison|myMail|Aqua Mail|Nine|Newton|the Samsung)\b[\w\-.,& ]{0,60}"
     r"|Sent with [\w\-. ]{1,40}(\(.*\))?"
-    r"|Get Outlook for (iOS|Android)"
+    r"|Get Outlook for (iOS|Android)|Outlook für (iOS|Android) herunterladen"
+    r"|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android)"
+    r"|获取\s*(Outlook for (iOS|Android)|(iOS|Android)\s*版\s*Outlook)"
     r"|Envoyé (de|depuis) mon [\w\-. ]{1,40}"
     r"|Von meinem [\w\-. ]{1,40} gesendet"
+    r"|Gesendet (von|mit) (der |meinem )?(Mail|Outlook|Yahoo|iPhone|iPad|WEB\.DE|GMX)\b"
+    r"[\w\-. ]{0,40}"
     r"|(Sendt|Skickat|Skickad) från min [\w\-. ]{1,40}|Sendt fra min [\w\-. ]{1,40}"
     r"|Enviado (desde|de) mi [\w\-. ]{1,40}|Enviado do meu [\w\-. ]{1,40}"
-    r"|Inviato da [\w\-. ]{1,40}|Verzonden (vanaf|met) (mijn )?[\w\-. ]{1,40}"
+    r"|Inviato da [\w\-. ]{1,40}|(Verzonden|Verstuurd) (vanaf|met) (mijn )?[\w\-. ]{1,40}"
+    r"|Lähetetty [\w\-]{1,30}(sta|stä)|Wysłane z [\w\-.' ]{1,40}|Отправлено с [\w\-. ]{1,40}"
+    r"|[\w\- ]{1,20}から送信|[\w\- ]{1,20}에서 보냄"
     r"|Sent from (K-9 Mail|Airmail)\b.{0,40}"
     r"|Sent from my [\w\-. ]{1,40} with K-9 Mail\b.{0,60}"
-    r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
-    r"|从我的\s*\S.{0,20}发送"
-    r"|從我的\s*\S.{0,20}傳送"
-    r")\s*$",
+    r"|(发自|來自|来自|發自|寄自)\s*(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀|Windows|iPhone|iPad).{0,20}"
+    r"|从\s*(我的|Windows).{0,20}发送"
+    r"|從\s*(我的|Windows).{0,20}傳送"
+    r")[.!。]?\s*(<https?://[^\s>]{1,200}>|\(https?://[^\s)]{1,200}\))?\s*$",
     re.IGNORECASE,
 )
 _DECORATION = re.compile(r"^[\s\-_=*~—]+$")
@@ -131,6 +118,10 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     marker = forward_marker(lines)
     if marker is None:
+        inner = _quoted_forward(lines)
+        if inner is not None:  # the forward itself sits in a quote: read it one level down
+            new, history, _ = split_reply_marked("\n".join(inner))
+            return new, history, True
         return _split(lines)
     if any(not _is_blank(line) for line in lines[:marker]):
         new, history, promoted = _split(lines[:marker])
@@ -142,6 +133,26 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
     if not new:
         return _tidy(lines), "", any(line.strip() for line in lines)
     return new, "\n\n".join(p for p in (history, forwarded) if p), promoted
+
+
+def _quoted_forward(lines: list[str]) -> list[str] | None:
+    """A body that is only a quoted forward (Apple Mail's HTML forward puts the whole forwarded
+    mail, marker and all, in a `blockquote`): its lines as many quote levels down as the marker
+    sits (at most a few), else None."""
+    first = _next_nonblank(lines, 0)
+    if first is None or not lines[first].lstrip().startswith(">"):
+        return None
+    for _level in range(_MAX_FORWARD_QUOTE_DEPTH):
+        if not all(_is_blank(line) or line.lstrip().startswith(">") for line in lines):
+            return None
+        lines = [_DEQUOTE.sub("", line, count=1) for line in lines]
+        if forward_marker(lines[first : first + 1]) is not None:
+            return lines
+    return None
+
+
+_DEQUOTE = re.compile(r"^\s*> ?")
+_MAX_FORWARD_QUOTE_DEPTH = 3
 
 
 def _split(lines: list[str]) -> tuple[str, str, bool]:
@@ -166,7 +177,10 @@ def _split(lines: list[str]) -> tuple[str, str, bool]:
 
 
 def _is_quote(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    """`>`-quoted, or `|`-quoted as some clients and list archives do (a table row, which ends
+    in `|` too, is not a quote)."""
+    bare = line.strip()
+    return bare.startswith(">") or (bare.startswith("|") and not bare.endswith("|"))
 
 
 def _is_blank(line: str) -> bool:
@@ -285,6 +299,8 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     first (at most 3), so a customer's sentence above a wrapped attribution is never swallowed;
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
+        if lines[end].rstrip().endswith(">") and _dated_sender(lines, end):
+            return _Marker(end, end, "attribution")
         return None
     across = _attribution_across_blank(lines, end)
     if across is not None:
@@ -314,7 +330,14 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     while start > max(end - 2, 0) and _continues(lines[start - 1], lines[start]):
         start -= 1
     joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
-    return _Marker(start, end, "attribution") if _DATE_OR_ADDRESS.search(joined) else None
+    if _DATE_OR_ADDRESS.search(joined) or _SHORT_WROTE.match(joined):
+        return _Marker(start, end, "attribution")
+    return None
+
+
+def _dated_sender(lines: list[str], end: int) -> bool:
+    """Old Gmail's "2009/11/24 Name <addr>" line, directly above `>`-quoted lines."""
+    return bool(_DATED_SENDER.match(_bare(lines[end]))) and _followed_by_quote(lines, end)
 
 
 _SENTENCE_END = (".", "。", "!", "！", "?", "？")

@@ -1,0 +1,88 @@
+"""The words mail clients write around quoted history, in the languages our customers' clients
+speak: header fields of a quoted or forwarded mail (Outlook, Foxmail, QQ Mail, Apple Mail,
+Thunderbird), "original message" separators, forward markers and "wrote" verbs.
+
+One table per kind, shared by `quotes` (where the history starts) and `forwards` (where a
+forwarded mail's words start), so a language added here is known to both. The localisations
+are the clients' own (Outlook's and Gmail's language packs, Apple Mail, Thunderbird)."""
+
+from __future__ import annotations
+
+import re
+
+# Field name -> what it is, as localised Outlook/Apple/Thunderbird/Foxmail/QQ/NetEase blocks
+# write it. Roles: from, sent, to, cc, subject, other (fields that may sit between them).
+HEADER_FIELDS = {
+    # English, Chinese (simplified, traditional), NetEase's table ("至")
+    "from": "from", "sent": "sent", "date": "sent", "to": "to", "cc": "cc", "bcc": "other",
+    "subject": "subject", "reply-to": "other", "importance": "other",
+    "发件人": "from", "发送时间": "sent", "发送日期": "sent", "时间": "sent", "日期": "sent",
+    "收件人": "to", "抄送": "cc", "密送": "other", "主题": "subject", "至": "to",
+    "寄件者": "from", "寄件人": "from", "寄件日期": "sent", "收件者": "to", "副本": "cc",
+    "主旨": "subject", "傳送時間": "sent", "發件人": "from", "主題": "subject",
+    # German, Dutch
+    "von": "from", "gesendet": "sent", "datum": "sent", "an": "to", "betreff": "subject",
+    "kopie": "cc", "van": "from", "verzonden": "sent", "aan": "to", "onderwerp": "subject",
+    # French, Spanish, Portuguese, Italian
+    "de": "from", "envoyé": "sent", "à": "to", "objet": "subject", "cci": "other",
+    "enviado": "sent", "enviado el": "sent", "fecha": "sent", "para": "to", "asunto": "subject",
+    "enviada em": "sent", "enviado em": "sent", "assunto": "subject",
+    "da": "from", "data": "sent", "inviato": "sent", "a": "to", "oggetto": "subject",
+    # Scandinavian, Finnish
+    "från": "from", "skickat": "sent", "till": "to", "ämne": "subject", "kopia": "cc",
+    "fra": "from", "sendt": "sent", "til": "to", "emne": "subject",
+    "lähettäjä": "from", "lähetetty": "sent", "vastaanottaja": "to", "aihe": "subject",
+    # Polish, Czech, Russian, Turkish, Hungarian
+    "od": "from", "wysłano": "sent", "do": "to", "temat": "subject", "dw": "cc",
+    "odesláno": "sent", "komu": "to", "předmět": "subject",
+    "от": "from", "отправлено": "sent", "дата": "sent", "кому": "to", "тема": "subject",
+    "копия": "cc", "kimden": "from", "gönderildi": "sent", "kime": "to", "konu": "subject",
+    "feladó": "from", "elküldve": "sent", "címzett": "to", "tárgy": "subject",
+    # Japanese, Korean
+    "差出人": "from", "送信日時": "sent", "宛先": "to", "件名": "subject",
+    "보낸 사람": "from", "보낸 날짜": "sent", "받는 사람": "to", "제목": "subject",
+}  # fmt: skip
+_FIELD_NAMES = "|".join(re.escape(k) for k in sorted(HEADER_FIELDS, key=len, reverse=True))
+# A header line of a quoted mail: optional *bold* or a NetEase table's "|", the name, a colon
+# (ASCII or full-width; "De :" with French spacing) or the table's next "|".
+HEADER_LINE = re.compile(
+    rf"^\s*(?:\|\s*)?\**\s*({_FIELD_NAMES})\s*\**\s*(?:[:：]|\|(?=.*\|\s*$))", re.IGNORECASE
+)
+
+# "Original message" as Outlook, Thunderbird, QQ Mail, Foxmail, NetEase and Android clients
+# localise it, between runs of "-" or "*".
+ORIGINAL_MESSAGE = (
+    r"original message|original|原始邮件|原始郵件|邮件原件|郵件原件|邮件原文|原邮件"
+    r"|回复的原邮件|原始信息"
+    r"|ursprüngliche nachricht|originalnachricht|message d'origine|mensaje original"
+    r"|messaggio originale|oorspronkelijk bericht|originalmeddelande|oprindelig meddelelse"
+    r"|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|původní zpráva"
+    r"|eredeti üzenet|mensagem original|исходное сообщение|元のメッセージ|원본 메시지"
+    r"|orijinal mesaj"
+)
+
+# A forwarded message's marker between runs of "-", "*" or "=" (Gmail, Thunderbird, Outlook,
+# Zoho, Android clients).
+FORWARDED_MESSAGE = (
+    r"forwarded message|转发邮件|转发的邮件|轉寄的郵件|轉發的郵件|转发的消息|已转发邮件"
+    r"|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato"
+    r"|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse"
+    r"|videresendt melding|välitetty viesti|wiadomość przekazana dalej|přeposlaná zpráva"
+    r"|mensagem encaminhada|пересылаемое сообщение|転送されたメッセージ|転送メッセージ"
+    r"|전달된 메시지"
+)
+# Apple Mail's "Begin forwarded message:" in its languages.
+BEGIN_FORWARDED = (
+    r"begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié"
+    r"|inicio del mensaje reenviado|inizio messaggio inoltrato|begin doorgestuurd bericht"
+    r"|início da mensagem reencaminhada|vidarebefordrat brev|以下是转发的邮件|以下为转发的邮件"
+    r"|转发的邮件|轉寄的郵件|転送されたメッセージ"
+)
+
+# "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
+# Scandinavian languages, Finnish, Polish, Russian, Japanese, Korean, Chinese; Gnus' "writes".
+WROTE = (
+    r"wrote|writes|写道|寫道|撰写|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev"
+    r"|kirjoitti|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|пишет|書きました"
+    r"|작성"
+)

@@ -1,0 +1,132 @@
+"""Kinds of quoted history found missing by the held-out reply set (issue 15): Outlook blocks in
+more languages, old Gmail's verb-less attribution, `|` quoting, "Name wrote:" alone, forwards
+inside quotes and Mutt's forwards, Outlook Mobile's signature with a link; and, for each, the
+customer text that only looks like it and must stay new text."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailticket.mail.forwards import forwarded_origin
+from mailticket.mail.quotes import split_reply, split_reply_marked
+
+ASK = "Still not refunded, order 7781."
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Fra: Desk <d@okwallet.example>\nSendt: 24. november 2026 15:00\nTil: Mette\nEmne: SV: x",
+        "De: Desk <d@okwallet.example>\nEnviado el: martes, 24 de noviembre\nPara: J\nAsunto: x",
+        "De: Desk <d@okwallet.example>\nEnviada em: terça-feira, 24\nPara: Ana\nAssunto: RE: x",
+        "Od: Desk <d@okwallet.example>\nWysłano: wtorek, 24 listopada\nDo: Tomasz\nTemat: RE: x",
+        "От: Desk <d@okwallet.example>\nОтправлено: 24 ноября 2026 г.\nКому: Иван\nТема: RE: x",
+        "差出人: Desk <d@okwallet.example>\n送信日時: 2026年11月24日\n宛先: 田中\n件名: x",
+        "보낸 사람: Desk <d@okwallet.example>\n보낸 날짜: 2026년 11월 24일\n받는 사람: 김\n제목: x",
+        "Lähettäjä: Desk <d@okwallet.example>\nLähetetty: 24.11.\nVastaanottaja: A\nAihe: x",
+        "| 发件人 | Desk<d@okwallet.example> |\n| 日期 | 2026年11月24日 |\n| 至 | a@126.example |",
+        "------------------ Original ------------------\nFrom: Desk",
+        "-----Oprindelig meddelelse-----\nFra: Desk",
+        "-----元のメッセージ-----\n差出人: Desk",
+        "---- 在 星期二, 2026-11-24 15:00:00 Desk <d@okwallet.example> 撰写 ----",
+    ],
+)
+def test_more_localised_header_blocks_start_the_history(block: str) -> None:
+    new, quoted = split_reply(f"{ASK}\n\n{block}\n\nold words\n")
+    assert new == ASK
+    assert quoted.startswith(block.split("\n")[0])
+
+
+def test_customer_lines_with_field_words_are_not_a_block() -> None:
+    text = f"{ASK}\n\nDo: check the refund\nOd: today\nTemat: refund\n\nThanks"
+    assert split_reply(text) == (text, "")
+
+
+def test_old_gmail_date_and_sender_without_verb_only_above_a_quote() -> None:
+    for line in ("2026/11/24 OK Wallet <d@okwallet.example>", "2009-1-5 张伟 <zw@gmail.example>"):
+        assert split_reply(f"{ASK}\n\n{line}\n\n> old words\n") == (ASK, f"{line}\n\n> old words")
+    paid = f"{ASK}\n\n2026/11/20 paid to shop@mall.example\n\nPlease check."
+    assert split_reply(paid) == (paid, "")
+
+
+def test_pipe_quoting_is_history_and_a_table_is_not() -> None:
+    text = f"{ASK}\n\nDesk wrote on 24/11/2026 15:00:\n| Dear customer,\n| please update.\n"
+    assert split_reply(text) == (ASK, "Desk wrote on 24/11/2026 15:00:\n| Dear customer,\n"
+                                 "| please update.")  # fmt: skip
+    table = f"{ASK}\n\n| 日期 | 金额 |\n| 11-20 | 500 |"
+    assert split_reply(table) == (table, "")
+
+
+def test_name_wrote_alone_is_an_attribution_only_above_a_quote() -> None:
+    assert split_reply(f"{ASK}\n\nAnna Berg wrote:\n> old words") == (
+        ASK,
+        "Anna Berg wrote:\n> old words",
+    )
+    assert split_reply(f"Ahmed writes:\n> old words\n\n{ASK}") == (
+        ASK,
+        "Ahmed writes:\n> old words",
+    )
+    letter = f"{ASK}\n\nThis is what I wrote:\nthe card was charged twice."
+    assert split_reply(letter) == (letter, "")
+
+
+def test_a_forward_inside_a_quote_is_read_one_level_down() -> None:
+    body = (
+        "> Begin forwarded message:\n>\n> From: Utility <b@utility.example>\n"
+        "> Subject: Overdue\n> Date: 23 November 2026\n>\n> Your bill of 88 SGD was returned.\n"
+    )
+    new, quoted, promoted = split_reply_marked(body)
+    assert (new, promoted) == ("Your bill of 88 SGD was returned.", True)
+    assert quoted.startswith("Begin forwarded message:")
+    above = split_reply_marked(f"{ASK}\n\n{body}")
+    assert above[0] == ASK and not above[2]
+    assert split_reply("> just an old quote\n> more") == ("> just an old quote\n> more", "")
+
+
+def test_mutt_forward_with_words_above() -> None:
+    body = (
+        f"{ASK}\n\n----- Forwarded message from Shop <o@shop.example> -----\n"
+        "Date: Mon, 23 Nov 2026 11:20:00 +0800\nFrom: Shop <o@shop.example>\nSubject: Refund\n\n"
+        "We refunded you.\n\n----- End forwarded message -----\n"
+    )
+    new, quoted = split_reply(body)
+    assert new == ASK
+    assert quoted.startswith("----- Forwarded message from Shop")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Get Outlook for Android<https://aka.ms/AAb9ysg>",
+        "Outlook für iOS herunterladen<https://aka.ms/o0ukef>",
+        "Von meinem Samsung Galaxy Smartphone gesendet.",
+        "Verstuurd vanaf mijn iPhone",
+        "iPhoneから送信",
+        "Sent from Yahoo Mail on Android",
+        "发自 网易邮箱大师",
+        "寄自我的 iPhone",
+    ],
+)
+def test_mobile_signatures_with_links_and_in_more_languages(line: str) -> None:
+    assert split_reply(f"{ASK}\n\n{line}\n") == (ASK, line)
+
+
+def test_sentences_starting_like_a_signature_stay() -> None:
+    for text in ("Lähetetty paketti eilen, rahat puuttuvat.", "Sent from Paris, not my phone."):
+        assert split_reply(f"{ASK}\n\n{text}") == (f"{ASK}\n\n{text}", "")
+
+
+def test_an_agents_forward_names_the_customer_in_other_languages() -> None:
+    text = (
+        "Bitte übernehmen.\n\n-------- Weitergeleitete Nachricht --------\n"
+        "Betreff: Doppelte Abbuchung\nDatum: Mon, 23 Nov 2026 10:00:00 +0100\n"
+        "Von: Lena Graf <Lena@Web.example>\nAn: desk@okwallet.example\n\nZweimal abgebucht.\n"
+    )
+    origin = forwarded_origin(text)
+    assert origin is not None
+    assert (origin.address, origin.name, origin.subject) == (
+        "Lena@web.example",
+        "Lena Graf",
+        "Doppelte Abbuchung",
+    )
+    assert origin.text == "Zweimal abgebucht."
