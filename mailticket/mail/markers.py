@@ -80,9 +80,11 @@ BEGIN_FORWARDED = (
 )
 
 # "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
-# Scandinavian languages, Finnish, Polish, Russian, Japanese, Korean, Chinese; Gnus' "writes".
+# Scandinavian languages, Finnish, Estonian, Polish, Czech, Russian, Ukrainian, Turkish,
+# Hungarian, Romanian, Greek, Vietnamese, Indonesian, Japanese, Korean, Chinese; Gnus' "writes".
 WROTE = (
     r"wrote|writes|写道|寫道|撰写|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev"
-    r"|kirjoitti|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|пишет|書きました"
-    r"|작성"
+    r"|kirjoitti|napisał\(a\)|napisała|napisał|napsal\(a\)|napsala|napsal|написал\(а\)"
+    r"|написала|написал|написав|пишет|書きました|작성|yazdı|írta|a scris|έγραψε|đã viết"
+    r"|menulis|kirjutas"
 )

@@ -122,7 +122,9 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
         if inner is not None:  # the forward itself sits in a quote: read it one level down
             new, history, _ = split_reply_marked("\n".join(inner))
             return new, history, True
-        return _split(lines)
+        marker = _leading_header_block(lines)
+        if marker is None:
+            return _split(lines)
     if any(not _is_blank(line) for line in lines[:marker]):
         new, history, promoted = _split(lines[:marker])
         forwarded = _tidy(lines[marker:])
@@ -133,6 +135,19 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
     if not new:
         return _tidy(lines), "", any(line.strip() for line in lines)
     return new, "\n\n".join(p for p in (history, forwarded) if p), promoted
+
+
+def _leading_header_block(lines: list[str]) -> int | None:
+    """Where a body opens with a quoted mail's header block (after Outlook's "-----Original
+    Message-----" or rule, or none): how Outlook and Outlook Express forward. Read like any
+    forward: the words below the block are the text."""
+    first = _next_nonblank(lines, 0)
+    if first is None:
+        return None
+    block: int | None = first
+    if _SEPARATOR.match(lines[first].strip()):
+        block = _next_nonblank(lines, first + 1)
+    return first if block is not None and _is_header_block(lines, block) else None
 
 
 def _quoted_forward(lines: list[str]) -> list[str] | None:

@@ -130,3 +130,35 @@ def test_an_agents_forward_names_the_customer_in_other_languages() -> None:
         "Doppelte Abbuchung",
     )
     assert origin.text == "Zweimal abgebucht."
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        "-----Original Message-----\nFrom: Airline <r@airline.example>\nSent: Monday, 23 Nov",
+        "________________________________\nFrom: Airline <r@airline.example>\nSent: 23 Nov 2026",
+        "发件人: 航空公司 <r@airline.example>\n发送时间: 2026年11月23日 10:00",
+    ],
+)
+def test_a_body_opening_with_a_header_block_is_an_outlook_forward(top: str) -> None:
+    body = f"{top}\nTo: Kim <k@outlook.example>\nSubject: Refund\n\nYour refund was issued.\n"
+    new, quoted, promoted = split_reply_marked(body)
+    assert (new, promoted) == ("Your refund was issued.", True)
+    assert quoted == body.split("\n\n")[0]
+    zoho = "---- On Tue, 24 Nov 2026 15:00 Desk <d@okwallet.example> wrote ----\n\nold words"
+    assert split_reply(zoho) == (zoho, "")  # no header block: kept whole, as before
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "út 24. 11. 2026 v 15:00 odesílatel Desk <d@okwallet.example>\nnapsal:",
+        "Desk <d@okwallet.example>, 24 Kas 2026 Sal, 15:00 tarihinde şunu\nyazdı:",
+        "2026. nov. 24., K 15:00 Desk <d@okwallet.example> ezt írta:",
+    ],
+)
+def test_gmail_attributions_in_more_languages(attribution: str) -> None:
+    assert split_reply(f"{ASK}\n\n{attribution}\n\n> old words") == (
+        ASK,
+        f"{attribution}\n\n> old words",
+    )

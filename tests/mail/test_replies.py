@@ -2,7 +2,9 @@
 `replies/` is the set the reply code was first tuned on; `replies-heldout/` was written apart
 from the code (Outlook in 14 languages, Gmail, Apple Mail, Thunderbird, QQ Mail, Foxmail,
 NetEase, Zoho, K-9, Outlook Mobile, `|` quoting, inline and bottom posts, forwards, HTML-only
-mails) and measured before the code was changed for it."""
+mails) and measured before the code was changed for it (82.1%); `replies-heldout2/` was written
+after those fixes (mailing-list shapes, more languages, forward-only mails) and measured before
+any more (94.4%)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from mailticket.mail.parse import parse
 from mailticket.mail.quotes import split_reply
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-SETS = (FIXTURES / "replies", FIXTURES / "replies-heldout")
+SETS = (FIXTURES / "replies", FIXTURES / "replies-heldout", FIXTURES / "replies-heldout2")
 CASES = sorted(
     path
     for folder in SETS
