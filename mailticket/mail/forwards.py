@@ -11,9 +11,8 @@ from email.utils import parseaddr
 from mailticket.mail.markers import (
     BEGIN_FORWARDED,
     FORWARDED_MESSAGE,
-    HEADER_FIELDS,
-    HEADER_LINE,
     ORIGINAL_MESSAGE,
+    header_field,
 )
 
 _MARKER = re.compile(
@@ -52,7 +51,7 @@ def forwarded_body_start(lines: list[str], marker: int) -> int:
     for offset, line in enumerate(lines[i : i + _HEADER_LINES]):
         if not line.strip():
             break
-        if HEADER_LINE.match(line) or (offset and line[:1] in " \t"):
+        if header_field(line) or (offset and line[:1] in " \t"):
             end = i + offset + 1
         else:
             break
@@ -71,9 +70,9 @@ def forwarded_origin(text: str) -> Origin | None:
             if not header.strip():
                 end = start + offset
                 break
-            if found := HEADER_LINE.match(header):
-                role = HEADER_FIELDS[found.group(1).lower()]
-                value = header[found.end() :].strip().strip("|").strip()
+            if found := header_field(header):
+                role, start_of_value = found
+                value = header[start_of_value:].strip().strip("|").strip()
                 if role == "from" and sender is None:
                     sender = parseaddr(value)
                 elif role == "subject" and not subject:

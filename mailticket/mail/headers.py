@@ -75,6 +75,23 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
 
 
 BROKEN_WORD = "broken encoded-word in header / 邮件头中的编码字已损坏"
+WORD_WITH_SPACES = (
+    "encoded-word with spaces inside read as one word / 含空格的编码字已按一个编码字读取"
+)
+EIGHT_BIT_IN_WORD = (
+    "raw 8-bit bytes inside an encoded-word read with its charset"
+    " / 编码字中的原始 8 位字节已按其字符集读取"
+)
+
+
+def _note_lenient_word(payload: str, defects: list[str]) -> None:
+    """An encoded word RFC 2047 forbids but we read anyway: spaces or raw 8-bit inside."""
+    if " " in payload or "\t" in payload:
+        defects.append(WORD_WITH_SPACES)
+    if not payload.isascii():
+        defects.append(EIGHT_BIT_IN_WORD)
+
+
 REPLACEMENT_DROPPED = (
     "replacement characters (U+FFFD) the sender wrote into a header dropped"
     " / 发件方写入邮件头的替换字符 (U+FFFD) 已删除"
@@ -99,6 +116,8 @@ def _decode_header_value(raw: str | None, defects: list[str] | None) -> str:
         between = raw[position : match.start()]
         charset = match.group(1).split("*", 1)[0]
         decoded = _decode_encoded_word(match.group(2), match.group(3), charset)
+        if decoded is not None and defects is not None:
+            _note_lenient_word(match.group(3), defects)
         if decoded is None:
             if defects is not None:
                 defects.append(BROKEN_WORD)

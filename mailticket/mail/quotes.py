@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from mailticket.mail.forwards import forward_marker, forwarded_body_start
-from mailticket.mail.markers import HEADER_FIELDS, HEADER_LINE, ORIGINAL_MESSAGE, WROTE
+from mailticket.mail.markers import FIELD_CANDIDATE, ORIGINAL_MESSAGE, WROTE, header_field
 
 _WROTE_END = re.compile(rf"({WROTE})\s*[:：]\s*$", re.IGNORECASE)
 _ATTRIBUTIONS = (
@@ -48,8 +48,6 @@ _SHORT_WROTE = re.compile(rf"^[^:：]{{1,80}}\b({WROTE}|said)(\son\s.{{1,60}})?\
 # Old Gmail's "2009/11/24 Name <addr>" above the quote: a date and a sender, no verb, no colon.
 _DATED_SENDER = re.compile(r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+\S.{0,150}(<\S+@\S+>|\S+@\S+)$")
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
-_HEADER_LINE = HEADER_LINE
-_HEADER_KEYS = HEADER_FIELDS
 _SEPARATOR = re.compile(
     rf"^\s*(_{{5,}}|[-*]{{2,}}\s*({ORIGINAL_MESSAGE})\s*[-*]{{2,}}"
     rf"|-{{2,}}\s*\S.{{4,300}}\b({WROTE})\s*-{{2,}})\s*$",  # the last: Zoho's attribution
@@ -83,10 +81,10 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _DECORATION = re.compile(r"^[\s\-_=*~—]+$")
-# Matches where any of the three patterns above matches (one test instead of three for the
-# many lines that start no marker).
+# Matches where any of the three patterns above may match (one test instead of three for the
+# many lines that start no marker): a separator, a mobile signature, a "Name:" line.
 _MAY_START = re.compile(
-    "|".join(f"(?:{p.pattern})" for p in (_SEPARATOR, _HEADER_LINE, _MOBILE_SIGNATURE)),
+    "|".join(f"(?:{p.pattern})" for p in (_SEPARATOR, FIELD_CANDIDATE, _MOBILE_SIGNATURE)),
     re.IGNORECASE,
 )
 _MAX_SIGNATURE_LINES = 15
@@ -255,8 +253,6 @@ def _marker_starting_at(lines: list[str], i: int) -> _Marker | None:
         return _Marker(i, i, "headers")
     if _MOBILE_SIGNATURE.match(line):
         return _Marker(i, i, "signature")
-    if _SIGNATURE_DELIMITER.match(lines[i]) and _is_signature(lines, i):
-        return _Marker(i, i, "signature")
     return None
 
 
@@ -280,18 +276,14 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     """A quoted mail's header block (Outlook, Foxmail, QQ Mail, Hotmail): consecutive header
     lines with a From, and either an address on the From line or both a date and a subject.
     A customer's "From: my card / To: the merchant / Date: ..." transfer details are not one."""
-    if not _HEADER_LINE.match(lines[i].strip()):
-        return False  # (the loop below would find no header line either)
-    if i > 0 and _HEADER_LINE.match(lines[i - 1].strip()):
-        return False
     keys: dict[str, str] = {}
     for line in lines[i : i + 7]:
-        found = _HEADER_LINE.match(line.strip())
+        found = header_field(line)
         if found is None:
             break
-        keys.setdefault(_HEADER_KEYS[found.group(1).lower()], line)
-    if "from" not in keys or len(keys) < 3:
-        return False
+        keys.setdefault(found[0], line)
+    if "from" not in keys or len(keys) < 3 or (i > 0 and header_field(lines[i - 1])):
+        return False  # (the block starts on the line above, if anywhere)
     return "@" in keys["from"] or ("sent" in keys and "subject" in keys)
 
 
