@@ -59,16 +59,18 @@ def forwarded_body_start(lines: list[str], marker: int) -> int:
 
 
 def forwarded_origin(text: str) -> Origin | None:
-    """The first forwarded message in `text` whose header block names a sender, else None."""
+    """The first forwarded message in `text` whose header block names a sender, else None.
+    A forwarded mail its client `>`-quoted whole below the marker is read one level down."""
     lines = text.splitlines()
     for start, line in enumerate(lines):
         if not _MARKER.match(line):
             continue
+        rest = unquoted_once(lines[start + 1 :])
         sender: tuple[str, str] | None = None
-        subject, end = "", len(lines)
-        for offset, header in enumerate(lines[start + 1 : start + 1 + _HEADER_LINES], 1):
+        subject, end = "", len(rest)
+        for offset, header in enumerate(rest[:_HEADER_LINES]):
             if not header.strip():
-                end = start + offset
+                end = offset
                 break
             if found := header_field(header):
                 role, start_of_value = found
@@ -79,6 +81,17 @@ def forwarded_origin(text: str) -> Origin | None:
                     subject = value
         if sender and "@" in sender[1]:
             local, _, domain = sender[1].rpartition("@")
-            body = "\n".join(lines[end + 1 :]).strip()
+            body = "\n".join(rest[end + 1 :]).strip()
             return Origin(f"{local}@{domain.lower()}", sender[0], subject, body)
     return None
+
+
+def unquoted_once(lines: list[str]) -> list[str]:
+    """Lines that are all `>`-quoted (or blank), one level down (Outlook's "prefix each line"
+    forward, Mutt); other lines as they are."""
+    if any(line.strip() and not line.lstrip().startswith(">") for line in lines):
+        return lines
+    return [_DEQUOTE.sub("", line, count=1) for line in lines]
+
+
+_DEQUOTE = re.compile(r"^\s*> ?")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailticket.mail.forwards import forward_marker, forwarded_body_start
+from mailticket.mail.forwards import forward_marker, forwarded_body_start, unquoted_once
 from mailticket.mail.markers import FIELD_CANDIDATE, ORIGINAL_MESSAGE, WROTE, header_field
 
 _WROTE_END = re.compile(rf"({WROTE})\s*[:：]\s*$", re.IGNORECASE)
@@ -127,6 +127,7 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
         new, history, promoted = _split(lines[:marker])
         forwarded = _tidy(lines[marker:])
     else:
+        lines = lines[: marker + 1] + unquoted_once(lines[marker + 1 :])
         body = forwarded_body_start(lines, marker)
         new, history, _ = _split(lines[body:])
         forwarded, promoted = _tidy(lines[:body]), True
@@ -156,15 +157,15 @@ def _quoted_forward(lines: list[str]) -> list[str] | None:
     if first is None or not lines[first].lstrip().startswith(">"):
         return None
     for _level in range(_MAX_FORWARD_QUOTE_DEPTH):
-        if not all(_is_blank(line) or line.lstrip().startswith(">") for line in lines):
-            return None
-        lines = [_DEQUOTE.sub("", line, count=1) for line in lines]
+        inner = unquoted_once(lines)
+        if inner is lines:
+            return None  # some line is not quoted: a reply below a quote, not a forward
+        lines = inner
         if forward_marker(lines[first : first + 1]) is not None:
             return lines
     return None
 
 
-_DEQUOTE = re.compile(r"^\s*> ?")
 _MAX_FORWARD_QUOTE_DEPTH = 3
 
 

@@ -162,3 +162,29 @@ def test_gmail_attributions_in_more_languages(attribution: str) -> None:
         ASK,
         f"{attribution}\n\n> old words",
     )
+
+
+def test_a_forward_quoted_whole_below_its_marker_keeps_the_forwarded_words() -> None:
+    forwarded = (
+        "---------- Forwarded message ---------\n> From: Shop <o@shop.example>\n"
+        "> Subject: Refund\n> Date: Mon, 23 Nov 2026\n>\n> We refunded 64 EUR.\n>\n"
+        "> On Sun, 22 Nov 2026 Ben <ben@gmail.example> wrote:\n>> Where is my refund?\n"
+    )
+    new, quoted, promoted = split_reply_marked(forwarded)
+    assert (new, promoted) == ("We refunded 64 EUR.", True)
+    assert "Where is my refund?" in quoted
+    above = split_reply_marked(f"{ASK}\n\n{forwarded}")
+    assert above[0] == ASK and above[1].startswith("---------- Forwarded message")
+
+
+def test_an_agents_forward_quoted_whole_names_the_customer() -> None:
+    origin = forwarded_origin(
+        "请建单。\n\n---------- Forwarded message ---------\n> From: 王芳 <wf@163.example>\n"
+        "> Subject: 提现没到账\n>\n> 我11月21日提现2000元，至今未到账。\n"
+    )
+    assert origin is not None
+    assert (origin.address, origin.subject, origin.text) == (
+        "wf@163.example",
+        "提现没到账",
+        "我11月21日提现2000元，至今未到账。",
+    )
