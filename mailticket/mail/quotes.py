@@ -180,7 +180,7 @@ def _split(lines: list[str]) -> tuple[str, str, bool]:
         _quote_from(quoted, _back_over_decoration(lines, first.start))
     else:
         _quote_inline(lines, quoted)
-        after = _first_marker(lines, quoted, kinds=("headers", "separator", "signature"))
+        after = _first_marker(lines, quoted)  # history left unquoted below the answers
         if after is not None and _has_text(lines, quoted, 0, after.start):
             _quote_from(quoted, _back_over_decoration(lines, after.start))
     new = _tidy([line for line, q in zip(lines, quoted, strict=True) if not q])

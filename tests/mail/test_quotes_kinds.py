@@ -188,3 +188,14 @@ def test_an_agents_forward_quoted_whole_names_the_customer() -> None:
         "提现没到账",
         "我11月21日提现2000元，至今未到账。",
     )
+
+
+def test_unquoted_history_below_inline_answers_is_history() -> None:
+    body = (
+        "Desk <d@okwallet.example> wrote:\n> Your order number?\n\n7781\n\n"
+        "On Mon, 23 Nov 2026 at 09:00, Ben <ben@gmail.example> wrote:\n\nMy refund is missing.\n"
+    )
+    new, quoted = split_reply(body)
+    assert new == "7781"
+    assert quoted.endswith("On Mon, 23 Nov 2026 at 09:00, Ben <ben@gmail.example> wrote:\n\n"
+                           "My refund is missing.")  # fmt: skip
