@@ -8,12 +8,16 @@ import re
 from html.parser import HTMLParser
 from typing import ClassVar
 
-# Elements (by id or class) where clients put the quoted thread or the sender's signature.
+# Elements (by id or class) where clients put the quoted thread or the sender's signature:
+# Gmail, Outlook (web, desktop, for Mac), QQ Mail, NetEase (web, iOS), Yahoo, Thunderbird
+# (replies and forwards), Zoho, Proton.
 _HISTORY_CONTAINERS = frozenset(
     name.lower()
     for name in (
         "gmail_quote", "gmail_signature", "divRplyFwdMsg", "appendonsend", "qqmail_quote",
         "isReplyContent", "yahoo_quoted", "moz-cite-prefix", "OutlookMessageHeader",
+        "moz-forward-container", "zmail_extra", "protonmail_quote", "isForwardContent",
+        "ntes-iosmail-quote", "mail-editor-reference-message-container",
     )
 )  # fmt: skip
 # Nesting shown in text (`>` per blockquote, indent per list): deeper nesting is drawn as this

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mailticket.mail.forwards import forwarded_origin
+from mailticket.mail.html import html_to_text_split
 from mailticket.mail.quotes import split_reply, split_reply_marked
 
 ASK = "Still not refunded, order 7781."
@@ -199,3 +200,20 @@ def test_unquoted_history_below_inline_answers_is_history() -> None:
     assert new == "7781"
     assert quoted.endswith("On Mon, 23 Nov 2026 at 09:00, Ben <ben@gmail.example> wrote:\n\n"
                            "My refund is missing.")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        '<div class="moz-forward-container">-------- Forwarded Message --------',
+        '<div class="zmail_extra">---- On Tue, 24 Nov 2026 Desk wrote ----',
+        '<div class="protonmail_quote">On Tuesday, 24 November 2026, Desk wrote:',
+        '<div id="mail-editor-reference-message-container"><b>From:</b> Desk',
+        '<blockquote id="ntes-iosmail-quote">在 2026年11月24日 15:00，Desk 写道：',
+        '<div id="isForwardContent">------------------ 转发邮件 ------------------',
+    ],
+)
+def test_more_html_history_containers(container: str) -> None:
+    before, history = html_to_text_split(f"<p>{ASK}</p>{container}<p>old words</p></div>")
+    assert before == ASK
+    assert "old words" in history
