@@ -27,9 +27,11 @@ def write_config(
     sink: SmtpSink,
     *,
     imap_extra: str = "",
+    storage_extra: str = "",
     extra: str = "",
 ) -> Path:
-    """A config for one test's mailbox and sink; `extra` is TOML appended as it is."""
+    """A config for one test's mailbox and sink; `extra` is TOML appended as it is,
+    `imap_extra` and `storage_extra` go into their tables (e.g. a PostgreSQL `url`)."""
     (tmp_path / "imap-password").write_text(account.password, encoding="utf-8")
     path = tmp_path / "mailticket.toml"
     path.write_text(
@@ -56,6 +58,7 @@ def write_config(
 
             [storage]
             path = "store"
+            {storage_extra}
 
             [outbox]
             retry_base_seconds = 60
