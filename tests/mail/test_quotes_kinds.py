@@ -217,3 +217,13 @@ def test_more_html_history_containers(container: str) -> None:
     before, history = html_to_text_split(f"<p>{ASK}</p>{container}<p>old words</p></div>")
     assert before == ASK
     assert "old words" in history
+
+
+def test_an_indented_paragraph_is_the_writers_own_words() -> None:
+    indent = '<blockquote style="margin:0 0 0 40px;border:none;padding:0px">'
+    html = f"<div>{ASK}</div>{indent}<div>Card ending 4417.</div></blockquote><div>Thanks</div>"
+    assert html_to_text_split(html) == (f"{ASK}\nCard ending 4417.\nThanks", "")
+    quote = '<blockquote style="margin:0 0 0 .8ex;border-left:1px #ccc solid;padding-left:1ex">'
+    assert html_to_text_split(f"<div>{ASK}</div>{quote}old words</blockquote>")[0] == (
+        f"{ASK}\n> old words"
+    )
