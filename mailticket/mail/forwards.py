@@ -16,9 +16,9 @@ from mailticket.mail.markers import (
 )
 
 _MARKER = re.compile(
-    rf"^\s*([-*=]{{3,}}\s*(?:(?P<original>{ORIGINAL_MESSAGE})|{FORWARDED_MESSAGE})\s*[-*=]{{3,}}"
-    rf"|(?:{BEGIN_FORWARDED})\s*[:：]?|-{{3,}}\s*forwarded message from .{{1,200}}?-{{3,}}"
-    r"|-{5,}\s*forwarded by .{1,200})\s*$",
+    rf"^\s*+([-*=]{{3,}}+\s*+(?:(?P<original>{ORIGINAL_MESSAGE})|{FORWARDED_MESSAGE})\s*+"
+    rf"[-*=]{{3,}}+|(?:{BEGIN_FORWARDED})\s*+[:：]?"
+    r"|-{3,}+\s*+forwarded message from .{1,200}?-{3,}|-{5,}+\s*+forwarded by .{1,200})\s*$",
     re.IGNORECASE,
 )
 _HEADER_LINES = 12

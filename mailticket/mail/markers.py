@@ -46,9 +46,10 @@ HEADER_FIELDS = {
 # two words, a colon (ASCII or full-width; "De :" with French spacing) or the table's next "|".
 # The name is looked up in the table rather than spelt out in the pattern: a regular
 # expression of 150 alternatives costs every line of every mail twice as much. Possessive runs
-# (`{1,20}+`): a prose line fails at once instead of backtracking through its first word.
+# (`{1,20}+`, `\s*+`): a prose line fails at once instead of backtracking through its first
+# word, and "From" with 100,000 spaces after it is linear, not quadratic.
 FIELD_CANDIDATE = re.compile(
-    r"^\s*(?:\|\s*)?\**\s*([^\s:：|*<>]{1,20}+(?: [^\s:：|*<>]{1,12}+)?)\s*\**\s*"
+    r"^\s*+(?:\|\s*+)?\**+\s*+([^\s:：|*<>]{1,20}+(?: [^\s:：|*<>]{1,12}+)?)\s*+\**+\s*+"
     r"(?:[:：]|\|(?=.*\|\s*$))"
 )
 

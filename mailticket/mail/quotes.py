@@ -46,11 +46,16 @@ _ANY_LANGUAGE = re.compile(
 # attribution only when quoted lines follow.
 _SHORT_WROTE = re.compile(rf"^[^:：]{{1,80}}\b({WROTE}|said)(\son\s.{{1,60}})?\s*[:：]$", re.I)
 # Old Gmail's "2009/11/24 Name <addr>" above the quote: a date and a sender, no verb, no colon.
-_DATED_SENDER = re.compile(r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+\S.{0,150}(<\S+@\S+>|\S+@\S+)$")
+_DATED_SENDER = re.compile(
+    r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+\S.{0,150}"
+    r"(<[^\s<>]{1,64}@[^\s<>]{1,255}>|[^\s<>]{1,64}@[^\s<>]{1,255})$"
+)
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
+# Runs of rule characters are possessive (`{2,}+`): a line of 100,000 dashes fails at once
+# instead of retrying the words after every shorter run (quadratic: 11 s).
 _SEPARATOR = re.compile(
-    rf"^\s*(_{{5,}}|[-*]{{2,}}\s*({ORIGINAL_MESSAGE})\s*[-*]{{2,}}"
-    rf"|-{{2,}}\s*\S.{{4,300}}\b({WROTE})\s*-{{2,}})\s*$",  # the last: Zoho's attribution
+    rf"^\s*+(_{{5,}}+|[-*]{{2,}}+\s*+({ORIGINAL_MESSAGE})\s*+[-*]{{2,}}+"
+    rf"|-{{2,}}+\s*+\S.{{4,300}}\b({WROTE})\s*+-{{2,}}+)\s*$",  # the last: Zoho's attribution
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")

@@ -227,3 +227,24 @@ def test_an_indented_paragraph_is_the_writers_own_words() -> None:
     assert html_to_text_split(f"<div>{ASK}</div>{quote}old words</blockquote>")[0] == (
         f"{ASK}\n> old words"
     )
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "-" * 100_000,
+        "-" * 100_000 + " original",
+        "From" + " " * 100_000 + "x:",
+        "From" + " *" * 50_000 + "x:",
+        "2026/11/24 " + "x" * 100_000 + ">\n> q",
+        "| " * 50_000 + "x",
+        "=" * 100_000,
+    ],
+    ids=["dashes", "dashes-word", "field-spaces", "field-stars", "dated", "pipes", "equals"],
+)
+def test_long_runs_in_one_line_are_read_in_linear_time(hostile: str) -> None:
+    """Each of these took seconds to minutes (a quadratic regular expression) before; a
+    regression shows as a hung test, never as a timing assertion."""
+    new, _quoted = split_reply(f"{ASK}\n\n{hostile}")
+    assert new.startswith(ASK)
+    assert forwarded_origin(hostile) is None
