@@ -68,7 +68,7 @@ def header_field(line: str) -> tuple[str, int] | None:
 # localise it, between runs of "-" or "*".
 ORIGINAL_MESSAGE = (
     r"original message|original|原始邮件|原始郵件|邮件原件|郵件原件|邮件原文|原邮件"
-    r"|回复的原邮件|原始信息"
+    r"|回复的原邮件|原始信息|reply message"
     r"|ursprüngliche nachricht|originalnachricht|message d'origine|mensaje original"
     r"|messaggio originale|oorspronkelijk bericht|originalmeddelande|oprindelig meddelelse"
     r"|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|původní zpráva"
@@ -89,6 +89,7 @@ FORWARDED_MESSAGE = (
 # Apple Mail's "Begin forwarded message:" in its languages.
 BEGIN_FORWARDED = (
     r"begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié"
+    r"|début du message transféré"
     r"|inicio del mensaje reenviado|inizio messaggio inoltrato|begin doorgestuurd bericht"
     r"|início da mensagem reencaminhada|vidarebefordrat brev|以下是转发的邮件|以下为转发的邮件"
     r"|转发的邮件|轉寄的郵件|転送されたメッセージ"
@@ -98,8 +99,9 @@ BEGIN_FORWARDED = (
 # Scandinavian languages, Finnish, Estonian, Polish, Czech, Russian, Ukrainian, Turkish,
 # Hungarian, Romanian, Greek, Vietnamese, Indonesian, Japanese, Korean, Chinese; Gnus' "writes".
 WROTE = (
-    r"wrote|writes|写道|寫道|撰写|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev"
+    r"wrote|writes|写道|寫道|撰写|schrieb|schreef|het volgende geschreven|a écrit|ha scritto"
+    r"|escribió|escreveu|skrev"
     r"|kirjoitti|napisał\(a\)|napisała|napisał|napsal\(a\)|napsala|napsal|написал\(а\)"
-    r"|написала|написал|написав|пишет|書きました|작성|yazdı|írta|a scris|έγραψε|đã viết"
+    r"|написала|написал|написав|пишет|пише|書きました|작성|yazdı|írta|a scris|έγραψε|đã viết"
     r"|menulis|kirjutas"
 )

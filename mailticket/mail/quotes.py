@@ -45,10 +45,11 @@ _ANY_LANGUAGE = re.compile(
 # "Name wrote:", "Name said:", "Name wrote on <date>:" with neither date nor address: an
 # attribution only when quoted lines follow.
 _SHORT_WROTE = re.compile(rf"^[^:：]{{1,80}}\b({WROTE}|said)(\son\s.{{1,60}})?\s*[:：]$", re.I)
-# Old Gmail's "2009/11/24 Name <addr>" above the quote: a date and a sender, no verb, no colon.
+# Old Gmail's "2009/11/24 Name <addr>" and "2016-03-03 17:21 GMT+01:00 Name" above the quote:
+# a date and a sender, no verb, no colon.
 _DATED_SENDER = re.compile(
-    r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+\S.{0,150}"
-    r"(<[^\s<>]{1,64}@[^\s<>]{1,255}>|[^\s<>]{1,64}@[^\s<>]{1,255})$"
+    r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+(\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\s+\S.{0,80}|\S.{0,150}"
+    r"(<[^\s<>]{1,64}@[^\s<>]{1,255}>|[^\s<>]{1,64}@[^\s<>]{1,255}))$"
 )
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
 # Runs of rule characters are possessive (`{2,}+`): a line of 100,000 dashes fails at once
@@ -62,13 +63,16 @@ _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
 _MOBILE_SIGNATURE = re.compile(
     r"^("
     r"Sent from my [\w\-. ]{1,40}"
-    r"|Sent (from|via) (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi|Gmail|Proton ?Mail|AOL"
-    r"|Zoho|Spark|BlueMail|Edison|myMail|Aqua Mail|Nine|Newton|the Samsung)\b[\w\-.,& ]{0,60}"
+    r"|Sent (from|via) (Mail|Windows Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi|Gmail"
+    r"|Proton ?Mail|AOL|Zoho|Spark|BlueMail|Edison|myMail|Aqua Mail|Nine|Newton|the Samsung)"
+    r"\b[\w\-.,& ]{0,60}"
     r"|Sent with [\w\-. ]{1,40}(\(.*\))?"
+    r"|[(<]{0,2}Sent (from|via|by) (a |my )?(mobile|phone|tablet)( device)?[)>]{0,2}"
+    r"|Diese Nachricht wurde von [\w\-. ]{1,60} gesendet"
     r"|Get Outlook for (iOS|Android)|Outlook für (iOS|Android) herunterladen"
     r"|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android)"
     r"|获取\s*(Outlook for (iOS|Android)|(iOS|Android)\s*版\s*Outlook)"
-    r"|Envoyé (de|depuis) mon [\w\-. ]{1,40}"
+    r"|Envoyé (de|depuis) (mon [\w\-. ]{1,40}|Yahoo Mail.{0,30})"
     r"|Von meinem [\w\-. ]{1,40} gesendet"
     r"|Gesendet (von|mit) (der |meinem )?(Mail|Outlook|Yahoo|iPhone|iPad|WEB\.DE|GMX)\b"
     r"[\w\-. ]{0,40}"
@@ -312,7 +316,7 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     first (at most 3), so a customer's sentence above a wrapped attribution is never swallowed;
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
-        if lines[end].rstrip().endswith(">") and _dated_sender(lines, end):
+        if lines[end].lstrip(" >")[:1].isdigit() and _dated_sender(lines, end):
             return _Marker(end, end, "attribution")
         return None
     across = _attribution_across_blank(lines, end)
@@ -349,7 +353,7 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
 
 
 def _dated_sender(lines: list[str], end: int) -> bool:
-    """Old Gmail's "2009/11/24 Name <addr>" line, directly above `>`-quoted lines."""
+    """Old Gmail's dated sender line, directly above `>`-quoted lines."""
     return bool(_DATED_SENDER.match(_bare(lines[end]))) and _followed_by_quote(lines, end)
 
 
