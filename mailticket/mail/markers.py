@@ -68,7 +68,7 @@ def header_field(line: str) -> tuple[str, int] | None:
 # localise it, between runs of "-" or "*".
 ORIGINAL_MESSAGE = (
     r"original message|original|原始邮件|原始郵件|邮件原件|郵件原件|邮件原文|原邮件"
-    r"|回复的原邮件|原始信息|reply message"
+    r"|回复的原邮件|原始信息|reply message|antwort nachricht"
     r"|ursprüngliche nachricht|originalnachricht|message d'origine|mensaje original"
     r"|messaggio originale|oorspronkelijk bericht|originalmeddelande|oprindelig meddelelse"
     r"|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|původní zpráva"
@@ -89,7 +89,7 @@ FORWARDED_MESSAGE = (
 # Apple Mail's "Begin forwarded message:" in its languages.
 BEGIN_FORWARDED = (
     r"begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié"
-    r"|début du message transféré"
+    r"|début du message transféré|anfang der weitergeleiteten e-mail"
     r"|inicio del mensaje reenviado|inizio messaggio inoltrato|begin doorgestuurd bericht"
     r"|início da mensagem reencaminhada|vidarebefordrat brev|以下是转发的邮件|以下为转发的邮件"
     r"|转发的邮件|轉寄的郵件|転送されたメッセージ"
@@ -103,5 +103,5 @@ WROTE = (
     r"|escribió|escreveu|skrev"
     r"|kirjoitti|napisał\(a\)|napisała|napisał|napsal\(a\)|napsala|napsal|написал\(а\)"
     r"|написала|написал|написав|пишет|пише|書きました|작성|yazdı|írta|a scris|έγραψε|đã viết"
-    r"|menulis|kirjutas"
+    r"|menulis|kirjutas|작성하였습니다|nadesłał"
 )

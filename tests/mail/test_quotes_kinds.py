@@ -248,3 +248,13 @@ def test_long_runs_in_one_line_are_read_in_linear_time(hostile: str) -> None:
     new, _quoted = split_reply(f"{ASK}\n\n{hostile}")
     assert new.startswith(ASK)
     assert forwarded_origin(hostile) is None
+
+
+def test_more_separators_and_verbs_talon_knows() -> None:
+    for line in (
+        "2026년 11월 24일 (화) 오후 3:00, Desk <d@okwallet.example>님이 작성하였습니다:",
+        "----- Antwort Nachricht -----",
+    ):
+        assert split_reply(f"{ASK}\n\n{line}\n> old words")[0] == ASK
+    forward = f"{ASK}\n\nAnfang der weitergeleiteten E-Mail:\n\nVon: Bank <b@bank.example>\n\nalt"
+    assert split_reply(forward)[0] == ASK
