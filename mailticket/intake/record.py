@@ -476,7 +476,7 @@ def _stranger(
     if ticket is None or is_agent or is_bounce:
         return False
     participants = {ticket.customer.lower()}
-    for message in desk.store.messages(ticket.id):
+    for message in desk.store.messages(ticket.id, bodies=False):
         if message.direction == Direction.IN:
             participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
     participants.discard(desk.config.desk.address.lower())
