@@ -316,7 +316,7 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     first (at most 3), so a customer's sentence above a wrapped attribution is never swallowed;
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
-        if lines[end].lstrip(" >")[:1].isdigit() and _dated_sender(lines, end):
+        if lines[end][:1].isdigit() and _dated_sender(lines, end):
             return _Marker(end, end, "attribution")
         return None
     across = _attribution_across_blank(lines, end)
