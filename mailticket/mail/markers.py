@@ -25,6 +25,8 @@ HEADER_FIELDS = {
     "kopie": "cc", "van": "from", "verzonden": "sent", "aan": "to", "onderwerp": "subject",
     # French, Spanish, Portuguese, Italian
     "de": "from", "envoyé": "sent", "à": "to", "objet": "subject", "cci": "other",
+    "expéditeur": "from", "destinataire": "to", "pour": "to", "sujet": "subject",
+    "répondre à": "other",
     "enviado": "sent", "enviado el": "sent", "fecha": "sent", "para": "to", "asunto": "subject",
     "enviada em": "sent", "enviado em": "sent", "assunto": "subject",
     "da": "from", "data": "sent", "inviato": "sent", "a": "to", "oggetto": "subject",

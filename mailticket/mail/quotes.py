@@ -287,14 +287,21 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     lines with a From, and either an address on the From line or both a date and a subject.
     A customer's "From: my card / To: the merchant / Date: ..." transfer details are not one."""
     keys: dict[str, str] = {}
-    for line in lines[i : i + 7]:
+    for line in lines[i : i + 8]:
         found = header_field(line)
-        if found is None:
+        if found is not None:
+            keys.setdefault(found[0], line)
+        elif keys and _WRAPPED_ADDRESS.match(line):  # "From: a long name" / "<addr>"
+            last = next(reversed(keys))
+            keys[last] += f" {line.strip()}"
+        else:
             break
-        keys.setdefault(found[0], line)
     if "from" not in keys or len(keys) < 3 or (i > 0 and header_field(lines[i - 1])):
         return False  # (the block starts on the line above, if anywhere)
     return "@" in keys["from"] or ("sent" in keys and "subject" in keys)
+
+
+_WRAPPED_ADDRESS = re.compile(r"^\s*<[^\s<>]{1,64}@[^\s<>]{1,255}>[;,]?\s*$")
 
 
 def _short_tail(lines: list[str], start: int) -> bool:
@@ -334,7 +341,7 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     for patterns in (_ATTRIBUTIONS, (_ANY_LANGUAGE,)):
         for start, joined in tried:
             if (
-                patterns is not _ATTRIBUTIONS
+                (patterns is not _ATTRIBUTIONS or _bare(lines[start]).startswith(_NAMELESS))
                 and start
                 and _continues(lines[start - 1], lines[start])
             ):
@@ -377,10 +384,17 @@ def _bare(line: str) -> str:
     return line.strip().lstrip(">").strip()
 
 
+# Chinese Gmail's "于<date>写道：" with the name and address wrapped onto the line above.
+_NAMELESS = ("于", "於")
+
+
 def _continues(previous: str, line: str) -> bool:
     """A client wrapped one attribution over two lines (an address or a clause cut short)."""
-    return bool(previous.strip()) and (
-        previous.rstrip().endswith(("<", ",", "，")) or line.lstrip().startswith(("<", "wrote"))
+    head = previous.rstrip()
+    return bool(head) and (
+        head.endswith(("<", ",", "，"))
+        or line.lstrip().startswith(("<", "wrote"))
+        or (line.lstrip().startswith(_NAMELESS) and not head.endswith(_SENTENCE_END))
     )
 
 

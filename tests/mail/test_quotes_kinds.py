@@ -258,3 +258,33 @@ def test_more_separators_and_verbs_talon_knows() -> None:
         assert split_reply(f"{ASK}\n\n{line}\n> old words")[0] == ASK
     forward = f"{ASK}\n\nAnfang der weitergeleiteten E-Mail:\n\nVon: Bank <b@bank.example>\n\nalt"
     assert split_reply(forward)[0] == ASK
+
+
+def test_chinese_gmail_name_wrapped_above_yu_is_part_of_the_attribution() -> None:
+    head, tail = "OK钱包客服 <d@okwallet.example>", "于2026年11月24日周二 下午3:00写道："
+    assert split_reply(f"{ASK}\n\n{head}\n{tail}\n\n> 旧邮件") == (
+        ASK,
+        f"{head}\n{tail}\n\n> 旧邮件",
+    )
+    sentence = "我已经等了三天。"  # a sentence above is the customer's, not the name
+    assert split_reply(f"{sentence}\n{tail}\n\n> 旧邮件")[0] == sentence
+
+
+def test_a_from_line_wrapped_before_its_address_still_starts_a_block() -> None:
+    block = (
+        "From: OK Wallet Customer Support Team for Refunds and Disputes\n<d@okwallet.example>\n"
+        "Sent: Tuesday, November 24, 2026 3:00 PM\nTo: Alan\nSubject: RE: Transfer"
+    )
+    assert split_reply(f"{ASK}\n\n{block}\n\nold words") == (ASK, f"{block}\n\nold words")
+
+
+def test_thunderbird_french_forward_fields() -> None:
+    text = (
+        "-------- Message transféré --------\nSujet : Rejet de virement\n"
+        "Date : Mon, 23 Nov 2026 10:00:00 +0100\nDe : Banque <info@banque.example>\n"
+        "Pour : paul@orange.example\n\nVotre virement a été rejeté.\n"
+    )
+    assert split_reply(text)[0] == "Votre virement a été rejeté."
+    origin = forwarded_origin(text)
+    assert origin is not None
+    assert (origin.address, origin.subject) == ("info@banque.example", "Rejet de virement")
