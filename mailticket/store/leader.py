@@ -105,7 +105,7 @@ class LeaderStore(StoreBase):
             ).rowcount
             if changed:
                 return True
-            return self._insert_ignore(table, ["name"], report=True, name=name, value=value)
+            return self._inserted_if_absent(table, ["name"], name=name, value=value)
 
     def bump_epoch(self, name: str, leader: dict[str, Any]) -> int:
         """A new leader's epoch (one more than the last), with who holds it in `marks`."""
