@@ -206,8 +206,9 @@ def split_addresses(raw: str) -> list[tuple[str, str]]:
 def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
     """(name, address, valid) of the first address in a From-like header. A strictly valid
     address wins; else `Name addr@x` read leniently; else a best-effort address the strict
-    parser drops (`MAILER-DAEMON`, spaces in the local part), kept but marked invalid, so the
-    desk still knows who wrote and never answers them automatically."""
+    parser drops (`MAILER-DAEMON`, spaces in the local part). Both are kept but marked
+    invalid, so the desk still knows who wrote and never answers them automatically: in
+    `wang wei@163.example` the mailbox may be "wang wei", and `wei@163.example` a stranger's."""
     pairs = split_addresses(raw or "")
     for name, address in pairs:
         address = _clean_address(address)
@@ -218,7 +219,7 @@ def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
     if lenient is not None:
         defects.append(LENIENT_SENDER)
         name = raw[: lenient.start()].strip(" \t\"'<")
-        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", True
+        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", False
     for name, address in pairs:
         kept = _best_effort_address(address)
         if kept:
@@ -255,7 +256,8 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 # no comma. Bounded: no nested quantifiers, so no backtracking blow-up on a long header.
 _LENIENT_ADDRESS = re.compile(r"[^\s<>@,;:\"()\[\]]{1,64}@[^\s<>@,;:\"()\[\]]{1,255}")
 LENIENT_SENDER = (
-    "sender address read leniently from a malformed header / 从格式有误的邮件头中宽松读取发件人地址"
+    "sender address read leniently from a malformed header; no automatic reply"
+    " / 从格式有误的邮件头中宽松读取发件人地址，不自动回复"
 )
 
 

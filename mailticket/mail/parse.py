@@ -144,6 +144,8 @@ def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, st
             if found[2]:
                 if name != "from":
                     defects.append(SENDER_FALLBACK.format(name.title(), name.title()))
+                    if best_effort and best_effort[1] == found[1] and not found[0]:
+                        found = (best_effort[0], found[1], True)  # the From's name, confirmed
                 elif notes:
                     defects.extend(notes)
                 return found
