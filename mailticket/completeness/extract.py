@@ -19,6 +19,7 @@ from mailticket.completeness.amounts import _amounts
 from mailticket.completeness.contacts import _emails, _mobiles
 from mailticket.completeness.dates import _datetimes
 from mailticket.completeness.normalise import simplified
+from mailticket.completeness.references import labelled_codes
 from mailticket.completeness.rules import Field
 from mailticket.completeness.text import Found, fold_width, ignorecase_key
 from mailticket.model import Attachment
@@ -180,6 +181,8 @@ def field_value(
         values = _datetimes(folded, mail.key, reference)
     elif kind == "pattern":
         values = _pattern_values(folded, field.patterns)
+        if field.labels:
+            values = sorted([*values, *labelled_codes(folded, field.labels)], key=lambda f: f.start)
     else:
         raise KeyError(kind)
     return values[0].value if values else None

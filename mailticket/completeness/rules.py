@@ -22,7 +22,7 @@ from mailticket.toml_lines import KeyLines, KeyPath, decode_error_line
 BUILT_IN_KINDS = ("mobile", "email", "amount", "datetime")
 KINDS = (*BUILT_IN_KINDS, "pattern", "keyword", "attachment", "description")
 _KIND_KEYS = {"pattern": "patterns", "keyword": "keywords", "attachment": "types"}
-_FIELD_KEYS = ("id", "kind", "required", "weight", "label", "hint", "min_length")
+_FIELD_KEYS = ("id", "kind", "required", "weight", "label", "hint", "min_length", "labels")
 _CATEGORY_KEYS = (
     "id", "name", "sla_working_days", "catch_all", "signals", "fields", "examples",
 )  # fmt: skip
@@ -57,6 +57,7 @@ class Field:
     weight: int
     required: bool
     patterns: tuple[re.Pattern[str], ...] = ()  # kind "pattern"
+    labels: tuple[str, ...] = ()  # kind "pattern": words a code is written after (references)
     keywords: tuple[str, ...] = ()  # kind "keyword"
     types: tuple[str, ...] = ()  # kind "attachment": media types, "image/*" allowed
     min_length: int = 0  # kind "description": characters of the customer's own words
@@ -234,8 +235,9 @@ class _FileReader:
         for key in _KIND_KEYS.values():
             if key in table and key != extra and kind is not None:
                 self.error(f"is not used by a field of kind {kind!r}", *where, key)
-        if "min_length" in table and kind not in ("description", None):
-            self.error(f"is not used by a field of kind {kind!r}", *where, "min_length")
+        for key, used_by in (("min_length", "description"), ("labels", "pattern")):
+            if key in table and kind not in (used_by, None):
+                self.error(f"is not used by a field of kind {kind!r}", *where, key)
         field_id = self._id(table, where)
         weight = self._value(table, where, "weight", int, None, required=True)
         if weight is not None and weight < 0:
@@ -245,7 +247,10 @@ class _FileReader:
         hint = self._bilingual(table, where, "hint")
         found: dict[str, Any] = {}
         if kind == "pattern":
-            found["patterns"] = self._patterns(table, where)
+            found["labels"] = self._strings(table, where, "labels", required=False) or ()
+            found["patterns"] = (
+                self._patterns(table, where) if "patterns" in table or not found["labels"] else ()
+            )
         elif kind == "keyword":
             found["keywords"] = self._strings(table, where, "keywords", required=True)
         elif kind == "attachment":
