@@ -43,3 +43,9 @@ def pinyin_key(text: str) -> str:
     toneless pinyin, without spaces: 充值, 冲值 and "chong zhi" all become "chongzhi"."""
     text = simplified(text[:PINYIN_LIMIT])
     return "".join(c for part in lazy_pinyin(text) for c in part.lower() if c.isalnum())
+
+
+def pinyin_syllables(text: str) -> list[str]:
+    """The toneless pinyin of each Chinese character of `text`, lower-cased: 冲值 and 充值 are
+    both ["chong", "zhi"]. Other characters come as pypinyin leaves them (runs, not letters)."""
+    return [part.lower() for part in lazy_pinyin(simplified(text[:PINYIN_LIMIT]))]

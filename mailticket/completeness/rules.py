@@ -183,8 +183,6 @@ class _FileReader:
             for i, table in enumerate(self._tables(data, "signals"))
             if (s := self._signal(table, ("signals", i))) is not None
         )
-        if catch_all and signals:
-            self.error("the catch-all is chosen when no other category fits: no signals", "signals")
         if not catch_all and not signals and "signals" not in data:
             self.error("needs at least one [[signals]] table to be recognised", "id")
         fields = tuple(
