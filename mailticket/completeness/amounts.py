@@ -129,10 +129,10 @@ def _amounts(folded: str, key: str) -> list[Found]:
         for match in pattern.finditer(folded[:_FOREIGN_LIMIT]):
             marker, number = match.groups() if index == 0 else match.groups()[::-1]
             code = _FOREIGN.get(marker.lower())
-            if code and number.replace(",", "").replace(".", "").isdigit():
-                value = str(Decimal(number.replace(",", "")).quantize(Decimal("0.01")))
-                if Decimal(value) > 0:
-                    found.setdefault(match.start(2 if index == 0 else 1), f"{value} {code}")
+            plain = number.replace(",", "")
+            if code and plain.replace(".", "").isdigit() and 0 < Decimal(plain) < _TOO_LARGE:
+                value = str(Decimal(plain).quantize(Decimal("0.01")))
+                found.setdefault(match.start(2 if index == 0 else 1), f"{value} {code}")
     _yuan_amounts(folded, key, _AMOUNTS[_BARE:], found)
     return [Found(start, value) for start, value in sorted(found.items())]
 
@@ -174,6 +174,11 @@ def _amount(match: re.Match[str]) -> str | None:
             amount *= chinese_number("一" + multiplier) or 1
         elif match.re.pattern.endswith("k(?![a-z])"):
             amount *= 1000
-    if not amount or amount <= 0:
+    # Not a sum of money but a run of digits (two phone numbers written together): no
+    # complaint is about more than a billion, and a longer number cannot keep its cents.
+    if not amount or amount <= 0 or amount >= _TOO_LARGE:
         return None
     return str(amount.quantize(Decimal("0.01")))
+
+
+_TOO_LARGE = Decimal(10) ** 9

@@ -91,7 +91,17 @@ def test_amounts_without_a_currency_word(text: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["打了3次电话都没人接", "提现3天了还没到", "等了2个小时", "第3,4次", "5km"]
+    "text",
+    [
+        "打了3次电话都没人接",
+        "提现3天了还没到",
+        "等了2个小时",
+        "第3,4次",
+        "5km",
+        # two phone numbers run together (found by hypothesis), and a sum past any cents
+        "１３８１２３４５６７８１３８１２３４５６７８1.2万元",
+        "RM99999999999999999999999999999999",
+    ],
 )
 def test_counts_are_not_amounts(text: str) -> None:
     assert amounts(text) == []
