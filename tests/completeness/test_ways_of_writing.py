@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailticket.completeness.amounts import amounts
+from mailticket.completeness.contacts import mobiles
 from mailticket.completeness.dates import datetimes
 from mailticket.completeness.extract import find_field
 from mailticket.completeness.references import labelled_codes
@@ -163,3 +164,26 @@ def test_labels_alone_make_a_pattern_field(tmp_path: Path) -> None:
 def test_labels_belong_to_pattern_fields_only(tmp_path: Path) -> None:
     [error] = _rules_with(tmp_path, 'kind = "mobile"\nlabels = ["流水号"]')
     assert "labels: is not used by a field of kind 'mobile'" in error
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("手機 0912-345-678", "+886912345678"),  # Taiwan, national form with its 0
+        ("My number 0917 123 4567", "+639171234567"),  # the Philippines before India
+        ("電話 6123 4567", "+85261234567"),  # Hong Kong, after a label
+        ("can't log in since last night. 0918 765 4321", "+639187654321"),
+        ("My registered mobile 9876501234", "+919876501234"),
+        ("手机13912345678，备用 0917 123 4567", "+8613912345678"),  # the mainland's first
+    ],
+)
+def test_a_local_mobile_without_its_country_code(text: str, value: str) -> None:
+    assert [f.value for f in mobiles(text)][:1] == [value]
+
+
+@pytest.mark.parametrize(
+    "text", ["ref 88002233", "Ref no 8812 3344 5566", "UTR no. 433012345678", "金额 20261125"]
+)
+def test_a_bare_run_of_digits_is_no_local_mobile(text: str) -> None:
+    # 88002233 is a valid Singapore mobile: without a label or a leading 0 it is a reference
+    assert mobiles(text) == []
