@@ -148,19 +148,27 @@ def _phrase_evidence(
     rules: RuleSet, text: str
 ) -> tuple[dict[str, int], dict[str, int], dict[str, tuple[str, ...]]]:
     """Weight of each category's phrases in the text with those in the opening counted again,
-    the weight without that, and the phrases."""
+    the weight without that, and the phrases. When the phrases found as written do not plainly
+    decide, the Chinese phrases are looked for by their pinyin too (冲值 for 充值 beside a
+    没到账 that both money categories have), each phrase still counted once."""
+    head = opening(text)
     evidence, hits = _evidence(rules, caseless(text), phrases_found)
-    if not any(evidence.values()):
-        key = pinyin_key(text)
-        evidence, hits = _evidence(rules, key, _pinyin_phrases)
-        hits = {k: tuple(f"{phrase} (pinyin)" for phrase in v) for k, v in hits.items()}
-        head_evidence, _ = _evidence(
-            rules, pinyin_key(opening(text)), _pinyin_phrases, OPENING_MIN_WEIGHT
-        )
-    else:
-        head_evidence, _ = _evidence(
-            rules, caseless(opening(text)), phrases_found, OPENING_MIN_WEIGHT
-        )
+    head_evidence, head_hits = _evidence(rules, caseless(head), phrases_found, OPENING_MIN_WEIGHT)
+    if not _plain(evidence):
+        key, head_key = pinyin_key(text), pinyin_key(head)
+        for category in rules.categories:
+            found = set(hits[category.id])
+            found_head = set(head_hits[category.id])
+            for signal in category.signals:
+                for phrase in _pinyin_phrases(key, signal.phrases):
+                    if phrase in found:
+                        continue
+                    found.add(phrase)
+                    evidence[category.id] += signal.weight
+                    hits[category.id] += (f"{phrase} (pinyin)",)
+                    topic = signal.weight >= OPENING_MIN_WEIGHT and phrase not in found_head
+                    if topic and _phrase_key(phrase) in head_key:
+                        head_evidence[category.id] += signal.weight
     for category_id, weight in head_evidence.items():
         evidence[category_id] += weight
     return evidence, dict(evidence), hits
