@@ -11,8 +11,6 @@ import itertools
 import re
 from decimal import Decimal, InvalidOperation
 
-import cn2an
-
 from mailticket.completeness.text import Found, fold_width, ignorecase_key
 
 # The characters of a Chinese numeral, for the patterns (cn2an reads what they match).
@@ -28,6 +26,8 @@ def chinese_number(text: str) -> int | None:
         a in _ZH_DIGIT_CHARS and b in _ZH_DIGIT_CHARS for a, b in itertools.pairwise(text)
     ):
         return None
+    import cn2an  # on first use: its import costs every command ~0.1 s otherwise
+
     try:
         value = cn2an.cn2an(text, "normal")
     except (ValueError, KeyError, IndexError):
@@ -159,6 +159,8 @@ def _amount(match: re.Match[str]) -> str | None:
         value = chinese_number(number)
         amount = Decimal(value) if value else None
     elif number[-1] in "万千":  # 1.2万, 1万3 (cn2an reads the implied unit of the 3)
+        import cn2an  # on first use, as in chinese_number
+
         try:
             read = cn2an.cn2an(number.replace(" ", "") + (match.group(2) or ""), "smart")
         except (ValueError, KeyError, IndexError):
