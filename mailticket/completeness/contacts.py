@@ -75,12 +75,14 @@ def _mobiles(folded: str) -> list[Found]:
 # mobile; India's ranges are the widest, so last).
 _LOCAL_REGIONS = ("HK", "MO", "TW", "SG", "MY", "PH", "NG", "IN")
 # Words before a number that say it is one: 手机 13…, 電話 6123 4567, My number 0917…
-_PHONE_LABEL = re.compile(
+_LABEL_WORDS = (
     r"(?:手机|手機|电话|電話|联系|聯絡|号码|號碼|我的号|phone|mobile|mob|tel|cell|number|contact"
-    r"|whatsapp|viber)\W{0,3}(?:\w{1,3}\W{1,2})?$",
-    re.IGNORECASE,
+    r"|whatsapp|viber)"
 )
+_PHONE_LABEL = re.compile(_LABEL_WORDS + r"\W{0,3}(?:\w{1,3}\W{1,2})?$", re.IGNORECASE)
+_PHONE_LABEL_ANY = re.compile(_LABEL_WORDS, re.IGNORECASE)
 _LABEL_REACH = 16  # characters before a number looked at for its label
+_TRUNK = re.compile(r"(?<![\d+])0\d")
 
 
 def _local_mobiles(folded: str, found: list[tuple[bool, int, str]]) -> None:
@@ -89,6 +91,9 @@ def _local_mobiles(folded: str, found: list[tuple[bool, int, str]]) -> None:
     bare run of eight digits (a reference, 88002233) is a valid Singapore mobile too."""
     seen: set[int] = set()
     for start, end in _windows(folded):
+        near = folded[max(0, start - _LABEL_REACH) : end]
+        if not (_TRUNK.search(folded, start, end) or _PHONE_LABEL_ANY.search(near)):
+            continue  # neither a leading 0 nor a label near: no region is tried (most mails)
         for region in _LOCAL_REGIONS:
             matcher = phonenumbers.PhoneNumberMatcher(
                 folded[start:end], region, leniency=phonenumbers.Leniency.VALID, max_tries=4

@@ -11,6 +11,7 @@ the original; the pinyin key does not and is only used to say whether a phrase i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,17 @@ def pinyin_key(text: str) -> str:
     toneless pinyin, without spaces: 充值, 冲值 and "chong zhi" all become "chongzhi"."""
     if len(text) <= _KEPT_RUN:
         return _short_pinyin_key(text)
-    return _pinyin_key(text)
+    # A long text by its pieces between punctuation and spaces (which the key drops anyway):
+    # the short pieces of a complaint recur from mail to mail and are remembered.
+    pieces = _BREAKS.split(text[:PINYIN_LIMIT])
+    return "".join(
+        _short_pinyin_key(piece) if len(piece) <= _KEPT_RUN else _pinyin_key(piece)
+        for piece in pieces
+        if piece
+    )
+
+
+_BREAKS = re.compile(r"[\s，。！？、；：,.!?;:()（）]+")
 
 
 @functools.lru_cache(maxsize=32768)
