@@ -50,9 +50,10 @@ _AMOUNTS = (
     ),
     (
         re.compile(
-            rf"(?:金额|amount)\s*(?:是|为|of|:|\s)?\s*({_NUMBER})(?!\d|\.\d)", re.IGNORECASE
+            rf"(?:金额|amount|(?<![a-z])jin ?e)\s*(?:是|为|of|:|\s)?\s*({_NUMBER})(?!\d|\.\d)",
+            re.IGNORECASE,
         ),
-        re.compile("金额|amount"),
+        re.compile("金额|amount|jin ?e"),
     ),
     (re.compile(rf"([{ZH_NUMERALS}]+)\s?(?:元|块(?!儿)|圆)"), re.compile("元|块|圆")),
     # A bare number right after the verb of the complaint: 充值500, 提现了2000, 取了三千,
@@ -72,6 +73,11 @@ _AMOUNTS = (
             "充|冲|存|付|取|提|转|打|汇|加|增值|入|top|recharge|withdr|loaded|paid|deposited"
             "|transferred|cash"
         ),
+    ),
+    # A bare number right before the verb: 钱包里的1500转出到银行卡, 把2000提现.
+    (
+        re.compile(r"(?<![A-Za-z0-9.,:/-])(\d{2,7})(?=转出|提现|充值|取出|转到|转入|提出)"),
+        re.compile("转出|提现|充值|取出|转到|转入|提出"),
     ),
     # 1.2万, 1万3, 2千 without a unit: a sum of money in a complaint about one.
     (

@@ -83,6 +83,9 @@ def test_amounts_versions_and_durations_are_not_dates(text: str) -> None:
         ("nag cash out po ako ng 3,000 sa BDO", "3000.00"),
         ("tixian de 800 kuai dao xianzai", "800.00"),
         ("金额5000", "5000.00"),
+        ("我把钱包里的1500转出到银行卡", "1500.00"),  # the number right before the verb
+        ("tixian 3 tian le, jin e 1000", "1000.00"),  # 金额 typed in pinyin
+        ("11.25 提现 ¥6000", "6000.00"),  # a date before the verb is no amount
         ("since Monday, N20000. Urgent", "20000.00 NGN"),
         ("我琴日充值咗500蚊", "500.00 HKD"),  # the currency word wins over the verb
     ],
