@@ -76,13 +76,15 @@ def _mobiles(folded: str) -> list[Found]:
 _LOCAL_REGIONS = ("HK", "MO", "TW", "SG", "MY", "PH", "NG", "IN")
 # Words before a number that say it is one: 手机 13…, 電話 6123 4567, My number 0917…
 _LABEL_WORDS = (
-    r"(?:手机|手機|电话|電話|联系|聯絡|号码|號碼|我的号|phone|mobile|mob|tel|cell|number|contact"
+    r"(?:手机|手機|电话|電話|联系|聯絡|号码|號碼|我的号|phone|mobile|mob|tel|cell|my number|contact"
     r"|whatsapp|viber)"
 )
 _PHONE_LABEL = re.compile(_LABEL_WORDS + r"\W{0,3}(?:\w{1,3}\W{1,2})?$", re.IGNORECASE)
-_PHONE_LABEL_ANY = re.compile(_LABEL_WORDS, re.IGNORECASE)
 _LABEL_REACH = 16  # characters before a number looked at for its label
-_TRUNK = re.compile(r"(?<![\d+])0\d")
+_LOCAL_TRIES = 3  # stretches of digits tried in every region, at most, per mail
+# A number in its national form: a leading 0 after a space or a sign, then groups of digits
+# (0912-345-678, 0917 123 4567); not the 05 of 2026-11-05.
+_TRUNK = re.compile(r"(?<![A-Za-z0-9+.:/-])0\d{1,4}[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)")
 
 
 def _local_mobiles(folded: str, found: list[tuple[bool, int, str]]) -> None:
@@ -90,10 +92,17 @@ def _local_mobiles(folded: str, found: list[tuple[bool, int, str]]) -> None:
     was found: only after a phone label or in the national form with its leading 0, since a
     bare run of eight digits (a reference, 88002233) is a valid Singapore mobile too."""
     seen: set[int] = set()
+    tried = 0
     for start, end in _windows(folded):
-        near = folded[max(0, start - _LABEL_REACH) : end]
-        if not (_TRUNK.search(folded, start, end) or _PHONE_LABEL_ANY.search(near)):
-            continue  # neither a leading 0 nor a label near: no region is tried (most mails)
+        if found or tried >= _LOCAL_TRIES:
+            return  # the first local mobile is the one the field takes
+        if not any(
+            _TRUNK.match(folded, run.start())
+            or _PHONE_LABEL.search(folded[max(0, run.start() - _LABEL_REACH) : run.start()])
+            for run in _DIGITS.finditer(folded, start, end)
+        ):
+            continue  # no run of digits after a label or with a leading 0: no region tried
+        tried += 1
         for region in _LOCAL_REGIONS:
             matcher = phonenumbers.PhoneNumberMatcher(
                 folded[start:end], region, leniency=phonenumbers.Leniency.VALID, max_tries=4

@@ -154,8 +154,14 @@ def _phrase_evidence(
     head = opening(text)
     evidence, hits = _evidence(rules, caseless(text), phrases_found)
     head_evidence, head_hits = _evidence(rules, caseless(head), phrases_found, OPENING_MIN_WEIGHT)
-    if not _plain(evidence):
-        key, head_key = pinyin_key(text), pinyin_key(head)
+    # Chinese text whenever the written phrases do not decide; text without any Chinese (a
+    # mail typed in pinyin, or English) only when no phrase was found at all, as English words
+    # read as pinyin would meet phrases by chance.
+    if not _plain(evidence) and (not text.isascii() or not any(evidence.values())):
+        # The beginning only beside phrases found as written: a slip there is what decides,
+        # and pypinyin costs about a millisecond for each thousand characters.
+        read = text if not any(evidence.values()) else text[:PINYIN_PASS_LIMIT]
+        key, head_key = pinyin_key(read), pinyin_key(head)
         for category in rules.categories:
             found = set(hits[category.id])
             found_head = set(head_hits[category.id])
@@ -174,6 +180,7 @@ def _phrase_evidence(
     return evidence, dict(evidence), hits
 
 
+PINYIN_PASS_LIMIT = 400  # characters read by pinyin beside phrases found as written
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
 OPENING_LIMIT = 120  # characters of the opening given the double weight
 # Only topic phrases count twice in the opening; a context word there (账号, 登录, pending)
