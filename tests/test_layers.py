@@ -19,6 +19,7 @@ KINDS = {
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.content", "mail.feed", "mail.repair", "mail.attachments",
+        "mail.markers",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "completeness.normalise", "completeness.examples", "completeness.text",
         "completeness.contacts", "completeness.amounts", "completeness.dates",
@@ -28,11 +29,12 @@ KINDS = {
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
     "edges": {
-        "config", "store", "intake.imap", "outbound.smtp", "outbound.lease",
+        "config", "private", "store", "intake.imap", "outbound.smtp", "outbound.lease",
         "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
     },
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.customer_mail", "desk.files",
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.checks", "app.exits", "app.rules_test", "app.daemon", "app.views",
