@@ -175,8 +175,10 @@ class StoreBase:
         row = self._c.execute(_BUMP, {"b_name": name}).first()
         if row is not None:
             return int(row[0])
-        self._c.execute(insert(schema.counters), {"name": name, "value": 1})
-        return 1
+        # A counter's first use: on PostgreSQL two writers may both find no row, so the row is
+        # made if absent (the second waits for the first's commit) and then bumped.
+        self._insert_ignore(schema.counters, ["name"], name=name, value=0)
+        return int(self._c.execute(_BUMP, {"b_name": name}).scalar_one())
 
     def next_ticket_id(self, prefix: str, year: int) -> str:
         """`OKW-2026-000123`: readable on the phone, numbered per year, never reused."""
