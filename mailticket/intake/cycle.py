@@ -4,9 +4,10 @@ one MOVE, never a second ticket), a Maildir folder (demo), and intake followed b
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mailticket.config import Config
@@ -16,6 +17,8 @@ from mailticket.intake.imap import ImapSettings, Mailbox
 from mailticket.intake.record import PROCESSED, QUARANTINED, take_in
 from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
+from mailticket.store import Store
+from mailticket.store.leader import Fence
 
 # The store mark where the daemon keeps its last IMAP connection error (JSON), for `status`.
 IMAP_ERROR_MARK = "imap_error"
@@ -53,14 +56,28 @@ def open_mailbox(config: Config, tokens: Tokens | None = None) -> Mailbox:
     return mailbox
 
 
+@contextlib.contextmanager
+def _writing(store: Store, fence: Fence | None) -> Iterator[None]:
+    """A store transaction that commits only while `fence` is still the leader's epoch."""
+    with store.transaction():
+        if fence is not None:
+            store.check_fence(fence)
+        yield
+
+
 def intake_cycle(
-    desk: Desk, mailbox: Mailbox, after_batch: Callable[[], None] | None = None
+    desk: Desk,
+    mailbox: Mailbox,
+    after_batch: Callable[[], None] | None = None,
+    *,
+    fence: Fence | None = None,
 ) -> Counter[str]:
     """Take in every message of the intake folder not yet taken in, then move it out.
 
     The position (UIDVALIDITY, last UID, moves still owed) is stored, so a crash between storing
     a ticket and moving its message costs one MOVE on the next cycle, never a second ticket.
-    `after_batch` runs once each batch is durable (and moved).
+    `after_batch` runs once each batch is durable (and moved). With a `fence` (several
+    daemons), every write checks it: a leader that was replaced commits nothing.
     """
     config, store = desk.config, desk.store
     folders = {PROCESSED: config.imap.processed_folder, QUARANTINED: config.imap.quarantine_folder}
@@ -75,14 +92,15 @@ def intake_cycle(
     owed = {int(u): d for u, d in position.get("pending", {}).items() if int(u) in set(present)}
     _move(mailbox, owed, folders)
     position["pending"] = {}
-    store.save_imap_position(key, position)
+    with _writing(store, fence):
+        store.save_imap_position(key, position)
     fresh = [u for u in present if u > position["last_uid"]]
     for start in range(0, len(fresh), config.imap.batch_size):
         done: dict[int, str] = {}
         failure: StoreError | None = None
         # One transaction per batch: its mails, blobs and position become durable together
         # (three fsyncs a batch, not a few a mail); a mail that fails is undone alone.
-        with store.transaction():
+        with _writing(store, fence):
             for fetched in mailbox.fetch(fresh[start : start + config.imap.batch_size]):
                 try:
                     result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
@@ -101,7 +119,8 @@ def intake_cycle(
         if done:
             _move(mailbox, done, folders)
             position["pending"] = {}
-            store.save_imap_position(key, position)
+            with _writing(store, fence):
+                store.save_imap_position(key, position)
             if after_batch is not None:
                 after_batch()
         if failure is not None:
@@ -109,12 +128,15 @@ def intake_cycle(
     return counts
 
 
-def intake_and_send(desk: Desk, mailbox: Mailbox, send: Sender) -> tuple[Counter[str], DrainResult]:
+def intake_and_send(
+    desk: Desk, mailbox: Mailbox, send: Sender, *, fence: Fence | None = None
+) -> tuple[Counter[str], DrainResult]:
     """`intake_cycle` with the outbox drained after each batch: a burst is answered batch by
     batch instead of after the whole inbox. (Draining in a thread beside the intake was
     measured too: no faster, as the GIL serialises the SMTP client's Python work.)"""
     result = DrainResult()
-    counts = intake_cycle(desk, mailbox, after_batch=lambda: result.add(drain_outbox(desk, send)))
+    drain = lambda: result.add(drain_outbox(desk, send))  # noqa: E731
+    counts = intake_cycle(desk, mailbox, after_batch=drain, fence=fence)
     return counts, result
 
 
