@@ -18,6 +18,7 @@ from types import FrameType
 
 import schedule
 
+from mailticket.completeness.normalise import load_readers
 from mailticket.desk.context import Desk
 from mailticket.desk.digest import send_digests
 from mailticket.desk.sweep import sweep
@@ -248,6 +249,8 @@ class Daemon:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         log.info("mailticket running for %s", self.desk.config.desk.address)
+        if self.desk.rules is not None:
+            load_readers()
         self._guarded("outbox", self.drain)
         try:
             while not self.stopping.is_set():

@@ -40,6 +40,13 @@ def _lazy_pinyin() -> Callable[[str], list[str]]:
     return lazy_pinyin
 
 
+def load_readers() -> None:
+    """Load OpenCC and pypinyin now: a daemon does at start, so its first complaint does not
+    wait ~0.75 s for them (commands that never score leave them unloaded)."""
+    _converters()
+    _lazy_pinyin()
+
+
 def simplified(text: str) -> str:
     """`text` with traditional characters (and Taiwan vocabulary where it keeps the length)
     read as simplified; ASCII text is returned as it is, cheaply."""
