@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 
 from mailticket import config as config_module
-from mailticket.config import Config
+from mailticket.config import BUILTIN_RULES, Config
 from mailticket.desk.context import Desk
 from mailticket.intake.cycle import intake_cycle, open_mailbox
 from mailticket.outbound.outbox import drain_outbox, smtp_sender
@@ -126,3 +127,25 @@ def run_cli(
         cwd=PROJECT,
         timeout=60,
     )
+
+
+EVIL_FIELD = """
+[[fields]]
+id = "evil"
+kind = "pattern"
+weight = 5
+label = {{ zh = "测试", en = "Test" }}
+hint = {{ zh = "测试", en = "Test" }}
+patterns = [
+    '{pattern}',
+]
+"""
+
+
+def rules_with(folder: Path, pattern: str) -> Path:
+    """The built-in rules with one more pattern field in every category."""
+    shutil.copytree(BUILTIN_RULES, folder)
+    for path in folder.glob("*.toml"):
+        with path.open("a", encoding="utf-8") as out:
+            out.write(EVIL_FIELD.format(pattern=pattern))
+    return folder

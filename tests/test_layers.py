@@ -22,7 +22,7 @@ KINDS = {
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "completeness.normalise", "completeness.examples", "completeness.text",
         "completeness.contacts", "completeness.amounts", "completeness.dates",
-        "completeness.similarity",
+        "completeness.similarity", "completeness.patterns",
         "desk.calendar", "desk.sla", "desk.match", "desk.decide", "desk.agents", "desk.commands",
         "desk.report",
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",

@@ -1,0 +1,43 @@
+"""Hostile input at intake through a real Dovecot and SMTP server (issue 17, items 4, 1 and
+11): an admin's pattern cannot hang intake, a mail the store refuses at commit does not undo
+its batch, a forged delivery report changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import complaint, cycle, folder_contents, load, rules_with, write_config
+from servers import ImapAccount, SmtpSink
+
+from mailticket.completeness.patterns import Pattern
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_catastrophic_rule_pattern_does_not_hang_intake(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[tuple[str, int]] = []
+    real_values = Pattern.values
+
+    def values(pattern: Pattern, text: str) -> Iterator[tuple[int, str]]:
+        searched.append((pattern.pattern, len(text)))  # noted, then really matched
+        return real_values(pattern, text)
+
+    monkeypatch.setattr(Pattern, "values", values)
+    rules = rules_with(tmp_path / "rules", "(a+)+$")
+    extra = f'[rules]\npath = "{rules}"\n'
+    config = load(write_config(tmp_path, imap_account, smtp_sink, extra=extra))
+    append = imap_account.dovecot.append
+    body = "充值没到账，我的说明：" + "a" * 5000 + "!"  # the worst text for (a+)+$
+    append(imap_account.username, imap_account.password, complaint("充值没到账", body=body))
+    desk = cycle(config)  # a backtracking engine would be in this call still
+    [ticket] = desk.store.tickets()
+    assert ticket.subject == "充值没到账"
+    assert desk.store.quarantine() == []
+    assert any(p == "(a+)+$" and size > 5000 for p, size in searched)  # it did run
+    assert folder_contents(imap_account, "INBOX") == []
+    [acknowledgement] = smtp_sink.wait_for(1)
+    assert ticket.id.encode() in acknowledgement.data
