@@ -149,3 +149,32 @@ def rules_with(folder: Path, pattern: str) -> Path:
         with path.open("a", encoding="utf-8") as out:
             out.write(EVIL_FIELD.format(pattern=pattern))
     return folder
+
+
+def dsn_for(
+    message_id: str,
+    recipient: str,
+    action: str = "failed",
+    status: str = "5.1.1",
+    *,
+    subject: str = "Undelivered Mail Returned to Sender",
+) -> bytes:
+    """A delivery status notification the way Postfix writes one."""
+    return (
+        "From: MAILER-DAEMON@mx.qq.example (Mail Delivery System)\r\n"
+        "To: complaints@okwallet.example\r\n"
+        f"Subject: {subject}\r\n"
+        f"Message-ID: <bounce-{status}-{recipient}@mx.qq.example>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.qq.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} mailbox does not exist\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "From: complaints@okwallet.example\r\n"
+        f"To: {recipient}\r\nMessage-ID: {message_id}\r\nSubject: receipt\r\n"
+        "--B--\r\n"
+    ).encode()

@@ -36,7 +36,7 @@ from mailticket.desk.tickets import (
     undeliverable,
 )
 from mailticket.errors import StoreError
-from mailticket.intake.bounces import apply_bounce
+from mailticket.intake.bounces import apply_bounce, returned_mail
 from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.mail.forwards import Origin, forwarded_origin
 from mailticket.mail.parse import ParseError, parse
@@ -223,9 +223,15 @@ def _record(
 
 
 def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
-    """Which ticket the mail belongs to: tag, references, our signed Message-IDs, and for a
-    delivery report the Message-IDs it returns."""
+    """Which ticket the mail belongs to: tag, references, our signed Message-IDs; a delivery
+    report only by the signed Message-ID of a mail we sent (`returned_mail`), never by a tag
+    or a Message-ID anyone could quote."""
     store, config = desk.store, desk.config
+    if report is not None:
+        returned = returned_mail(desk, report)
+        case.ticket_id = returned[0].ticket_id if returned else None
+        case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
+        return
     case.ticket_id = find_ticket(
         case.mail,
         config.desk.ticket_prefix,
@@ -233,8 +239,6 @@ def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
         lambda candidate: store.find_ticket(candidate) is not None,
         lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
     )
-    if case.ticket_id is None and report is not None and report.message_ids:
-        case.ticket_id = store.ticket_for_message_ids(list(report.message_ids))
     case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
 
 

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import complaint, cycle, folder_contents, load, rules_with, write_config
+from helpers import complaint, cycle, dsn_for, folder_contents, load, rules_with, write_config
 from servers import ImapAccount, SmtpSink
 
 from mailticket.completeness.patterns import Pattern
+from mailticket.model import MessageKind
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +42,39 @@ def test_a_catastrophic_rule_pattern_does_not_hang_intake(
     assert folder_contents(imap_account, "INBOX") == []
     [acknowledgement] = smtp_sink.wait_for(1)
     assert ticket.id.encode() in acknowledgement.data
+
+
+def test_only_a_report_on_mail_we_sent_marks_only_its_recipients(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = load(write_config(tmp_path, imap_account, smtp_sink))
+    user, password = imap_account.username, imap_account.password
+    append = imap_account.dovecot.append
+    append(user, password, complaint())
+    desk = cycle(config)
+    [ticket] = desk.store.tickets()
+    [ack] = desk.store.outbox()
+    customer = "zhang.wei@qq.example"
+    ticket_id, kind, random, _ = ack.message_id.strip("<>").split("@")[0].split(".")
+    forged_signature = f"<{ticket_id}.{kind}.{random}.{'0' * 16}@okwallet.example>"
+    tagged = f"Undelivered Mail Returned to Sender: [{ticket.id}]"
+    append(user, password, dsn_for("<c1@qq.example>", customer, subject=tagged))  # theirs
+    append(user, password, dsn_for(forged_signature, customer, status="5.2.1", subject=tagged))
+    unsigned = f"<{ticket.id}@okwallet.example>"
+    append(user, password, dsn_for(unsigned, customer, status="5.7.1"))
+    append(user, password, dsn_for(ack.message_id, "victim@other.example"))  # not its recipient
+    cycle(config, desk)
+
+    assert desk.store.get_ticket(ticket.id).undeliverable == ()
+    reasons = [q.reason for q in desk.store.quarantine()]
+    assert reasons == ["delivery status notification that returns no mail we sent"] * 3
+    [report] = [m for m in desk.store.messages(ticket.id) if m.kind == MessageKind.BOUNCE]
+    assert (
+        f"delivery report names victim@other.example, not a recipient of {ack.message_id}: ignored"
+    ) in report.notes
+    assert len(folder_contents(imap_account, "Quarantine")) == 3
+    assert [t.id for t in desk.store.tickets()] == [ticket.id]
+
+    append(user, password, dsn_for(ack.message_id, customer, status="5.1.10"))  # the real one
+    cycle(config, desk)
+    assert desk.store.get_ticket(ticket.id).undeliverable == (customer,)
