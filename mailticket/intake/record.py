@@ -35,7 +35,7 @@ from mailticket.desk.tickets import (
     save_ticket,
     undeliverable,
 )
-from mailticket.errors import StoreError
+from mailticket.errors import StoreBusyError, StoreError
 from mailticket.intake.bounces import apply_bounce, returned_mail
 from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.mail.forwards import Origin, forwarded_origin
@@ -70,6 +70,26 @@ def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
     with desk.store.transaction():  # inside a caller's batch: a savepoint
         return _take_in(desk, raw, source)
+
+
+def take_in_alone(desk: Desk, raw: bytes, source: str, attempts: int = 2) -> IntakeResult:
+    """`take_in` in a transaction of its own, for a mail whose batch failed: a mail the store
+    still refuses (a value it cannot keep, a failure at commit) after `attempts` is
+    quarantined with the store's reason, so it cannot hold up the mails behind it. Raises
+    `StoreError` only when the store is busy or cannot take the quarantine record either."""
+    for attempt in range(attempts):
+        try:
+            return take_in(desk, raw, source)
+        except StoreBusyError:
+            raise
+        except Exception as exc:  # whatever broke the commit: in the end, shunt the mail
+            failure = exc
+            log.warning("%s failed alone (attempt %d): %s", source, attempt + 1, exc)
+    reason = f"the store refused this mail: {type(failure).__name__}: {failure}"
+    sha = hashlib.sha256(raw).hexdigest()
+    with desk.store.transaction():
+        desk.store.put_blob(sha, raw)
+        return _quarantine(desk, sha, reason.splitlines()[0][:500], source, dedupe_key=f"sha:{sha}")
 
 
 def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:

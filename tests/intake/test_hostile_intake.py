@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from helpers import complaint, cycle, dsn_for, folder_contents, load, rules_with, write_config
 from servers import ImapAccount, SmtpSink
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 
 from mailticket.completeness.patterns import Pattern
-from mailticket.model import MessageKind
+from mailticket.desk.context import Desk
+from mailticket.model import MessageKind, TicketMessage
+from mailticket.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +82,53 @@ def test_only_a_report_on_mail_we_sent_marks_only_its_recipients(
     append(user, password, dsn_for(ack.message_id, customer, status="5.1.10"))  # the real one
     cycle(config, desk)
     assert desk.store.get_ticket(ticket.id).undeliverable == (customer,)
+
+
+class RefusingStore(Store):
+    """A real store whose database refuses to commit any transaction that holds one mail's
+    message (as PostgreSQL does at COMMIT for a deferred constraint): a fault at commit."""
+
+    def __init__(self, root: Path, poison: str) -> None:
+        super().__init__(root)
+        self.poison, self.holds, self.refused = poison, False, 0
+        event.listen(self.engine, "commit", self._commit)
+
+    def add_message(self, message: TicketMessage) -> None:
+        super().add_message(message)
+        self.holds = self.holds or message.dedupe_key == self.poison
+
+    def _commit(self, connection: object) -> None:
+        holds, self.holds = self.holds, False
+        if holds:
+            self.refused += 1
+            raise IntegrityError("COMMIT", {}, Exception(f"deferred check refused {self.poison}"))
+
+
+def test_a_mail_that_breaks_the_batch_commit_is_quarantined_and_the_rest_taken_in(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    config = load(write_config(tmp_path, imap_account, smtp_sink))
+    user, password = imap_account.username, imap_account.password
+    append = imap_account.dovecot.append
+    append(user, password, complaint("第一封", sender="a@qq.example", message_id="<a@q>"))
+    append(user, password, complaint("坏的那封", sender="b@qq.example", message_id="<bad@q>"))
+    append(user, password, complaint("第三封", sender="c@qq.example", message_id="<c@q>"))
+    desk = Desk.open(config)
+    desk.store.close()
+    desk.store = store = RefusingStore(config.storage_path, poison="mid:<bad@q>")
+    assert config.imap.batch_size >= 3  # one batch: its commit fails while it holds <bad@q>
+
+    desk = cycle(config, desk)
+    assert sorted(t.subject for t in store.tickets()) == ["第一封", "第三封"]
+    [held] = store.quarantine()
+    assert held.reason.startswith("the store refused this mail: StoreError: ")
+    assert "deferred check refused mid:<bad@q>" in held.reason and "\n" not in held.reason
+    assert store.get_blob(held.raw_sha256).startswith(b"From: b@qq.example")
+    assert store.refused == 3  # the batch, then the mail alone twice
+    assert folder_contents(imap_account, "INBOX") == []
+    assert [m for m, _ in folder_contents(imap_account, "Quarantine")] == ["<bad@q>"]
+    assert len(smtp_sink.wait_for(2)) == 2  # both acknowledged
+
+    cycle(config, desk)  # nothing left over, nothing taken in twice
+    assert len(store.tickets()) == 2 and len(store.quarantine()) == 1
+    assert store.refused == 3
