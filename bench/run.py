@@ -24,6 +24,7 @@ import functools
 import gc
 import inspect
 import io
+import itertools
 import json
 import logging
 import os
@@ -249,6 +250,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     stages = Stages()
     if not args.no_stages:
         stages.install()
+    statements = _count_statements(desk.store.engine) if args.statements else None
     connect = stages.wrap("IMAP connect/logout", open_mailbox)
     send = stages.wrap("SMTP send", smtp_sender(config))
     uids = stages.original(Mailbox, "uids")
@@ -302,7 +304,28 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         "stage_calls": dict(stages.calls),
         "gc_s": gc_pauses.seconds,
         "gc_full_collections": gc_pauses.full,
+        "statements": dict(statements.most_common()) if statements is not None else {},
     }
+
+
+def _count_statements(engine: Any) -> Counter[str]:
+    """Count the SQL statements the run sends, by their first words and table: where the
+    store's per-mail cost goes (each statement costs its driver round trip and SQLAlchemy's
+    compile-cache lookup)."""
+    from sqlalchemy import event
+
+    counts: Counter[str] = Counter()
+    full = bool(os.environ.get("BENCH_SQL_FULL"))  # whole statements, not kinds
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        words = statement.split()
+        after = ("FROM", "INTO", "UPDATE")
+        table = next((w for p, w in itertools.pairwise(words) if p.upper() in after), "")
+        label = f"{' '.join(words[:1]).upper()} {table}".strip()
+        counts[" ".join(words)[:150] if full else label] += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    return counts
 
 
 def worker_floor(args: argparse.Namespace) -> dict[str, Any]:
@@ -786,6 +809,17 @@ def print_run(
     for name, share, per_mail in _stage_rows(floor):
         lines.append(f"{name:<{width}}{share:>13.1%}   {per_mail:>14.3f}")
     lines.append("")
+    statements = Counter[str]()
+    for run in ours:
+        statements.update(run.get("statements", {}))
+    if statements:
+        mails = sum(run["mails"] for run in ours)
+        lines.append(f"{'SQL statements (ours)':<{width}}{'count':>14}   {'per mail':>14}")
+        for name, count in statements.most_common(20):
+            lines.append(f"{name:<{width}}{count:>14}   {count / mails:>14.2f}")
+        lines.append(f"{'all':<{width}}{sum(statements.values()):>14}   "
+                     f"{sum(statements.values()) / mails:>14.2f}")  # fmt: skip
+        lines.append("")
     if peers:
         ours_rate = _median(ours, "mails_per_s")
         peer_rate = _median(peers, "mails_per_s")
@@ -934,6 +968,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE", help="cProfile our first run into FILE")
     parser.add_argument("--no-stages", action="store_true", help="no stage timers (overhead)")
     parser.add_argument(
+        "--statements", action="store_true", help="count our SQL statements by kind and table"
+    )
+    parser.add_argument(
         "--peer",
         choices=("django-helpdesk",),
         help="also time django-helpdesk's get_email on the same mails (own venv in bench/.peer)",
@@ -960,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     raws = list(generate.mails(args.mails, args.seed))
     with common.servers(keep=args.keep) as (work, dovecot, sink):
         bench = Bench(work, dovecot, sink, raws)
-        options = {"no_stages": args.no_stages}
+        options = {"no_stages": args.no_stages, "statements": args.statements}
         if args.growth:
             sizes = [int(s) for s in args.growth_sizes.split(",")]
             results: dict[int, list[dict]] = {s: [] for s in sizes}

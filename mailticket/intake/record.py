@@ -68,7 +68,7 @@ class IntakeResult:
 
 def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
     """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
-    with desk.store.transaction():  # inside a caller's batch: a savepoint
+    with desk.store.savepoint():  # inside a caller's batch: undone alone if it fails
         return _take_in(desk, raw, source)
 
 
@@ -114,7 +114,7 @@ def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
         reason = f"parser failed: {type(exc).__name__}: {exc}"
         return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
     try:
-        with desk.store.transaction():  # a savepoint: a failure undoes this mail's writes
+        with desk.store.savepoint():  # a failure undoes this mail's writes
             for attachment in mail.attachments:
                 if attachment.payload:
                     desk.store.put_blob(attachment.sha256, attachment.payload)

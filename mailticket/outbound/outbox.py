@@ -54,7 +54,8 @@ def _enqueue(store: Store, outgoing: OutgoingMail, *, text: str) -> None:
             subject=outgoing.subject,
             date=outgoing.created,
             text=text,
-        )
+        ),
+        queued=True,
     )
 
 
@@ -195,8 +196,10 @@ class _BatchRun:
         return True
 
     def done(self, envelope: Envelope, error: DeliveryError | None) -> None:
-        """Record the outcome just after the transaction."""
-        with self.desk.store.transaction():
+        """Record the outcome just after the transaction. Not waiting for the disk (see
+        `Store.transaction`): a power cut before the next durable commit (the next intake
+        batch) re-sends the mails marked since, each with its own Message-ID."""
+        with self.desk.store.transaction(durable=False):
             _record(self.desk, self.pending.pop(envelope.key), error, self.result)
 
     def finish(self, outcomes: dict[str, DeliveryError | None]) -> None:

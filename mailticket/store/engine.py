@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from mailticket.errors import StoreError
 
@@ -43,7 +43,9 @@ def open_engine(url: str, *, password: str = "", lock_timeout: float = 30.0) -> 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _prepare_sqlite_file(parsed.database)
-        engine = create_engine(parsed, poolclass=NullPool)
+        # A kept connection: opening one costs its PRAGMAs, and closing the last one makes
+        # SQLite checkpoint the WAL into the file (two fsyncs) - measured 15 ms a transaction.
+        engine = create_engine(parsed, poolclass=QueuePool, pool_size=1, max_overflow=4)
         _sqlite_events(engine, lock_timeout)
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -5,14 +5,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
-from mailticket.errors import NotFoundError, StoreError
+from mailticket.errors import NotFoundError
 from mailticket.model import OutboxState, OutgoingMail, from_record, to_record
 from mailticket.store import schema
 from mailticket.store.base import Record, StoreBase, utc_text
 
 _ACTIVE = (OutboxState.QUEUED.value, OutboxState.SENDING.value)
+
+# Built once and executed with values (see `base`): the statements every mail runs.
+_O, _R = schema.outbox, schema.outbox_recipients
+_OUTBOX_DOC = select(_O.c.doc).where(_O.c.id == bindparam("b_id"))
+_SAVE = update(_O).where(_O.c.id == bindparam("b_id"))
+_CLAIM = _SAVE.where(_O.c.state == bindparam("b_state"))
+_CLAIM_AT_ONCE = _CLAIM.where(_O.c.next_attempt.is_(None))
+_CLAIM_AT = _CLAIM.where(_O.c.next_attempt == bindparam("b_when"))
+_AUTOMATIC_SINCE = select(func.count()).where(
+    _R.c.address == bindparam("b_address"),
+    _R.c.created >= bindparam("b_since"),
+    _R.c.kind.in_(bindparam("b_kinds", expanding=True)),
+)
+_IDENTICAL_SINCE = (
+    select(_O.c.seq)
+    .where(
+        _O.c.ticket_id == bindparam("b_ticket"),
+        _O.c.fingerprint == bindparam("b_fingerprint"),
+        _O.c.created >= bindparam("b_since"),
+    )
+    .limit(1)
+)
 
 
 def _columns(record: Record) -> Record:
@@ -34,19 +56,19 @@ class OutboxStore(StoreBase):
     def enqueue(self, mail: OutgoingMail) -> None:
         record = to_record(mail)
         columns = _columns(record)
-        with self.transaction():
-            if self._outbox_doc(mail.id) is not None:
-                raise StoreError(f"outbox entry {mail.id} exists already")
-            self._c.execute(insert(schema.outbox).values(id=mail.id, **columns))
-            for address in sorted({r.lower() for r in mail.rcpt_to}):
-                self._c.execute(
-                    insert(schema.outbox_recipients).values(
-                        outbox_id=mail.id,
-                        address=address,
-                        created=columns["created"],
-                        kind=columns["kind"],
-                    )
-                )
+        recipients = [
+            {
+                "outbox_id": mail.id,
+                "address": a,
+                "created": columns["created"],
+                "kind": columns["kind"],
+            }
+            for a in sorted({r.lower() for r in mail.rcpt_to})
+        ]
+        with self.transaction():  # its id and Message-ID are UNIQUE: a second is refused
+            self._c.execute(insert(_O), {"id": mail.id, **columns})
+            if recipients:
+                self._c.execute(insert(_R), recipients)
             self._insert_ignore(
                 schema.message_ids,
                 ["message_id"],
@@ -55,9 +77,7 @@ class OutboxStore(StoreBase):
             )
 
     def _outbox_doc(self, outbox_id: str) -> Record | None:
-        row = self._c.execute(
-            select(schema.outbox.c.doc).where(schema.outbox.c.id == outbox_id)
-        ).first()
+        row = self._c.execute(_OUTBOX_DOC, {"b_id": outbox_id}).first()
         return dict(row[0]) if row else None
 
     def outbox(self, state: OutboxState | None = None) -> list[OutgoingMail]:
@@ -87,12 +107,9 @@ class OutboxStore(StoreBase):
         return from_record(OutgoingMail, record)
 
     def save_outgoing(self, mail: OutgoingMail) -> None:
+        values = {"b_id": mail.id, **_columns(to_record(mail))}
         with self.transaction():
-            done = self._c.execute(
-                update(schema.outbox)
-                .where(schema.outbox.c.id == mail.id)
-                .values(**_columns(to_record(mail)))
-            ).rowcount
+            done = self._c.execute(_SAVE, values).rowcount
         if not done:
             raise NotFoundError(f"no outbox entry {mail.id}")
 
@@ -100,16 +117,14 @@ class OutboxStore(StoreBase):
         """Save `mail` only if its row is still in the state and time it had when read as
         `seen`: of two senders that picked the same mail, one sends it (a compare-and-set, so
         PostgreSQL's read-committed re-check of the row decides, as SQLite's lock does)."""
-        table = schema.outbox
         when = utc_text(seen.next_attempt)
-        query = (
-            update(table)
-            .where(table.c.id == mail.id, table.c.state == seen.state.value)
-            .where(table.c.next_attempt.is_(None) if when is None else table.c.next_attempt == when)
-            .values(**_columns(to_record(mail)))
-        )
-        with self.transaction():
-            return bool(self._c.execute(query).rowcount)
+        values = {"b_id": mail.id, "b_state": seen.state.value, **_columns(to_record(mail))}
+        if when is not None:
+            values["b_when"] = when
+        with self.transaction(durable=False):  # see `transaction`: a lost claim re-sends once
+            return bool(
+                self._c.execute(_CLAIM_AT_ONCE if when is None else _CLAIM_AT, values).rowcount
+            )
 
     def due_outgoing(self, now: datetime) -> list[OutgoingMail]:
         """Queued mail whose time has come, and `sending` mail whose sender died mid-send.
@@ -130,21 +145,12 @@ class OutboxStore(StoreBase):
 
     def automatic_replies_since(self, address: str, kinds: set[str], since: datetime) -> int:
         """How many automatic mails of these kinds went (or wait to go) to `address` since."""
-        table = schema.outbox_recipients
-        query = select(func.count()).where(
-            table.c.address == address.lower(),
-            table.c.created >= utc_text(since),
-            table.c.kind.in_(sorted(kinds)),
-        )
+        since_text = utc_text(since)
+        values = {"b_address": address.lower(), "b_since": since_text, "b_kinds": sorted(kinds)}
         with self.transaction():
-            return int(self._c.execute(query).scalar_one())
+            return int(self._c.execute(_AUTOMATIC_SINCE, values).scalar_one())
 
     def has_identical_since(self, ticket_id: str, fingerprint: str, since: datetime) -> bool:
-        table = schema.outbox
-        query = select(table.c.seq).where(
-            table.c.ticket_id == ticket_id,
-            table.c.fingerprint == fingerprint,
-            table.c.created >= utc_text(since),
-        )
+        values = {"b_ticket": ticket_id, "b_fingerprint": fingerprint, "b_since": utc_text(since)}
         with self.transaction():
-            return self._c.execute(query.limit(1)).first() is not None
+            return self._c.execute(_IDENTICAL_SINCE, values).first() is not None

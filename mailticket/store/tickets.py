@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 
-from mailticket.errors import NotFoundError, StoreError
+from mailticket.errors import NotFoundError
 from mailticket.model import QuarantineRecord, Ticket, TicketMessage, from_record, to_record
 from mailticket.store import schema
 from mailticket.store.base import Record, StoreBase, utc_text
 
 _CLOCKED_STATUSES = ("open", "pending", "resolved")
+
+# Built once and executed with values (see `base`): the statements every mail runs.
+_T, _M = schema.tickets, schema.messages
+_TICKET_DOC = select(_T.c.doc).where(_T.c.id == bindparam("b_id"))
+_UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("b_id"))
+_MESSAGES = select(_M.c.doc).where(_M.c.ticket_id == bindparam("b_ticket")).order_by(_M.c.seq)
+_PROCESSED = select(_M.c.seq).where(_M.c.dedupe_key == bindparam("b_key")).limit(1)
+_QUARANTINED = (
+    select(schema.quarantine.c.id)
+    .where(schema.quarantine.c.dedupe_key == bindparam("b_key"))
+    .limit(1)
+)
+_KNOWN_IDS = select(schema.message_ids.c.message_id, schema.message_ids.c.ticket_id).where(
+    schema.message_ids.c.message_id.in_(bindparam("b_ids", expanding=True))
+)
 
 
 def _ticket_columns(record: Record) -> Record:
@@ -27,26 +42,20 @@ class TicketStore(StoreBase):
     """Tickets and what hangs off them."""
 
     def add_ticket(self, ticket: Ticket) -> None:
+        """A new ticket; its id is UNIQUE, so a second one with the same id is refused."""
+        record = to_record(ticket)
         with self.transaction():
-            if self._ticket_doc(ticket.id) is not None:
-                raise StoreError(f"ticket {ticket.id} exists already")
-            record = to_record(ticket)
-            self._c.execute(insert(schema.tickets).values(id=ticket.id, **_ticket_columns(record)))
+            self._c.execute(insert(_T), {"id": ticket.id, **_ticket_columns(record)})
 
     def update_ticket(self, ticket: Ticket) -> None:
+        values = {"b_id": ticket.id, **_ticket_columns(to_record(ticket))}
         with self.transaction():
-            done = self._c.execute(
-                update(schema.tickets)
-                .where(schema.tickets.c.id == ticket.id)
-                .values(**_ticket_columns(to_record(ticket)))
-            ).rowcount
+            done = self._c.execute(_UPDATE_TICKET, values).rowcount
         if not done:
             raise NotFoundError(f"no ticket {ticket.id}")
 
     def _ticket_doc(self, ticket_id: str) -> Record | None:
-        row = self._c.execute(
-            select(schema.tickets.c.doc).where(schema.tickets.c.id == ticket_id)
-        ).first()
+        row = self._c.execute(_TICKET_DOC, {"b_id": ticket_id}).first()
         return dict(row[0]) if row else None
 
     def get_ticket(self, ticket_id: str) -> Ticket:
@@ -85,18 +94,20 @@ class TicketStore(StoreBase):
             rows += self._c.execute(unplanned.order_by(table.c.id)).all()
         return [from_record(Ticket, row[0]) for row in rows]
 
-    def add_message(self, message: TicketMessage) -> None:
+    def add_message(self, message: TicketMessage, *, queued: bool = False) -> None:
+        """A message of the ticket; its Message-ID now threads to it (`queued`: it was
+        just `enqueue`d, which knows its Message-ID already)."""
         record = to_record(message)
+        values = {
+            "ticket_id": message.ticket_id,
+            "message_id": record.get("message_id") or None,
+            "dedupe_key": record.get("dedupe_key") or None,
+            "doc": record,
+        }
         with self.transaction():
-            self._c.execute(
-                insert(schema.messages).values(
-                    ticket_id=message.ticket_id,
-                    message_id=record.get("message_id") or None,
-                    dedupe_key=record.get("dedupe_key") or None,
-                    doc=record,
-                )
-            )
-            self._know_message_id(record.get("message_id") or "", message.ticket_id)
+            self._c.execute(insert(_M), values)
+            if not queued:
+                self._know_message_id(record.get("message_id") or "", message.ticket_id)
 
     def _know_message_id(self, message_id: str, ticket_id: str) -> None:
         if message_id:
@@ -107,23 +118,16 @@ class TicketStore(StoreBase):
     def messages(self, ticket_id: str, *, bodies: bool = True) -> list[TicketMessage]:
         """A ticket's messages, oldest first (`bodies` is kept for callers: texts are in the
         row either way)."""
-        table = schema.messages
         with self.transaction():
-            rows = self._c.execute(
-                select(table.c.doc).where(table.c.ticket_id == ticket_id).order_by(table.c.seq)
-            ).all()
+            rows = self._c.execute(_MESSAGES, {"b_ticket": ticket_id}).all()
         return [from_record(TicketMessage, row[0]) for row in rows]
 
     def dedupe_destination(self, key: str) -> str | None:
         """ "processed" or "quarantine" when this mail was taken in before, else None."""
         with self.transaction():
-            if self._c.execute(
-                select(schema.messages.c.seq).where(schema.messages.c.dedupe_key == key).limit(1)
-            ).first():
+            if self._c.execute(_PROCESSED, {"b_key": key}).first():
                 return "processed"
-            if self._c.execute(
-                select(schema.quarantine.c.id).where(schema.quarantine.c.dedupe_key == key).limit(1)
-            ).first():
+            if self._c.execute(_QUARANTINED, {"b_key": key}).first():
                 return "quarantine"
         return None
 
@@ -132,13 +136,8 @@ class TicketStore(StoreBase):
         wanted = [m for m in message_ids if m]
         if not wanted:
             return None
-        table = schema.message_ids
         with self.transaction():
-            rows = self._c.execute(
-                select(table.c.message_id, table.c.ticket_id).where(
-                    or_(*(table.c.message_id == m for m in wanted))
-                )
-            ).all()
+            rows = self._c.execute(_KNOWN_IDS, {"b_ids": wanted}).all()
         known = {row[0]: row[1] for row in rows}
         return next((str(known[m]) for m in wanted if m in known), None)
 

@@ -567,7 +567,7 @@ def test_a_failed_savepoint_takes_its_blobs_and_writes_back_and_the_rest_commits
     store.add_ticket(make_ticket())
     with store.transaction():
         store.put_blob(SHA_A, b"kept")
-        with pytest.raises(RuntimeError), store.transaction():
+        with pytest.raises(RuntimeError), store.savepoint():
             store.put_blob(SHA_B, b"undone")
             store.update_ticket(replace(make_ticket(), subject="undone"))
             raise RuntimeError
@@ -577,6 +577,20 @@ def test_a_failed_savepoint_takes_its_blobs_and_writes_back_and_the_rest_commits
     with pytest.raises(NotFoundError):
         reopened.get_blob(SHA_B)
     assert reopened.get_ticket("PFX-2026-000001").subject == make_ticket().subject
+
+
+def test_a_nested_transaction_joins_the_outer_one_without_a_savepoint(store: Store) -> None:
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with store.transaction():
+        store.add_ticket(make_ticket())
+        with store.transaction():
+            store.put_blob(SHA_A, b"joined")
+    assert not [s for s in statements if s.upper().startswith("SAVEPOINT")]
+    with store.transaction(), store.savepoint():
+        store.put_blob(SHA_B, b"nested")
+    assert [s for s in statements if s.upper().startswith("SAVEPOINT")]
+    assert reopen(store).get_blob(SHA_A) == b"joined"
 
 
 @pytest.mark.parametrize(
