@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import complaint, cycle, dsn_for, folder_contents, load, rules_with, write_config
@@ -93,8 +94,8 @@ class RefusingStore(Store):
         self.poison, self.holds, self.refused = poison, False, 0
         event.listen(self.engine, "commit", self._commit)
 
-    def add_message(self, message: TicketMessage) -> None:
-        super().add_message(message)
+    def add_message(self, message: TicketMessage, **options: Any) -> None:
+        super().add_message(message, **options)
         self.holds = self.holds or message.dedupe_key == self.poison
 
     def _commit(self, connection: object) -> None:
