@@ -228,6 +228,10 @@ class QuarantineRecord:
     message_id: str = ""
     from_addr: str = ""
     subject: str = ""
+    # `quarantine release`: when the mail was taken in again (once), and what it became: a
+    # ticket id, or the quarantine record it went back to with a new reason
+    released_at: datetime | None = None
+    released_as: str = ""
 
 
 # --- records: dataclass <-> JSON-safe dict -------------------------------------------------

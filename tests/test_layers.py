@@ -37,7 +37,7 @@ KINDS = {
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.checks", "app.exits", "app.rules_test", "app.daemon", "app.views",
         "app.demo", "app.logins",
-        "app.init", "app.status",
+        "app.init", "app.status", "app.quarantine", "intake.release",
         "__main__", "__init__",
         "app.db",
     },

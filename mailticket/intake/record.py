@@ -64,6 +64,7 @@ class IntakeResult:
     destination: str  # PROCESSED or QUARANTINED: where the IMAP message belongs now
     ticket_id: str = ""
     reason: str = ""
+    quarantine_id: str = ""  # the record a quarantined mail went to
 
 
 def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
@@ -158,7 +159,7 @@ def _quarantine(
         )
         store.add_quarantine(record, dedupe_key)
     log.warning("quarantined %s as %s: %s", source, record.id, reason)
-    return IntakeResult("quarantined", QUARANTINED, reason=reason)
+    return IntakeResult("quarantined", QUARANTINED, reason=reason, quarantine_id=record.id)
 
 
 @dataclass

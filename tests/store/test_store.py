@@ -223,6 +223,24 @@ def test_quarantine_round_trip(store: Store) -> None:
     assert reopen(store).quarantine() == [record]
 
 
+def test_a_quarantined_mail_is_released_exactly_once(store: Store) -> None:
+    record = QuarantineRecord(
+        id="Q000001", raw_sha256=SHA_A, reason="too big", source="imap:x:1", created=NOW
+    )
+    store.add_quarantine(record, "mid:<big@qq.example>")
+    assert store.dedupe_destination("mid:<big@qq.example>") == "quarantine"
+    other = reopen(store)  # a second process on the same database
+    claimed = store.claim_release("Q000001", NOW + timedelta(hours=1))
+    assert claimed is not None and claimed.released_at == NOW + timedelta(hours=1)
+    assert other.claim_release("Q000001", NOW + timedelta(hours=2)) is None
+    assert store.claim_release("Q000001", NOW + timedelta(hours=3)) is None
+    assert store.dedupe_destination("mid:<big@qq.example>") is None  # free to be taken in
+    store.note_release(replace(claimed, released_as="PFX-2026-000009"))
+    assert other.quarantined("Q000001") == replace(claimed, released_as="PFX-2026-000009")
+    with pytest.raises(NotFoundError):
+        store.claim_release("Q000404", NOW)
+
+
 def test_records_survive_json_and_ignore_unknown_keys() -> None:
     message = make_message()
     record = json.loads(json.dumps(to_record(message)))
