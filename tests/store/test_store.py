@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, event, select, text
 
 from mailticket.errors import NotFoundError, StoreError
+from mailticket.mail.parse import parse
 from mailticket.model import (
     Attachment,
     Direction,
@@ -239,6 +240,14 @@ def test_a_quarantined_mail_is_released_exactly_once(store: Store) -> None:
     assert other.quarantined("Q000001") == replace(claimed, released_as="PFX-2026-000009")
     with pytest.raises(NotFoundError):
         store.claim_release("Q000404", NOW)
+
+
+def test_a_mail_with_the_longest_message_id_is_kept_and_deduplicated(store: Store) -> None:
+    longest = "<" + "x" * 880 + "@qq.example>"  # 900 characters inside the brackets: kept
+    mail = parse(f"From: a@qq.example\r\nMessage-ID: {longest}\r\n\r\nhi\r\n".encode())
+    assert mail.message_id == longest and len(mail.dedupe_key) <= 128
+    store.add_message(make_message(message_id=longest, dedupe_key=mail.dedupe_key))
+    assert reopen(store).dedupe_destination(mail.dedupe_key) == "processed"
 
 
 def test_records_survive_json_and_ignore_unknown_keys() -> None:
