@@ -31,6 +31,7 @@ BENCH = PROJECT / "bench"
 sys.path.insert(0, str(PROJECT / "tests"))
 
 from helpers import write_config  # noqa: E402
+from postgres import Postgres, find_postgres_bin  # noqa: E402
 from servers import Dovecot, ImapAccount, SmtpSink, find_dovecot  # noqa: E402
 
 from mailticket.config import BUILTIN_RULES  # noqa: E402
@@ -74,14 +75,37 @@ def new_account(dovecot: Dovecot, name: str) -> ImapAccount:
     )
 
 
-def desk_config(folder: Path, account: ImapAccount, sink: SmtpSink, imap_extra: str = "") -> Path:
+def desk_config(
+    folder: Path, account: ImapAccount, sink: SmtpSink, imap_extra: str = "", storage_url: str = ""
+) -> Path:
     """The tests' config (plain IMAP and SMTP on loopback, store in `folder/store`), with two
     agents as config.example.toml has (so agent notices and SLA reminders go out as in real
     use), plus the built-in completeness rules, so scoring is measured too."""
     folder.mkdir(parents=True, exist_ok=True)
     extra = '\n[agents]\naddresses = ["alice@okwallet.example", "bob@okwallet.example"]\n'
     extra += f'\n[rules]\npath = "{BUILTIN_RULES}"\n'
-    return write_config(folder, account, sink, imap_extra=imap_extra, extra=extra)
+    storage = f'url = "{storage_url}"' if storage_url else ""
+    return write_config(
+        folder, account, sink, imap_extra=imap_extra, storage_extra=storage, extra=extra
+    )
+
+
+@contextlib.contextmanager
+def postgres(wanted: bool) -> Iterator[Postgres | None]:
+    """A private PostgreSQL with fsync on (as deployed: the tests run theirs without), or
+    None when the benchmark runs on SQLite."""
+    if not wanted:
+        yield None
+        return
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        sys.exit("PostgreSQL not found: apt-get install -y postgresql")
+    server = Postgres(bin_dir, fsync=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def percentile(values: Sequence[float], share: float) -> float:

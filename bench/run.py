@@ -627,10 +627,28 @@ def _worker_args(kind: str, **options: Any) -> list[str]:
 class Bench:
     """One set of servers and one corpus, reused by every run of a benchmark invocation."""
 
-    def __init__(self, work: Path, dovecot: Any, sink: Any, raws: list[bytes]) -> None:
+    def __init__(
+        self, work: Path, dovecot: Any, sink: Any, raws: list[bytes], postgres: Any = None
+    ) -> None:
         self.work, self.dovecot, self.sink, self.raws = work, dovecot, sink, raws
+        self.postgres = postgres  # a private PostgreSQL (`--store postgresql`), else SQLite
         self.users = 0
         self.templates: dict[int, tuple[Path, dict[str, Any]]] = {}
+        self.template_urls: dict[int, str] = {}
+
+    def config(self, folder: Path, account: Any, url: str = "") -> Path:
+        return common.desk_config(folder, account, self.sink, storage_url=url)
+
+    def copy_store(self, stored: int, seed: int, folder: Path) -> str:
+        """A copy of the pre-filled store for one run: its folder, and on PostgreSQL a new
+        database made from the template database; returns the URL to use ("" for SQLite)."""
+        template, _ = self.prefilled(stored, seed)
+        if template.exists():  # on PostgreSQL nothing may be there
+            shutil.copytree(template, folder / "store")
+        if self.postgres is None:
+            return ""
+        template_database = self.template_urls[stored].rsplit("/", 1)[-1]
+        return str(self.postgres.new_database(template=template_database))
 
     def _mailbox(self, prefix: str) -> tuple[Any, float]:
         """A fresh Dovecot user with the corpus APPENDed; returns it and the APPEND seconds."""
@@ -646,7 +664,9 @@ class Bench:
         if stored not in self.templates:
             folder = self.work / f"template-{stored}"
             account = common.new_account(self.dovecot, f"template{stored}")
-            config = common.desk_config(folder, account, self.sink)
+            url = self.postgres.new_database() if self.postgres is not None else ""
+            self.template_urls[stored] = url
+            config = self.config(folder, account, url)
             figures = common.run_child(
                 _worker_args("prefill", config=config, stored=stored, seed=seed),
                 log=folder / "prefill.log",
@@ -655,11 +675,10 @@ class Bench:
         return self.templates[stored]
 
     def ours(self, stored: int, seed: int, **options: Any) -> dict[str, Any]:
-        template, prefill_figures = self.prefilled(stored, seed)
+        _, prefill_figures = self.prefilled(stored, seed)
         account, append_s = self._mailbox("desk")
         folder = self.work / f"run-{account.username}"
-        config = common.desk_config(folder, account, self.sink)
-        shutil.copytree(template, folder / "store")
+        config = self.config(folder, account, self.copy_store(stored, seed, folder))
         self.sink.clear()
         result = common.run_child(
             _worker_args("ours", config=config, **options), log=folder / "worker.log"
@@ -674,11 +693,9 @@ class Bench:
 
     def sweep(self, stored: int, seed: int) -> dict[str, Any]:
         """The SLA sweep on a copy of the pre-filled store."""
-        template, _ = self.prefilled(stored, seed)
         account = common.new_account(self.dovecot, f"sweep{stored}")
         folder = self.work / f"sweep-{stored}"
-        config = common.desk_config(folder, account, self.sink)
-        shutil.copytree(template, folder / "store")
+        config = self.config(folder, account, self.copy_store(stored, seed, folder))
         result = common.run_child(_worker_args("sweep", config=config), log=folder / "worker.log")
         command = [sys.executable, "-m", "mailticket", "--config", str(config)]
         cli = common.time_command([*command, "sla", "sweep", "--dry-run"], common.PROJECT)
@@ -849,11 +866,9 @@ def print_run(
 def cli_timings(bench: Bench, stored: int, seed: int, repeat: int) -> dict[str, Any]:
     """`tickets show` and `tickets list --status open` as a person runs them, on a store of
     `stored` tickets (a copy of the pre-filled one)."""
-    template, _ = bench.prefilled(stored, seed)
     folder = bench.work / f"cli-{stored}"
     account = common.new_account(bench.dovecot, f"cli{stored}")
-    config = common.desk_config(folder, account, bench.sink)
-    shutil.copytree(template, folder / "store")
+    config = bench.config(folder, account, bench.copy_store(stored, seed, folder))
     base = [sys.executable, "-m", "mailticket", "--config", str(config)]
     ticket = f"{generate.TICKET_PREFIX}-{datetime.now(UTC).year - 1}-000001"  # a full year
     commands = {
@@ -971,6 +986,12 @@ def main(argv: list[str] | None = None) -> int:
         "--statements", action="store_true", help="count our SQL statements by kind and table"
     )
     parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the store's engine: SQLite (embedded default) or a private PostgreSQL (fsync on)",
+    )
+    parser.add_argument(
         "--peer",
         choices=("django-helpdesk",),
         help="also time django-helpdesk's get_email on the same mails (own venv in bench/.peer)",
@@ -995,8 +1016,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker[args.worker](args)))
         return 0
     raws = list(generate.mails(args.mails, args.seed))
-    with common.servers(keep=args.keep) as (work, dovecot, sink):
-        bench = Bench(work, dovecot, sink, raws)
+    with (
+        common.servers(keep=args.keep) as (work, dovecot, sink),
+        common.postgres(args.store == "postgresql") as postgres,
+    ):
+        bench = Bench(work, dovecot, sink, raws, postgres)
         options = {"no_stages": args.no_stages, "statements": args.statements}
         if args.growth:
             sizes = [int(s) for s in args.growth_sizes.split(",")]

@@ -8,10 +8,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import helpers
 import pytest
 from postgres import Postgres, require_postgres
 from servers import Dovecot, ImapAccount, SmtpSink, require_mail_servers
+from sqlalchemy import Engine
+
+from mailticket.store import base as store_base
+from mailticket.store import engine as store_engine
 
 
 @pytest.fixture
@@ -67,3 +73,26 @@ def postgres() -> Iterator[Postgres]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The store's engine for a test marked `helpers.both_engines`: SQLite, or a fresh
+    database on the session's private PostgreSQL, whose URL `write_config` then writes.
+    The engines the test's stores opened are disposed after it (a test rarely closes the
+    `Desk` it opened, and psycopg warns of every connection left open)."""
+    name = str(getattr(request, "param", "sqlite"))
+    opened: list[Engine] = []
+    if name == "postgresql":
+        server: Postgres = request.getfixturevalue("postgres")
+        monkeypatch.setattr(helpers, "STORE_URL", server.new_database())
+
+        def open_and_keep(*args: Any, **kwargs: Any) -> Engine:
+            engine = store_engine.open_engine(*args, **kwargs)
+            opened.append(engine)
+            return engine
+
+        monkeypatch.setattr(store_base, "open_engine", open_and_keep)
+    yield name
+    for engine in opened:
+        engine.dispose()

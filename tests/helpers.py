@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
+import pytest
 from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 
@@ -22,16 +23,28 @@ from mailticket.outbound.outbox import drain_outbox, smtp_sender
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+# The store URL `write_config` writes when a test runs on PostgreSQL (set by the `engine`
+# fixture of tests marked `both_engines`); "" is the default SQLite file under the folder.
+STORE_URL = ""
+
+# Runs a test once on SQLite and once on a fresh database of the session's PostgreSQL.
+both_engines = pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+
+
 def write_config(
     tmp_path: Path,
     account: ImapAccount,
     sink: SmtpSink,
     *,
     imap_extra: str = "",
+    storage_extra: str = "",
     extra: str = "",
 ) -> Path:
-    """A config for one test's mailbox and sink; `extra` is TOML appended as it is."""
+    """A config for one test's mailbox and sink; `extra` is TOML appended as it is,
+    `imap_extra` and `storage_extra` go into their tables (e.g. a PostgreSQL `url`)."""
     (tmp_path / "imap-password").write_text(account.password, encoding="utf-8")
+    if STORE_URL and "url" not in storage_extra:
+        storage_extra = f'url = "{STORE_URL}"\n{storage_extra}'
     path = tmp_path / "mailticket.toml"
     path.write_text(
         textwrap.dedent(
@@ -57,6 +70,7 @@ def write_config(
 
             [storage]
             path = "store"
+            {storage_extra}
 
             [outbox]
             retry_base_seconds = 60

@@ -43,8 +43,9 @@ def require_postgres() -> Path:
 class Postgres:
     """One server for the session; `new_database()` gives each test its own database."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, fsync: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.fsync = fsync  # off for the tests (speed); on for benchmarks (as deployed)
         self.root = Path(tempfile.mkdtemp(prefix="mt-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -63,7 +64,8 @@ class Postgres:
         self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8")
         options = (
             f"-c listen_addresses={LOCALHOST} -c port={self.port} "
-            f"-c unix_socket_directories={self.root} -c fsync=off -c max_connections=100"
+            f"-c unix_socket_directories={self.root} -c fsync={'on' if self.fsync else 'off'} "
+            "-c max_connections=100"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
                   str(self.root / "log"), "start")  # fmt: skip
@@ -77,13 +79,15 @@ class Postgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@{LOCALHOST}:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """A fresh, empty database; returns its SQLAlchemy URL."""
+    def new_database(self, template: str = "") -> str:
+        """A fresh database, empty or a copy of the database `template`; returns its
+        SQLAlchemy URL."""
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:16]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(
             host=LOCALHOST, port=self.port, user=self.user, dbname="postgres", autocommit=True
         ) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)

@@ -262,12 +262,15 @@ def _thread_decision(mail: InboundMail, config: Config | None) -> str:
         return "new ticket"  # no store yet, and checking must not create one
     try:
         store = open_store(config)
-        ticket_id = find_ticket(
-            mail,
-            config.desk.ticket_prefix,
-            store.ticket_for_message_ids,
-            lambda candidate: store.find_ticket(candidate) is not None,
-        )
+        try:
+            ticket_id = find_ticket(
+                mail,
+                config.desk.ticket_prefix,
+                store.ticket_for_message_ids,
+                lambda candidate: store.find_ticket(candidate) is not None,
+            )
+        finally:
+            store.close()
     except MailticketError as exc:
         return f"unknown (store: {exc})"
     return f"follow-up of {ticket_id}" if ticket_id else "new ticket"

@@ -105,14 +105,16 @@ def rescore(
     kind: MessageKind = MessageKind.FOLLOWUP,
     flags: tuple[str, ...] = (),
     category: str = "",
+    fresh: bool = False,
 ) -> tuple[Ticket, Assessment | None]:
     """The ticket scored again on its whole thread with this customer `mail` (when there are
     rules), its flags gathered from every customer mail; a new category brings its deadline.
-    The `category` an agent chose (now, or earlier: `category_set_by`) is kept, not guessed."""
+    The `category` an agent chose (now, or earlier: `category_set_by`) is kept, not guessed.
+    A `fresh` ticket (made from this mail) has no earlier messages to read."""
     zone = desk.config.zone
     earlier = [
         m
-        for m in desk.store.messages(ticket.id)
+        for m in (() if fresh else desk.store.messages(ticket.id))
         if m.direction == Direction.IN and m.kind in CUSTOMER_KINDS
     ]
     thread_flags = [f for m in earlier for f in m.flags] + list(flags)

@@ -68,9 +68,33 @@ class IntakeResult:
 
 
 def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
-    """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry)."""
-    with desk.store.savepoint():  # inside a caller's batch: undone alone if it fails
-        return _take_in(desk, raw, source)
+    """Ticket or quarantine one raw mail; raises only `StoreError` (nothing written: retry).
+
+    One savepoint a mail: inside a caller's batch a failure undoes this mail alone. A mail
+    that fails while being recorded is undone whole and then kept in quarantine, so the
+    common case pays for one savepoint, not two."""
+    try:
+        with desk.store.savepoint():
+            return _take_in(desk, raw, source)
+    except _Failed as failed:  # its writes were undone with the savepoint
+        with desk.store.savepoint():
+            desk.store.put_blob(failed.sha, raw)
+            return _quarantine(
+                desk,
+                failed.sha,
+                failed.reason,
+                source,
+                dedupe_key=failed.dedupe_key,
+                mail=failed.mail,
+            )
+
+
+class _Failed(Exception):
+    """Recording a parsed mail failed (not the store): it goes to quarantine instead."""
+
+    def __init__(self, sha: str, reason: str, mail: InboundMail) -> None:
+        super().__init__(reason)
+        self.sha, self.reason, self.mail, self.dedupe_key = sha, reason, mail, mail.dedupe_key
 
 
 def take_in_alone(desk: Desk, raw: bytes, source: str, attempts: int = 2) -> IntakeResult:
@@ -115,23 +139,21 @@ def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
         reason = f"parser failed: {type(exc).__name__}: {exc}"
         return _quarantine(desk, sha, reason, source, dedupe_key=f"sha:{sha}")
     try:
-        with desk.store.savepoint():  # a failure undoes this mail's writes
-            for attachment in mail.attachments:
-                if attachment.payload:
-                    desk.store.put_blob(attachment.sha256, attachment.payload)
-            report = None
-            if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
-                report = read_report(raw)
-                mail = replace(mail, is_delivery_report=True)
-            return _record(desk, mail, source, report, deadline)
+        for attachment in mail.attachments:
+            if attachment.payload:
+                desk.store.put_blob(attachment.sha256, attachment.payload)
+        report = None
+        if looks_like_bounce(mail.from_addr, mail.is_delivery_report):
+            report = read_report(raw)
+            mail = replace(mail, is_delivery_report=True)
+        return _record(desk, mail, source, report, deadline)
     except StoreError:
         raise
-    except BudgetExceeded as exc:  # the savepoint undid this mail's writes
-        return _quarantine(desk, sha, str(exc), source, dedupe_key=mail.dedupe_key, mail=mail)
+    except BudgetExceeded as exc:
+        raise _Failed(sha, str(exc), mail) from None
     except Exception as exc:
         log.exception("processing %s failed", source)
-        reason = f"processing failed: {type(exc).__name__}: {exc}"
-        return _quarantine(desk, sha, reason, source, dedupe_key=mail.dedupe_key, mail=mail)
+        raise _Failed(sha, f"processing failed: {type(exc).__name__}: {exc}", mail) from None
 
 
 def _quarantine(
@@ -346,7 +368,13 @@ def _read_content(desk: Desk, case: Recording, decision: Decision) -> None:
         case.effects.notes.extend(flags)
         case.flags = flags
         case.ticket, case.assessment = rescore(
-            desk, case.ticket, case.effects, mail=mail, kind=case.kind, flags=flags
+            desk,
+            case.ticket,
+            case.effects,
+            mail=mail,
+            kind=case.kind,
+            flags=flags,
+            fresh=case.outcome == "created",
         )
     elif case.kind == MessageKind.AGENT:
         case.ticket, case.kind = act_on_agent_mail(desk, case.ticket, case.mail, case.effects)

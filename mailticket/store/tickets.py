@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, literal, select, union_all, update
 
 from mailticket.errors import NotFoundError
 from mailticket.model import QuarantineRecord, Ticket, TicketMessage, from_record, to_record
@@ -19,12 +19,13 @@ _T, _M = schema.tickets, schema.messages
 _TICKET_DOC = select(_T.c.doc).where(_T.c.id == bindparam("b_id"))
 _UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("b_id"))
 _MESSAGES = select(_M.c.doc).where(_M.c.ticket_id == bindparam("b_ticket")).order_by(_M.c.seq)
-_PROCESSED = select(_M.c.seq).where(_M.c.dedupe_key == bindparam("b_key")).limit(1)
-_QUARANTINED = (
-    select(schema.quarantine.c.id)
-    .where(schema.quarantine.c.dedupe_key == bindparam("b_key"))
-    .limit(1)
-)
+# Where a mail taken in before went, in one statement: processed, else quarantined.
+_TAKEN_BEFORE = union_all(
+    select(literal("processed").label("destination")).where(_M.c.dedupe_key == bindparam("b_key")),
+    select(literal("quarantine").label("destination")).where(
+        schema.quarantine.c.dedupe_key == bindparam("b_key")
+    ),
+).limit(1)
 _KNOWN_IDS = select(schema.message_ids.c.message_id, schema.message_ids.c.ticket_id).where(
     schema.message_ids.c.message_id.in_(bindparam("b_ids", expanding=True))
 )
@@ -126,11 +127,8 @@ class TicketStore(StoreBase):
     def dedupe_destination(self, key: str) -> str | None:
         """ "processed" or "quarantine" when this mail was taken in before, else None."""
         with self.transaction():
-            if self._c.execute(_PROCESSED, {"b_key": key}).first():
-                return "processed"
-            if self._c.execute(_QUARANTINED, {"b_key": key}).first():
-                return "quarantine"
-        return None
+            row = self._c.execute(_TAKEN_BEFORE, {"b_key": key}).first()
+        return str(row[0]) if row else None
 
     def ticket_for_message_ids(self, message_ids: list[str]) -> str | None:
         """The ticket of the first of these Message-IDs (ours or theirs) that we know."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import (
     PROJECT,
+    both_engines,
     complaint,
     cycle,
     folder_contents,
@@ -35,8 +36,9 @@ from mailticket.outbound.outbox import drain_outbox, smtp_sender
 pytestmark = pytest.mark.integration
 
 
+@both_engines
 def test_complaint_becomes_ticket_and_acknowledgement_threads_under_it(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(write_config(tmp_path, imap_account, smtp_sink))
     imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
@@ -79,8 +81,9 @@ def test_complaint_becomes_ticket_and_acknowledgement_threads_under_it(
     assert kinds == [("in", "complaint"), ("out", "acknowledgement")]
 
 
+@both_engines
 def test_replies_join_the_ticket_by_headers_or_by_tag(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(write_config(tmp_path, imap_account, smtp_sink))
     append = imap_account.dovecot.append
@@ -116,8 +119,9 @@ def test_replies_join_the_ticket_by_headers_or_by_tag(
     assert len(smtp_sink.messages) == 1  # a follow-up is recorded, not acknowledged again
 
 
+@both_engines
 def test_running_twice_and_the_same_mail_twice_make_no_duplicates(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config_path = write_config(tmp_path, imap_account, smtp_sink)
     append = imap_account.dovecot.append
@@ -140,8 +144,9 @@ def test_running_twice_and_the_same_mail_twice_make_no_duplicates(
     assert len(folder_contents(imap_account, "Processed")) == 2
 
 
+@both_engines
 def test_kill_9_between_store_and_move_makes_no_second_ticket(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config_path = write_config(tmp_path, imap_account, smtp_sink)
     imap_account.dovecot.append(imap_account.username, imap_account.password, complaint())
@@ -170,8 +175,9 @@ def test_kill_9_between_store_and_move_makes_no_second_ticket(
     assert [m for m, _ in folder_contents(imap_account, "Processed")] == ["<c1@qq.example>"]
 
 
+@both_engines
 def test_smtp_outage_delays_the_acknowledgement_but_never_loses_it(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(write_config(tmp_path, imap_account, smtp_sink))
     now = datetime.now(UTC)
@@ -198,8 +204,9 @@ def test_smtp_outage_delays_the_acknowledgement_but_never_loses_it(
     assert len(smtp_sink.messages) == 1
 
 
+@both_engines
 def test_rejected_mail_is_marked_failed_and_retry_sends_it(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config_path = write_config(tmp_path, imap_account, smtp_sink)
     smtp_sink.reject_with = "550 5.1.1 mailbox unavailable"
@@ -214,8 +221,9 @@ def test_rejected_mail_is_marked_failed_and_retry_sends_it(
     assert len(smtp_sink.wait_for(1)) == 1
 
 
+@both_engines
 def test_unreadable_mail_goes_to_quarantine_folder_with_a_reason(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config_path = write_config(tmp_path, imap_account, smtp_sink)
     append = imap_account.dovecot.append
@@ -229,7 +237,9 @@ def test_unreadable_mail_goes_to_quarantine_folder_with_a_reason(
     assert folder_contents(imap_account, "INBOX") == []
 
 
+@both_engines
 def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
+    engine: str,
     tmp_path: Path,
     imap_account: ImapAccount,
     smtp_sink: SmtpSink,
@@ -289,8 +299,9 @@ def test_a_batch_is_one_transaction_and_a_mail_failing_midway_is_undone_alone(
     assert len(desk.store.outbox()) == 2
 
 
+@both_engines
 def test_replies_go_out_batch_by_batch_and_each_once(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(write_config(tmp_path, imap_account, smtp_sink, imap_extra="batch_size = 2"))
     for number in range(5):
@@ -360,8 +371,9 @@ def test_intake_over_tls(
     assert len(smtp_sink.wait_for(1)) == 1
 
 
+@both_engines
 def test_uidvalidity_change_rereads_the_folder_without_duplicates(
-    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
+    engine: str, tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
     config = load(
         write_config(tmp_path, imap_account, smtp_sink, imap_extra='folder = "Complaints"')

@@ -107,6 +107,7 @@ def desk_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
             date=when,
         )
     )
+    store.close()  # its last connection closed: the WAL is folded into the file, as at rest
     return config
 
 

@@ -359,8 +359,8 @@ from pathlib import Path
 from mailticket.model import Ticket, TicketStatus
 from mailticket.store import Store
 
-root, count, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-store = Store(root, lock_timeout=60)
+root, count, tag, url = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+store = Store(root, lock_timeout=60, url=url)
 print("ready", flush=True)
 if sys.stdin.readline().strip() != "go":
     sys.exit(3)
@@ -385,9 +385,9 @@ while count < 0 or number < count:
 """
 
 
-def start_writer(root: Path, count: int, tag: str) -> subprocess.Popen[str]:
+def start_writer(root: Path, count: int, tag: str, url: str = "") -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root), str(count), tag],
+        [sys.executable, "-c", WRITER, str(root), str(count), tag, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -408,10 +408,9 @@ def go(process: subprocess.Popen[str]) -> None:
     process.stdin.flush()  # communicate() closes it
 
 
-def test_two_processes_creating_tickets_concurrently(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    Store(root)
-    writers = [start_writer(root, 100, tag) for tag in ("a", "b")]
+def test_two_processes_creating_tickets_concurrently(store: Store) -> None:
+    root, url = store.root, store.url
+    writers = [start_writer(root, 100, tag, url) for tag in ("a", "b")]
     for writer in writers:
         go(writer)
     reported: list[str] = []
@@ -419,24 +418,23 @@ def test_two_processes_creating_tickets_concurrently(tmp_path: Path) -> None:
         out, _ = writer.communicate(timeout=120)
         assert writer.returncode == 0
         reported += out.split()
-    tickets = Store(root).tickets()
+    tickets = reopen(store).tickets()
     ids = [t.id for t in tickets]
     assert len(ids) == 200
     assert len(set(ids)) == 200
     assert sorted(ids) == [f"PFX-2026-{n:06d}" for n in range(1, 201)]
     assert sorted(reported) == sorted(ids)
     assert {t.customer_name for t in tickets} == {"a", "b"}
-    assert Store(root).next_ticket_id("PFX", 2026) == "PFX-2026-000201"
+    assert reopen(store).next_ticket_id("PFX", 2026) == "PFX-2026-000201"
 
 
-def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    Store(root)
+def test_sigkill_at_random_moments_never_loses_or_corrupts(store: Store) -> None:
+    root, url = store.root, store.url
     rng = random.Random()
     committed: set[str] = set()
     previous = 0
     for round_number in range(10):
-        writer = start_writer(root, -1, f"r{round_number}")
+        writer = start_writer(root, -1, f"r{round_number}", url)
         go(writer)
         delay = rng.uniform(0.02, 0.25)
         time.sleep(delay)
@@ -447,7 +445,7 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path: Path) -> No
         lines = out.split("\n")
         committed.update(line for line in lines[:-1] if line)
 
-        tickets = Store(root, lock_timeout=5).tickets()
+        tickets = reopen(store, lock_timeout=5).tickets()
         ids = {t.id for t in tickets}
         context = f"round {round_number}, killed after {delay:.3f} s"
         assert len(tickets) >= previous, context
@@ -655,6 +653,31 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         store._c.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     with pytest.raises(StoreError, match="upgrade mailticket"):
         Store(root)
+
+
+def test_the_revisions_read_from_file_names_are_alembics_own() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from mailticket.store import migrate
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrate._VERSIONS.parent))
+    scripts = ScriptDirectory.from_config(config)
+    assert migrate.head() == scripts.get_current_head()
+    assert set(migrate._revisions()) == {s.revision for s in scripts.walk_revisions()}
+
+
+def test_opening_a_store_at_its_head_does_not_import_alembic(tmp_path: Path) -> None:
+    Store(tmp_path / "store").close()  # created and stamped: that needs Alembic
+    script = (
+        "import sys; from pathlib import Path; from mailticket.store import Store;"
+        f"Store(Path({str(tmp_path / 'store')!r})).close();"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_long_message_texts_round_trip_whole(store: Store) -> None:
