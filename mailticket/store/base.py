@@ -169,8 +169,12 @@ class StoreBase:
         row = self._c.execute(_BUMP, {"b_name": name}).first()
         if row is not None:
             return int(row[0])
-        self._c.execute(insert(schema.counters), {"name": name, "value": 1})
-        return 1
+        # The first use: two writers may both get here (PostgreSQL: both saw no row), so the
+        # row is made if nobody has (the other waits for the first), then counted as usual.
+        self._insert_ignore(schema.counters, ["name"], name=name, value=0)
+        row = self._c.execute(_BUMP, {"b_name": name}).first()
+        assert row is not None
+        return int(row[0])
 
     def next_ticket_id(self, prefix: str, year: int) -> str:
         """`OKW-2026-000123`: readable on the phone, numbered per year, never reused."""
