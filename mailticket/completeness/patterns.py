@@ -32,6 +32,7 @@ _OUTSIDE = {
     "W": f"[^{_WORD}]",
     "s": f"[{_SPACE}]",
     "S": f"[^{_SPACE}]",
+    "Z": r"\z",  # Python's end of the text is RE2's \z
 }
 _INSIDE = {"d": r"\p{Nd}", "D": r"\P{Nd}", "w": _WORD, "s": _SPACE}
 _LOOKAROUND = ("(?=", "(?!", "(?<=", "(?<!")

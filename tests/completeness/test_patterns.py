@@ -55,6 +55,7 @@ def test_python_meanings_of_digit_word_and_space_are_kept() -> None:
     assert [v for _, v in name.values("商户\u3000星巴克咖啡abc 已付")] == ["星巴克咖啡abc"]
     assert [v for _, v in compile_pattern(r"[\d\s]+").values("号 12\xa034 ")] == [" 12\xa034 "]
     assert [v for _, v in compile_pattern(r"\S+").values("a\u3000b")] == ["a", "b"]
+    assert [v for _, v in compile_pattern(r"\d+\Z").values("12 34")] == ["34"]
     found = pattern_values("单号：ＴＸ２０２６１１２４００１", [compile_pattern(r"(?i)(tx\d+)")])
     assert [f.value for f in found] == ["TX20261124001"]
 
