@@ -145,10 +145,11 @@ class ChildRun:
     peak_rss_mb: float
     returncode: int
     output_lines: int
+    cpu_seconds: float = 0.0  # the child's user + system CPU: steadier than wall on a busy host
 
 
 def time_command(args: list[str], cwd: Path) -> ChildRun:
-    """Wall time and peak RSS of one command, from wait4: the child's own figures."""
+    """Wall time, CPU time and peak RSS of one command, from wait4: the child's own figures."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
@@ -157,7 +158,8 @@ def time_command(args: list[str], cwd: Path) -> ChildRun:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         lines = out.read().count(b"\n")
-    return ChildRun(seconds, usage.ru_maxrss / 1024, process.returncode, lines)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ChildRun(seconds, usage.ru_maxrss / 1024, process.returncode, lines, cpu)
 
 
 def machine() -> dict[str, str]:

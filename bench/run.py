@@ -493,12 +493,15 @@ def _sla_planner(desk: Any, now: datetime) -> Callable[..., Any]:
     return plan
 
 
+ASSIGNEES = ("", "alice@okwallet.example", "bob@okwallet.example")  # a third unassigned
+
+
 def prefill(desk: Any, stored: int, seed: int) -> dict[str, int]:
     """Two years of tickets, oldest first: each with its complaint, our acknowledgement (sent)
     and its outbox entry; a fifth with a follow-up. The last 10 days' tickets are open (a tenth
     waiting for the customer), some of the 10-30 days before resolved a few days ago, the rest
     closed; 1 in 100 (aged 10-120 days) is open with its latest passed SLA threshold not acted
-    on yet: due for the sweep."""
+    on yet: due for the sweep. Each has a category and two in three an assignee."""
     from mailticket.model import (
         Direction,
         MessageKind,
@@ -552,6 +555,7 @@ def prefill(desk: Any, stored: int, seed: int) -> dict[str, int]:
                 customer_name=customer.name, subject=subject,
                 language="en" if language == "en" else "zh", created=created,
                 updated=max(closed or updated, updated), due=due, sla_working_days=7,
+                category=str(category), assignee=ASSIGNEES[index % len(ASSIGNEES)],
             )  # fmt: skip
             if closed is not None and hasattr(ticket, "closed_at"):
                 ticket = replace(ticket, resolved_at=closed)

@@ -7,6 +7,7 @@ field's type. Errors name the file, the key and, where the file has it, the line
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import tomllib
@@ -26,6 +27,13 @@ from mailticket.toml_lines import decode_error_line, line_of
 
 DEFAULT_PATH = "mailticket.toml"
 SECURITY_MODES = ("none", "starttls", "ssl")
+log = logging.getLogger("mailticket.config")
+
+# Keys an older mailticket knew: accepted with a one-line warning, so an old config still runs.
+DEPRECATED = {
+    ("storage", "archive_after_days"): "ignored since the SQL store: closed tickets need no "
+    "archive / 已废弃，忽略：SQL 存储无需归档已关闭工单",
+}
 
 
 @dataclass(frozen=True)
@@ -382,6 +390,7 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
             )
         section_type = SECTIONS[section]
         hints = typing.get_type_hints(section_type)
+        value = _without_deprecated(section, value, source, text)
         for key, item in value.items():
             where = f"{section}.{key}"
             line = line_of(text, section, key)
@@ -400,6 +409,22 @@ def _build(data: dict[str, Any], source: str, text: str, base_dir: Path) -> Conf
     if "desk" not in sections:
         raise ConfigError("missing section [desk] (with at least `address`)", path=source)
     return Config(**sections, source=source, base_dir=base_dir)
+
+
+def _without_deprecated(
+    section: str, value: dict[str, Any], source: str, text: str
+) -> dict[str, Any]:
+    """The section without the keys only an older mailticket used, each warned about once."""
+    kept = {}
+    for key, item in value.items():
+        why = DEPRECATED.get((section, key))
+        if why is None:
+            kept[key] = item
+            continue
+        line = line_of(text, section, key)
+        where = f"{source}:{line}" if line is not None else source
+        log.warning("%s: %s.%s: %s", where, section, key, why)
+    return kept
 
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^@\s<>]+@localhost$")

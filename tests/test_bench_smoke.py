@@ -107,3 +107,17 @@ def test_replies_prints_the_trimmed_share() -> None:
     assert total >= 30
     assert 0 <= right <= total
     assert share == pytest.approx(100 * right / total, abs=0.1)
+
+
+def test_report_bench_times_the_commands_at_n_tickets() -> None:
+    """`bench/report.py`: every command runs on the pre-filled SQL store and is timed."""
+    output = bench("report.py", "--stored", "120", "--repeat", "1", "--json")
+    figures = trailing_json(output)
+    assert figures["stored"] == 120 and figures["engine"] == "sqlite"
+    names = list(figures["commands"])
+    assert any(n.startswith("report --month") for n in names)
+    assert "tickets list" in names and any(n.startswith("tickets show") for n in names)
+    for name in names:
+        assert figures["commands"][name]["seconds"] > 0
+        assert figures["commands"][name]["peak_rss_mb"] > 0
+    assert figures["commands"]["tickets list"]["output_lines"] == 52  # header, 50, cursor

@@ -166,3 +166,34 @@ def test_teams_by_category(tmp_path: Path) -> None:
     broken = text.replace("withdrawal_delayed=payouts", "payouts")
     with pytest.raises(ConfigError, match=r"agents\.teams"):
         config_module.load(write(tmp_path, broken), environ={})
+
+
+def test_an_old_archive_setting_is_ignored_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`[storage] archive_after_days` went with the old store: an old config still loads."""
+    path = write(tmp_path, GOOD + '\n[storage]\npath = "var"\narchive_after_days = 90\n')
+    with caplog.at_level("WARNING", logger="mailticket.config"):
+        loaded = config_module.load(path, environ={})
+    assert loaded.storage.path == "var"
+    line = line_of(path.read_text(encoding="utf-8"), "storage", "archive_after_days")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}:{line}: storage.archive_after_days: ignored since the SQL store: closed "
+        "tickets need no archive / 已废弃，忽略：SQL 存储无需归档已关闭工单"
+    ]
+    unknown = write(tmp_path, GOOD + "\n[storage]\narchive_after_weeks = 9\n")
+    with pytest.raises(ConfigError, match="unknown key"):  # other unknown keys still fail
+        config_module.load(unknown, environ={})
+
+
+def test_the_cli_runs_with_an_old_archive_setting_and_says_so_once(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "\n[storage]\narchive_after_days = 90\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mailticket", "--config", str(path), "tickets", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "archive_after_days" in line]
+    assert len(warned) == 1 and "WARNING" in warned[0] and "ignored" in warned[0]

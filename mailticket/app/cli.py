@@ -13,11 +13,20 @@ from pathlib import Path
 
 from mailticket import __version__
 from mailticket import config as config_module
-from mailticket.app import checks, init, logins, quarantine, report_view, rules_test, status
+from mailticket.app import (
+    checks,
+    init,
+    logins,
+    quarantine,
+    report_view,
+    rules_test,
+    status,
+    tickets_view,
+)
 from mailticket.app import db as db_commands
 from mailticket.app.checks import check, check_mail, check_mails, rules_check
 from mailticket.app.exits import EX_SOFTWARE, EX_TEMPFAIL, load_config
-from mailticket.app.views import emit_table, ticket_detail, ticket_summary
+from mailticket.app.views import emit_table
 from mailticket.config import Config
 from mailticket.desk.calendar import WEEKDAY_NAMES
 from mailticket.desk.context import Desk
@@ -51,14 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("file", nargs="?", default="-", help="file to read, or - for stdin")
 
-    tickets = commands.add_parser("tickets", help="list or show tickets")
-    tickets_commands = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = tickets_commands.add_parser("list", help="list tickets")
-    listing.add_argument("--status", help="only tickets with this status")
-    listing.add_argument("--json", action="store_true", help="JSON array for scripts")
-    show = tickets_commands.add_parser("show", help="one ticket with its messages")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true", help="JSON object for scripts")
+    tickets_view.add_parser(commands)
 
     outbox = commands.add_parser("outbox", help="mail we owe: list, retry, send now")
     outbox_commands = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -159,15 +161,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         return db_commands.run(config, args)
     desk = Desk.open(config)
+    try:
+        return _with_desk(desk, args)
+    finally:  # a PostgreSQL pool's connections closed now, not by the garbage collector
+        desk.store.close()
+
+
+def _with_desk(desk: Desk, args: argparse.Namespace) -> int:
     if args.command == "run":
         from mailticket.app.daemon import Daemon
 
-        Daemon(desk, smtp_sender(config)).run_forever()
+        Daemon(desk, smtp_sender(desk.config)).run_forever()
         return 0
     if args.command == "poll":
         return _poll_once(desk)
     if args.command == "tickets":
-        return _tickets(desk, args)
+        return tickets_view.run(desk, args)
     if args.command == "outbox":
         return _outbox(desk, args)
     if args.command == "report":
@@ -207,63 +216,6 @@ def _poll_once(desk: Desk) -> int:
         )
     result.add(drain_outbox(desk, send))  # what was due before, or is due again
     print(_drain_line(result))
-    return 0
-
-
-def _tickets(desk: Desk, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        tickets = sorted(desk.store.tickets(args.status), key=lambda t: t.created)
-        emit_table(
-            [ticket_summary(t) for t in tickets],
-            args.json,
-            ["id", "status", "created", "customer", "subject"],
-        )
-        return 0
-    detail = ticket_detail(desk, args.id)
-    if args.json:
-        print(json.dumps(detail, ensure_ascii=False, indent=2))
-        return 0
-    for key in ("id", "status", "customer", "subject", "created", "due", "language"):
-        print(f"{key:9} {detail[key]}")
-    print(f"{'assignee':9} {detail['assignee'] or '(unassigned)'}")
-    print(f"{'priority':9} {detail['priority']}")
-    labels = {
-        "first_response_at": "answered",
-        "resolved_at": "resolved",
-        "closed_at": "closed",
-        "previous_ticket": "continues",
-        "continued_by": "continued",
-    }
-    for key, label in labels.items():
-        if detail[key]:
-            print(f"{label:9} {detail[key]}")
-    if detail["category"]:
-        state = "complete" if detail["complete"] else "missing " + ", ".join(detail["missing"])
-        print(f"{'category':9} {detail['category']} ({detail['category_confidence']:.2f})")
-        print(f"{'score':9} {detail['score']}/100, {state}")
-        for field_id, value in detail["fields"].items():
-            print(f"  {field_id}: {value}")
-    for flag in detail["flags"]:
-        print(f"{'flag':9} {flag}")
-    for message in detail["messages"]:
-        arrow = "<-" if message["direction"] == "in" else "->"
-        state = f" [{message['delivery']['state']}]" if "delivery" in message else ""
-        kind = "INTERNAL NOTE (never sent)" if message["internal"] else message["kind"]
-        who = message["from"] if arrow == "<-" else "to " + ", ".join(message["to"])
-        print(f"\n{arrow} {message['date']}  {kind}{state}  {who}")
-        print(f"   {message['subject']}")
-        for note in message["notes"]:
-            print(f"   note: {note}")
-        for attachment in message["attachments"]:
-            sniffed = attachment.get("sniffed_type") or attachment["content_type"]
-            print(
-                f"   attachment: {attachment['filename']} ({sniffed}, {attachment['size']} bytes)"
-            )
-        for line in message["text"].splitlines()[:12]:
-            print(f"   | {line}")
-        if message["quoted"]:
-            lines = len(message["quoted"].splitlines())
-            print(f"   (+ {lines} lines of quoted history and signature: see --json)")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`mailticket db status|upgrade`: the store's schema revision, as a table or `--json`."""
+"""`mailticket db status|upgrade|import|backup|restore`: the store's schema revision, moving an
+old store in, and SQLite backups; a table by default, `--json` for scripts."""
 
 from __future__ import annotations
 
@@ -31,11 +32,23 @@ def add_parser(commands: Any) -> None:
     )
     importing.add_argument("path", help="folder of the old store (journal, snapshots, packs)")
     importing.add_argument("--json", action="store_true", help="JSON object for scripts")
+    saving = db_commands.add_parser(
+        "backup", help="copy the live SQLite store to FILE (0600) / 在线备份 SQLite 数据库"
+    )
+    saving.add_argument("file", help="the backup to write (must not exist)")
+    saving.add_argument("--json", action="store_true", help="JSON object for scripts")
+    restoring = db_commands.add_parser(
+        "restore", help="make the SQLite store from a backup (none may exist) / 从备份恢复"
+    )
+    restoring.add_argument("file", help="a file `db backup` wrote")
+    restoring.add_argument("--json", action="store_true", help="JSON object for scripts")
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "import":
         return _import(config, args)
+    if args.action in ("backup", "restore"):
+        return _copy(config, args)
     if args.action == "upgrade":
         store = open_store(config)  # opening migrates, under the lock
         try:
@@ -111,4 +124,32 @@ def _import(config: Config, args: argparse.Namespace) -> int:
     else:
         rows = [{"moved / 已导入": key, "count / 数量": str(n)} for key, n in counts.items()]
         emit_table(rows, False, ["moved / 已导入", "count / 数量"])
+    return 0
+
+
+def _copy(config: Config, args: argparse.Namespace) -> int:
+    """`db backup FILE` of the configured SQLite store, or `db restore FILE` into it."""
+    from pathlib import Path
+
+    from mailticket.store import backup
+
+    database = backup.sqlite_file(config.storage.url or default_url(config.storage_path))
+    given = Path(args.file)
+    if args.action == "backup":
+        done = backup.backup(database, given)
+    else:
+        done = backup.restore(given, database)
+    report = {
+        "from / 源": done.source,
+        "to / 目标": done.target,
+        "bytes / 字节": done.bytes,
+        "revision / 版本": done.revision,
+    }
+    if args.json:
+        import json
+
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        rows = [{"item": key, "value": str(value)} for key, value in report.items()]
+        emit_table(rows, False, ["item", "value"])
     return 0

@@ -66,7 +66,7 @@ def gather(config: Config, clock: Clock = system_clock) -> dict[str, Any]:
 
 def _gather(config: Config, store: Store, clock: Clock) -> dict[str, Any]:
     waiting = store.outbox(OutboxState.QUEUED) + store.outbox(OutboxState.SENDING)
-    counts = {state.value: len(store.outbox(state)) for state in OutboxState}
+    counts = store.outbox_counts()  # counted in SQL, not loaded: sent mail is the history
     errors = sorted((m for m in waiting if m.last_error), key=_last_tried)
     refused = [m for m in errors if m.last_error.startswith(SMTP_LOGIN_FAILED)]
     oldest = min((m.created for m in waiting), default=None)

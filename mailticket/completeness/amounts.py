@@ -11,8 +11,6 @@ import itertools
 import re
 from decimal import Decimal, InvalidOperation
 
-import cn2an
-
 from mailticket.completeness.text import Found, fold_width, ignorecase_key
 
 # The characters of a Chinese numeral, for the patterns (cn2an reads what they match).
@@ -28,6 +26,8 @@ def chinese_number(text: str) -> int | None:
         a in _ZH_DIGIT_CHARS and b in _ZH_DIGIT_CHARS for a, b in itertools.pairwise(text)
     ):
         return None
+    import cn2an  # on first use: its import costs every command ~0.1 s otherwise
+
     try:
         value = cn2an.cn2an(text, "normal")
     except (ValueError, KeyError, IndexError):

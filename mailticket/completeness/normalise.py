@@ -11,9 +11,11 @@ the original; the pinyin key does not and is only used to say whether a phrase i
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import opencc
-from pypinyin import lazy_pinyin
+if TYPE_CHECKING:
+    import opencc
 
 # Longest text given to pypinyin: it is per character, but a mail is untrusted input.
 PINYIN_LIMIT = 4000
@@ -23,7 +25,18 @@ PINYIN_LIMIT = 4000
 def _converters() -> tuple[opencc.OpenCC, opencc.OpenCC]:
     # tw2sp also turns Taiwan words into mainland ones (登入 -> 登录); t2s is the plain
     # character conversion, used when a phrase conversion would change the text's length.
+    import opencc  # here, not at the top: commands that never score skip its load
+
     return opencc.OpenCC("tw2sp"), opencc.OpenCC("t2s")
+
+
+@functools.cache
+def _lazy_pinyin() -> Callable[[str], list[str]]:
+    """pypinyin's reader, imported on first use: its dictionaries cost ~0.3 s and ~50 MB at
+    import, which `tickets list` or `status` would otherwise pay for nothing."""
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin
 
 
 def simplified(text: str) -> str:
@@ -58,4 +71,4 @@ def _short_pinyin_key(text: str) -> str:
 
 def _pinyin_key(text: str) -> str:
     text = simplified(text[:PINYIN_LIMIT])
-    return "".join(c for part in lazy_pinyin(text) for c in part.lower() if c.isalnum())
+    return "".join(c for part in _lazy_pinyin()(text) for c in part.lower() if c.isalnum())

@@ -145,7 +145,7 @@ def notify_assignee(
         return
     earlier = [
         m.message_id
-        for m in desk.store.messages(ticket.id)
+        for m in desk.store.messages(ticket.id, bodies=False)  # headers are enough
         if m.kind == MessageKind.AGENT_NOTIFICATION
     ]
     notify_agents(

@@ -299,5 +299,5 @@ def _weeks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
-def still_open(status: TicketStatus) -> bool:
-    return status in (TicketStatus.OPEN, TicketStatus.PENDING)
+# The backlog: tickets still waiting for the desk or the customer.
+OPEN_STATUSES = (TicketStatus.OPEN, TicketStatus.PENDING)

@@ -1,7 +1,7 @@
 """The report's input from the store, and the digest's line about yesterday.
 
-`gather` is the report's only read of the store, through its public reading methods: the one
-function a SQL store replaces with range queries on `created`, `resolved_at` and `closed_at`.
+`gather` is the report's only read of the store: range queries on the indexed `created`,
+`resolved_at` and `closed_at` columns, so a month's report reads that month, not the history.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from mailticket.desk import report as figures
 from mailticket.desk.calendar import BusinessCalendar
-from mailticket.model import OutboxState, OutgoingMail
+from mailticket.model import OutboxState
 from mailticket.store import Store
 
 
@@ -22,29 +22,23 @@ def gather(
     now: datetime,
     category_names: dict[str, str] | None = None,
 ) -> figures.ReportInput:
-    """The report's input, through the store's public reading methods only: the one place a
-    SQL store will replace with range queries. Keeps only the period's tickets (and the
-    backlog); messages are read without bodies."""
-    tickets = []
-    backlog = []
-    failed: list[OutgoingMail] = []
-    with store.transaction():  # one consistent read, and one catch-up for all the messages
-        for ticket in store.tickets():
-            if figures.still_open(ticket.status):
-                backlog.append(ticket)
-            touched = (ticket.created, ticket.resolved_at, ticket.closed_at)
-            if any(period.contains(moment, calendar) for moment in touched):
-                messages = tuple(store.messages(ticket.id, bodies=False))
-                tickets.append(figures.TicketFacts(ticket, messages))
-                # Per ticket: `outbox(FAILED)` would read every archived ticket's mail.
-                failed += [m for m in store.outbox_of(ticket.id) if m.state == OutboxState.FAILED]
-        quarantine = tuple(store.quarantine())
+    """The report's input in a few indexed queries, whatever the store holds: tickets
+    received, resolved or closed in the period (with their messages' headers, no bodies, and
+    their failed mail), the open backlog, and the period's quarantine."""
+    start, end = period.bounds(calendar)
+    with store.transaction():  # one consistent read
+        touched = store.tickets_touched(start, end)
+        ids = [ticket.id for ticket in touched]
+        messages = store.messages_of(ids, bodies=False)
+        failed = store.outbox_of_tickets(ids, OutboxState.FAILED)
+        backlog = store.tickets(figures.OPEN_STATUSES)
+        quarantine = store.quarantine_between(start, end)
     return figures.ReportInput(
         period=period,
         now=now,
-        tickets=tuple(tickets),
+        tickets=tuple(figures.TicketFacts(t, tuple(messages.get(t.id, ()))) for t in touched),
         backlog=tuple(backlog),
-        quarantine=quarantine,
+        quarantine=tuple(quarantine),
         outbox=tuple(failed),
         category_names=category_names,
     )

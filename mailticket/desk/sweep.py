@@ -1,5 +1,6 @@
 """The SLA sweep: tickets whose next check has come, each threshold acted on once and
-recorded in the same transaction as the mail it queues; archiving closed tickets.
+recorded (a UNIQUE row in `sla_fired`, inserted if absent) in the same transaction as the
+mail it queues, so two daemons never both act on it.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
         try:
             with desk.store.transaction():
                 for ticket_id in due[start : start + SWEEP_BATCH]:
-                    current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
-                    actions += _sweep_ticket(desk, current, now)
+                    actions += _sweep_one(desk, ticket_id, now)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -67,11 +67,29 @@ def sweep(desk: Desk, *, now: datetime | None = None, dry_run: bool = False) -> 
 SWEEP_BATCH = 200
 
 
+class _Taken(Exception):
+    """Another daemon recorded one of this ticket's thresholds first: the ticket is its."""
+
+
+def _sweep_one(desk: Desk, ticket_id: str, now: datetime) -> list[SweepAction]:
+    """One ticket in a savepoint: when another instance won a threshold (the UNIQUE row in
+    `sla_fired`), everything this one did for the ticket is undone and nothing is sent."""
+    try:
+        with desk.store.savepoint():
+            current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
+            return _sweep_ticket(desk, current, now)
+    except _Taken:
+        log.info("%s: its SLA threshold was acted on by another instance", ticket_id)
+        return []
+
+
 def _sweep_ticket(desk: Desk, ticket: Ticket, now: datetime) -> list[SweepAction]:
     calendar, policy = desk.config.business_calendar, desk.sla_policy
     effects = Effects()
     actions: list[SweepAction] = []
     for threshold in sla.due_now(ticket, calendar, policy, now):
+        if not desk.store.fire_threshold(ticket.id, threshold.name):  # insert-if-absent
+            raise _Taken(ticket.id)
         ticket, action = _act(desk, ticket, threshold, now, effects)
         ticket = replaced(ticket, sla_fired=(*ticket.sla_fired, threshold.name))
         actions.append(action)

@@ -497,7 +497,7 @@ def _stranger(
         return False
     sender = mail.from_addr.lower()
     participants = {ticket.customer.lower()}
-    for message in desk.store.messages(ticket.id):
+    for message in desk.store.messages(ticket.id, bodies=False):
         if message.direction == Direction.IN:
             participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
     participants.discard(desk.config.desk.address.lower())

@@ -2,21 +2,22 @@
 
 SQLite (one file under `[storage] path`) is the embedded default; PostgreSQL serves several
 daemons on one mailbox. Both run the same statements: `schema` defines the tables, `engine`
-opens them, `base` holds transactions and the small tables, `tickets` and `outbox` the rest.
+opens them, `base` holds transactions and the small tables, `tickets` and `outbox` the rest,
+`listing` the reads that must stay fast at 100,000 tickets (paging, the report's ranges).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailticket.store.listing import ListingStore, TicketFilter
 from mailticket.store.outbox import OutboxStore
-from mailticket.store.tickets import TicketStore
 
 if TYPE_CHECKING:
     from mailticket.config import Config
 
 
-class Store(TicketStore, OutboxStore):
+class Store(ListingStore, OutboxStore):
     """Domain operations over the tables; every public method runs in a transaction."""
 
 
@@ -30,4 +31,4 @@ def open_store(config: Config) -> Store:
     )
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "TicketFilter", "open_store"]

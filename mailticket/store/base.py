@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -19,8 +19,9 @@ from mailticket.store.engine import default_url, open_engine
 
 Record = dict[str, Any]
 
-# Insert-if-absent statements by (dialect, table, key columns): the dialect's own insert.
-_IGNORING: dict[tuple[str, str, tuple[str, ...]], Executable] = {}
+# Insert-if-absent statements by (dialect, table, key columns, RETURNING): the dialect's own.
+_IGNORING: dict[tuple[str, str, tuple[str, ...], bool], Executable] = {}
+_COUNTING: dict[str, Executable] = {}  # the counters' upsert, by dialect
 
 
 def utc_text(value: datetime | str | None) -> str | None:
@@ -39,12 +40,6 @@ def check_sha256(sha256: str) -> None:
 # Statements are built once, with bound parameters, and executed with values: building one per
 # call cost ~40 us of SQLAlchemy's expression and cache-key work (measured: 57 us a SELECT
 # built each time, 15 us prebuilt), and a mail runs about twenty.
-_BUMP = (
-    update(schema.counters)
-    .where(schema.counters.c.name == bindparam("b_name"))
-    .values(value=schema.counters.c.value + 1)
-    .returning(schema.counters.c.value)
-)
 _BLOB = select(schema.blobs.c.data).where(schema.blobs.c.sha256 == bindparam("b_sha"))
 
 
@@ -154,27 +149,38 @@ class StoreBase:
         """Insert unless a row with these key values exists (the first writer wins)."""
         self._c.execute(self._ignoring(table, tuple(keys)), values)
 
-    def _ignoring(self, table: Table, keys: tuple[str, ...]) -> Executable:
+    def _inserted_if_absent(self, table: Table, keys: list[str], **values: Any) -> bool:
+        """`_insert_ignore` that says whether this call inserted the row (RETURNING, not
+        rowcount: psycopg's rowcount counts a skipped row as one)."""
+        return self._c.execute(self._ignoring(table, tuple(keys), True), values).first() is not None
+
+    def _ignoring(self, table: Table, keys: tuple[str, ...], returning: bool = False) -> Executable:
         name = self._c.dialect.name
-        statement = _IGNORING.get((name, table.name, keys))
+        statement = _IGNORING.get((name, table.name, keys, returning))
         if statement is None:
             dialect = sqlite if name == "sqlite" else postgresql
-            statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-            _IGNORING[(name, table.name, keys)] = statement
+            ignoring = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+            statement = ignoring.returning(*(table.c[k] for k in keys)) if returning else ignoring
+            _IGNORING[(name, table.name, keys, returning)] = statement
         return statement
 
     # --- counters ---------------------------------------------------------------------------
 
     def _bump(self, name: str) -> int:
-        row = self._c.execute(_BUMP, {"b_name": name}).first()
-        if row is not None:
-            return int(row[0])
-        # The first use: two writers may both get here (PostgreSQL: both saw no row), so the
-        # row is made if nobody has (the other waits for the first), then counted as usual.
-        self._insert_ignore(schema.counters, ["name"], name=name, value=0)
-        row = self._c.execute(_BUMP, {"b_name": name}).first()
-        assert row is not None
-        return int(row[0])
+        """The counter's next value, in one upsert: two daemons making the year's first ticket
+        at once on PostgreSQL both found no row to update, and one failed on the insert."""
+        name_of_dialect = self._c.dialect.name
+        statement = _COUNTING.get(name_of_dialect)
+        if statement is None:
+            table = schema.counters
+            dialect = sqlite if name_of_dialect == "sqlite" else postgresql
+            statement = (
+                dialect.insert(table)
+                .on_conflict_do_update(index_elements=["name"], set_={"value": table.c.value + 1})
+                .returning(table.c.value)
+            )
+            _COUNTING[name_of_dialect] = statement
+        return int(self._c.execute(statement, {"name": name, "value": 1}).scalar_one())
 
     def next_ticket_id(self, prefix: str, year: int) -> str:
         """`OKW-2026-000123`: readable on the phone, numbered per year, never reused."""
@@ -218,11 +224,15 @@ class StoreBase:
             self._upsert(schema.marks, "name", name, value=value)
 
     def _upsert(self, table: Table, key: str, key_value: str, **values: Any) -> None:
-        done = self._c.execute(
-            update(table).where(table.c[key] == key_value).values(**values)
-        ).rowcount
-        if not done:
-            self._c.execute(insert(table).values({key: key_value, **values}))
+        """Insert or replace the row with this key, in one statement (no race between two
+        processes that both find it missing)."""
+        dialect = sqlite if self._c.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(table).values({key: key_value, **values})
+        self._c.execute(
+            statement.on_conflict_do_update(
+                index_elements=[key], set_={name: statement.excluded[name] for name in values}
+            )
+        )
 
     # --- IMAP position ----------------------------------------------------------------------
 

@@ -13,21 +13,22 @@ from mailticket.store.base import StoreBase
 
 
 def import_legacy(path: Path, store: StoreBase) -> dict[str, int]:
-    """Copy everything in one transaction; refuse a database that already holds tickets."""
+    """Copy everything in one transaction; refuse a database that already holds tickets.
+    The SLA thresholds each ticket fired go to `sla_fired` with it (`add_ticket`)."""
     from mailticket.store import legacy
+    from mailticket.store.listing import ListingStore, TicketFilter
     from mailticket.store.outbox import OutboxStore
-    from mailticket.store.tickets import TicketStore
 
     markers = ("CURRENT", "journal-0.log", "snapshot-0.json", "mailticket.json")
     if not any((path / name).exists() for name in markers):
         raise StoreError(f"{path} holds no store of the old format (no CURRENT or journal)")
-    assert isinstance(store, TicketStore) and isinstance(store, OutboxStore)
+    assert isinstance(store, ListingStore) and isinstance(store, OutboxStore)
     old = legacy.Store(path)
     meta = old._meta()
     counts = dict.fromkeys(("tickets", "messages", "outbox", "quarantine", "blobs"), 0)
     counts["blobs_missing"] = 0
     with store.transaction():
-        if store.tickets():
+        if store.list_tickets(TicketFilter(limit=1)):
             raise StoreError(
                 f"the store {store.where} has tickets already: import into an empty one"
             )

@@ -44,9 +44,9 @@ def test_upgrade_creates_and_stamps_then_status_counts_rows(
     config = write_config(tmp_path, extra)
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     table = capsys.readouterr().out
-    assert "up to date / 最新" in table and "0001" in table
+    assert "up to date / 最新" in table and "0002" in table
     report = status(config, capsys)
-    assert (report["engine / 引擎"], report["revision / 当前版本"]) == (engine, "0001")
+    assert (report["engine / 引擎"], report["revision / 当前版本"]) == (engine, "0002")
     assert report["tickets / 行数"] == 0
 
 

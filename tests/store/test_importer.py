@@ -29,7 +29,8 @@ def old_store(root: Path) -> legacy.Store:
         for number in (1, 2):
             ticket_id = old.next_ticket_id("PFX", 2026)
             status = TicketStatus.CLOSED if number == 1 else TicketStatus.OPEN
-            old.add_ticket(make_ticket(ticket_id, status=status))
+            fired = ("remind-50", "escalate") if number == 1 else ("first-response",)
+            old.add_ticket(make_ticket(ticket_id, status=status, sla_fired=fired))
             message = make_message(
                 ticket_id, raw_sha256=raw_sha, dedupe_key=f"mid:{number}", text="长" * 2000
             )
@@ -73,6 +74,9 @@ def test_everything_moves_and_the_counters_go_on(empty: Store, tmp_path: Path) -
         assert empty.get_ticket(ticket.id) == ticket
         assert empty.messages(ticket.id) == old.messages(ticket.id)
         assert empty.outbox_of(ticket.id) == old.outbox_of(ticket.id)
+    assert empty.get_ticket("PFX-2026-000001").sla_fired == ("remind-50", "escalate")
+    assert not empty.fire_threshold("PFX-2026-000001", "escalate")  # rows in sla_fired
+    assert not empty.fire_threshold("PFX-2026-000002", "first-response")
     assert empty.get_outgoing("M000001").attempts == 2
     assert empty.quarantine() == old.quarantine()
     assert empty.get_blob(old.quarantine()[0].raw_sha256).endswith(b"raw mail\r\n")
