@@ -101,6 +101,10 @@ class StorageConfig:
     url: str = ""
     password_env: str = ""
     password_file: str = ""
+    # PostgreSQL with several daemons: how long a frozen or unreachable daemon keeps the
+    # intake (and its one mail in doubt) before the server ends its session and another
+    # daemon takes over.
+    failover_seconds: int = 10
 
 
 @dataclass(frozen=True)
@@ -471,6 +475,8 @@ def _validate(config: Config, text: str) -> None:
     for key in ("poll_interval", "batch_size", "timeout"):
         if getattr(config.imap, key) < 1:
             fail("imap", key, "must be at least 1")
+    if not 2 <= config.storage.failover_seconds <= 3600:
+        fail("storage", "failover_seconds", "must be between 2 and 3600")
     _validate_calendar(config.calendar, fail)
     if config.templates_path and not config.templates_path.is_dir():
         fail("templates", "path", f"{config.templates_path} is not a folder")

@@ -94,6 +94,17 @@ def test_growth_run_prints_both_sizes_ratio_and_cli_times() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("mail_servers", "postgres")
+def test_ha_prints_the_failover_run() -> None:
+    output = bench(
+        "ha.py", "--mails", "4", "--setups", "leader killed", "--timeout", "200", "--json"
+    )
+    rate, seconds, tickets, sent = figure(output, "leader killed")
+    assert rate > 0 and seconds > 0 and tickets >= 1 and sent >= tickets
+    assert trailing_json(output)["runs"][0]["mails"] == 4
+
+
+@pytest.mark.integration
 @pytest.mark.usefixtures("mail_servers")
 def test_latency_prints_percentiles() -> None:
     output = bench("latency.py", "--mails", "1", "--gap", "0.5")

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import FrameType
 
 import schedule
@@ -21,10 +22,12 @@ from mailticket.desk.context import Desk
 from mailticket.desk.digest import send_digests
 from mailticket.desk.sweep import sweep
 from mailticket.errors import MailboxError, MailboxLoginError, MailticketError
-from mailticket.intake.cycle import IMAP_ERROR_MARK, intake_and_send, open_mailbox
+from mailticket.intake.cycle import IMAP_ERROR_MARK, intake_and_send, open_mailbox, position_key
 from mailticket.intake.imap import Mailbox
 from mailticket.oauth import section_tokens
+from mailticket.outbound.lease import current_process
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
+from mailticket.store.leader import FencedError, Leadership
 
 log = logging.getLogger("mailticket.daemon")
 
@@ -35,6 +38,7 @@ MAX_BACKOFF_SECONDS = 300
 OUTBOX_INTERVAL_SECONDS = 30
 SLA_INTERVAL_SECONDS = 60
 RULES_INTERVAL_SECONDS = 30  # how soon an edited rule file is in force (or its error logged)
+LEADER_POLL_SECONDS = 1.0  # how often a standby daemon tries to take the intake over
 
 
 class _Stop(Exception):
@@ -58,6 +62,21 @@ class Daemon:
             tokens = section_tokens(config, "imap", desk.clock)  # one cache for every reconnect
             connect = lambda: open_mailbox(config, tokens)  # noqa: E731
         self.connect = connect
+        # Of several daemons on one store and mailbox, one takes mail in and sweeps; the
+        # others send what is due and stand by (with no mailbox, every daemon sweeps: each
+        # threshold and digest is claimed once in the store all the same).
+        self.leadership: Leadership | None = None
+        if connect is not None:
+            me = current_process()
+            self.leadership = Leadership(
+                desk.store,
+                position_key(config),
+                host=me.host,
+                pid=me.pid,
+                token=me.token,
+                failover_seconds=config.storage.failover_seconds,
+            )
+        self._next_leader_try = 0.0
         self.use_idle = config.imap.idle if use_idle is None else use_idle
         self.mailbox: Mailbox | None = None
         self.stopping = threading.Event()
@@ -89,6 +108,9 @@ class Daemon:
         except MailboxError as exc:
             log.warning("%s: %s; reconnecting", name, exc)
             self._drop_mailbox()
+        except FencedError as exc:
+            log.warning("%s: %s; standing by", name, exc)
+            self._stand_by()
         except MailticketError as exc:
             log.error("%s: %s", name, exc)
         except Exception:
@@ -111,6 +133,8 @@ class Daemon:
     def sla_tick(self) -> None:
         """The SLA sweep and, once a day, the digests. Deadlines are stored data, so a tick
         that comes late (or after a restart) still finds everything that fell due."""
+        if self.leadership is not None and not self.leadership.leading():
+            return  # the leader sweeps
         actions = sweep(self.desk)
         digests = send_digests(self.desk)
         if actions or digests:
@@ -134,7 +158,8 @@ class Daemon:
     def intake(self) -> None:
         if self.mailbox is None:
             return
-        counts, sent = intake_and_send(self.desk, self.mailbox, self.send)
+        fence = self.leadership.fence if self.leadership is not None else None
+        counts, sent = intake_and_send(self.desk, self.mailbox, self.send, fence=fence)
         if counts:
             log.info("intake: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         self._log_drain(sent)
@@ -148,8 +173,38 @@ class Daemon:
 
     # --- connection --------------------------------------------------------------------------
 
+    def _lead(self, now: float) -> bool:
+        """Whether this daemon leads intake now: keep the lead, notice losing it (the lock's
+        session ended), or try to take it over once a second while standing by."""
+        leadership = self.leadership
+        if leadership is None or leadership.leading():
+            return True
+        if leadership.fence is not None or self.mailbox is not None:
+            log.warning("no longer the intake leader: standing by")
+            self._stand_by()
+        if now < self._next_leader_try:
+            return False
+        self._next_leader_try = now + LEADER_POLL_SECONDS
+        try:
+            fence = leadership.try_lead(datetime.now(UTC).isoformat())
+        except MailticketError as exc:
+            log.warning("could not take the intake over: %s", exc)
+            return False
+        if fence is None:
+            return False
+        log.info("intake leader for %s (epoch %d)", position_key(self.desk.config), fence.epoch)
+        self._guarded("outbox", self.drain)  # what the previous leader left queued
+        return True
+
+    def _stand_by(self) -> None:
+        self._drop_mailbox()
+        if self.leadership is not None:
+            self.leadership.release()
+
     def _ensure_mailbox(self, now: float) -> None:
         if self.connect is None or self.mailbox is not None or now < self._next_connect:
+            return
+        if not self._lead(now):
             return
         try:
             self.mailbox = self.connect()
@@ -209,7 +264,7 @@ class Daemon:
         except _Stop:
             pass
         finally:
-            self._drop_mailbox()
+            self._stand_by()
             log.info("mailticket stopped")
 
     def step(self) -> None:
@@ -218,6 +273,8 @@ class Daemon:
             # Exchange Online ends the session when its token expires: leave IDLE first.
             log.info("IMAP: the token expires soon; reconnecting with a new one")
             self._drop_mailbox()
+        if self.mailbox is not None:
+            self._lead(time.monotonic())  # notices a lost lead: closes the mailbox, stands by
         self._ensure_mailbox(time.monotonic())
         self.scheduler.run_pending()
         if self.stopping.is_set():
@@ -225,7 +282,8 @@ class Daemon:
         pause = self.scheduler.idle_seconds  # a property in schedule 1.2
         pause = 1.0 if pause is None else max(0.05, min(pause, IDLE_SLICE_SECONDS))
         if self.connect is not None and self.mailbox is None:
-            pause = min(pause, max(0.05, self._next_connect - time.monotonic()))
+            wake = max(self._next_connect, self._next_leader_try)
+            pause = min(pause, max(0.05, wake - time.monotonic()))
         self._waiting = True
         try:
             if self._idling():

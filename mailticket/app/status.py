@@ -19,6 +19,7 @@ from mailticket.errors import SMTP_LOGIN_FAILED
 from mailticket.intake.cycle import IMAP_ERROR_MARK, position_key
 from mailticket.model import Clock, OutboxState, OutgoingMail, system_clock
 from mailticket.store import Store, open_store
+from mailticket.store.leader import leader_name
 
 # Bilingual labels of the human table, in the order shown.
 LABELS = {
@@ -30,6 +31,7 @@ LABELS = {
     "quarantine": "quarantined / 隔离邮件",
     "imap_position": "IMAP position / IMAP 进度",
     "imap_error": "IMAP error / IMAP 错误",
+    "intake_leader": "intake leader / 收件主进程",
     "problems": "needs a person / 需要处理",
 }
 
@@ -91,6 +93,10 @@ def _gather(config: Config, store: Store, clock: Clock) -> dict[str, Any]:
             "moves_owed": len(position.get("pending", {})),
         },
         "imap_error": imap_error,
+        # several daemons: which one takes mail in (host, pid, epoch, since)
+        "intake_leader": store.leader_of(leader_name(position_key(config)))
+        if config.imap.host
+        else {},
         "problems": problems,
     }
 
@@ -107,6 +113,10 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _text(key: str, value: Any) -> str:
+    if key == "intake_leader":
+        if not value:
+            return "- (no daemon has taken mail in yet / 尚无)"
+        return f"{value['host']} pid {value['pid']}, epoch {value['epoch']}, since {value['since']}"
     if key == "outbox":
         return ", ".join(f"{state} {count}" for state, count in value.items())
     if key == "oldest_queued":

@@ -27,7 +27,9 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
     store, today = desk.store, local.date().isoformat()
     sent: list[OutgoingMail] = []
     with store.transaction():
-        if store.mark("digest") == today:
+        # Claimed first, in the transaction that queues the digests: of two daemons at once,
+        # one sets today's mark and sends; the other finds it set and sends nothing.
+        if not store.claim_mark("digest", today):
             return []
         waiting = store.tickets(TicketStatus.OPEN) + store.tickets(TicketStatus.PENDING)
         summary = yesterday_line(store, desk.config.business_calendar, now)
@@ -68,7 +70,6 @@ def send_digests(desk: Desk, now: datetime | None = None) -> list[OutgoingMail]:
             )
             store.enqueue(outgoing)
             sent.append(outgoing)
-        store.set_mark("digest", today)
     return sent
 
 

@@ -73,10 +73,12 @@ class _Taken(Exception):
 
 def _sweep_one(desk: Desk, ticket_id: str, now: datetime) -> list[SweepAction]:
     """One ticket in a savepoint: when another instance won a threshold (the UNIQUE row in
-    `sla_fired`), everything this one did for the ticket is undone and nothing is sent."""
+    `sla_fired`), everything this one did for the ticket is undone and nothing is sent. The
+    ticket is read with its row locked, so another daemon's sweep of it waits, then sees the
+    thresholds this one fired."""
     try:
         with desk.store.savepoint():
-            current = desk.store.get_ticket(ticket_id)  # as of now, under the lock
+            current = desk.store.lock_ticket(ticket_id)
             return _sweep_ticket(desk, current, now)
     except _Taken:
         log.info("%s: its SLA threshold was acted on by another instance", ticket_id)

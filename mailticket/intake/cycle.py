@@ -4,9 +4,10 @@ one MOVE, never a second ticket), a Maildir folder (demo), and intake followed b
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from mailticket.intake.imap import FetchedMail, ImapSettings, Mailbox
 from mailticket.intake.record import PROCESSED, QUARANTINED, take_in, take_in_alone
 from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
+from mailticket.store import Store
+from mailticket.store.leader import Fence, FencedError
 
 # The store mark where the daemon keeps its last IMAP connection error (JSON), for `status`.
 IMAP_ERROR_MARK = "imap_error"
@@ -54,14 +57,28 @@ def open_mailbox(config: Config, tokens: Tokens | None = None) -> Mailbox:
     return mailbox
 
 
+@contextlib.contextmanager
+def _writing(store: Store, fence: Fence | None) -> Iterator[None]:
+    """A store transaction that commits only while `fence` is still the leader's epoch."""
+    with store.transaction():
+        if fence is not None:
+            store.check_fence(fence)
+        yield
+
+
 def intake_cycle(
-    desk: Desk, mailbox: Mailbox, after_batch: Callable[[], None] | None = None
+    desk: Desk,
+    mailbox: Mailbox,
+    after_batch: Callable[[], None] | None = None,
+    *,
+    fence: Fence | None = None,
 ) -> Counter[str]:
     """Take in every message of the intake folder not yet taken in, then move it out.
 
     The position (UIDVALIDITY, last UID, moves still owed) is stored, so a crash between storing
     a ticket and moving its message costs one MOVE on the next cycle, never a second ticket.
-    `after_batch` runs once each batch is durable (and moved).
+    `after_batch` runs once each batch is durable (and moved). With a `fence` (several
+    daemons), every write checks it: a leader that was replaced commits nothing.
     """
     config, store = desk.config, desk.store
     folders = {PROCESSED: config.imap.processed_folder, QUARANTINED: config.imap.quarantine_folder}
@@ -76,40 +93,48 @@ def intake_cycle(
     owed = {int(u): d for u, d in position.get("pending", {}).items() if int(u) in set(present)}
     _move(mailbox, owed, folders)
     position["pending"] = {}
-    store.save_imap_position(key, position)
+    with _writing(store, fence):
+        store.save_imap_position(key, position)
     fresh = [u for u in present if u > position["last_uid"]]
     for start in range(0, len(fresh), config.imap.batch_size):
         batch = list(mailbox.fetch(fresh[start : start + config.imap.batch_size]))
         taken: Counter[str] = Counter()
         try:
-            position = _take_in_batch(desk, mailbox, batch, key, taken)
-        except StoreBusyError:
-            raise  # another process holds the store: nothing was written, try again later
+            position = _take_in_batch(desk, mailbox, batch, key, taken, fence)
+        except (StoreBusyError, FencedError):
+            raise  # the store is busy, or another daemon leads: nothing written, try later
         except Exception as exc:  # at a mail or at commit: the whole batch was undone
             log.warning("a batch of %d mails failed (%s): one by one now", len(batch), exc)
             taken.clear()
-            done = {f.uid: _take_in_alone(desk, f, key, taken) for f in batch}
+            done = {f.uid: _take_in_alone(desk, f, key, taken, fence) for f in batch}
             position = _owed(mailbox, done)
             if done:
-                store.save_imap_position(key, position)
+                with _writing(store, fence):
+                    store.save_imap_position(key, position)
         counts.update(taken)
         if batch:
             _move(mailbox, {int(u): d for u, d in position["pending"].items()}, folders)
             position["pending"] = {}
-            store.save_imap_position(key, position)
+            with _writing(store, fence):
+                store.save_imap_position(key, position)
             if after_batch is not None:
                 after_batch()
     return counts
 
 
 def _take_in_batch(
-    desk: Desk, mailbox: Mailbox, batch: list[FetchedMail], key: str, counts: Counter[str]
+    desk: Desk,
+    mailbox: Mailbox,
+    batch: list[FetchedMail],
+    key: str,
+    counts: Counter[str],
+    fence: Fence | None,
 ) -> dict[str, Any]:
     """One transaction for the batch: its mails, blobs and position become durable together
     (three fsyncs a batch, not a few a mail); `take_in` undoes a mail that fails alone (a
     savepoint) and quarantines it. A store failure (at a mail or at commit) undoes it all."""
     done: dict[int, str] = {}
-    with desk.store.transaction():
+    with _writing(desk.store, fence):
         for fetched in batch:
             result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
             done[fetched.uid] = result.destination
@@ -129,18 +154,24 @@ def _owed(mailbox: Mailbox, done: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def _take_in_alone(desk: Desk, fetched: FetchedMail, key: str, counts: Counter[str]) -> str:
-    result = take_in_alone(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
+def _take_in_alone(
+    desk: Desk, fetched: FetchedMail, key: str, counts: Counter[str], fence: Fence | None
+) -> str:
+    source = f"imap:{key}:{fetched.uid}"
+    result = take_in_alone(desk, fetched.raw, source, writing=lambda: _writing(desk.store, fence))
     counts[result.outcome] += 1
     return result.destination
 
 
-def intake_and_send(desk: Desk, mailbox: Mailbox, send: Sender) -> tuple[Counter[str], DrainResult]:
+def intake_and_send(
+    desk: Desk, mailbox: Mailbox, send: Sender, *, fence: Fence | None = None
+) -> tuple[Counter[str], DrainResult]:
     """`intake_cycle` with the outbox drained after each batch: a burst is answered batch by
     batch instead of after the whole inbox. (Draining in a thread beside the intake was
     measured too: no faster, as the GIL serialises the SMTP client's Python work.)"""
     result = DrainResult()
-    counts = intake_cycle(desk, mailbox, after_batch=lambda: result.add(drain_outbox(desk, send)))
+    drain = lambda: result.add(drain_outbox(desk, send))  # noqa: E731
+    counts = intake_cycle(desk, mailbox, after_batch=drain, fence=fence)
     return counts, result
 
 

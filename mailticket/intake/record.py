@@ -6,8 +6,11 @@ as the decision sequence.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
@@ -51,6 +54,7 @@ from mailticket.model import (
 )
 from mailticket.outbound import compose
 from mailticket.outbound.outbox import next_outbox_id, queue_effects
+from mailticket.store.leader import FencedError
 
 PROCESSED = "processed"
 
@@ -97,22 +101,32 @@ class _Failed(Exception):
         self.sha, self.reason, self.mail, self.dedupe_key = sha, reason, mail, mail.dedupe_key
 
 
-def take_in_alone(desk: Desk, raw: bytes, source: str, attempts: int = 2) -> IntakeResult:
-    """`take_in` in a transaction of its own, for a mail whose batch failed: a mail the store
-    still refuses (a value it cannot keep, a failure at commit) after `attempts` is
-    quarantined with the store's reason, so it cannot hold up the mails behind it. Raises
-    `StoreError` only when the store is busy or cannot take the quarantine record either."""
+def take_in_alone(
+    desk: Desk,
+    raw: bytes,
+    source: str,
+    *,
+    writing: Callable[[], AbstractContextManager[Any]] | None = None,
+    attempts: int = 2,
+) -> IntakeResult:
+    """`take_in` in a transaction of its own (`writing`, by default the store's), for a mail
+    whose batch failed: a mail the store still refuses (a value it cannot keep, a failure at
+    commit) after `attempts` is quarantined with the store's reason, so it cannot hold up the
+    mails behind it. Raises `StoreError` only when the store is busy, another daemon leads
+    (`FencedError`), or the quarantine record cannot be written either."""
+    writing = writing or desk.store.transaction
     for attempt in range(attempts):
         try:
-            return take_in(desk, raw, source)
-        except StoreBusyError:
+            with writing():
+                return take_in(desk, raw, source)
+        except (StoreBusyError, FencedError):
             raise
         except Exception as exc:  # whatever broke the commit: in the end, shunt the mail
             failure = exc
             log.warning("%s failed alone (attempt %d): %s", source, attempt + 1, exc)
     reason = f"the store refused this mail: {type(failure).__name__}: {failure}"
     sha = hashlib.sha256(raw).hexdigest()
-    with desk.store.transaction():
+    with writing():
         desk.store.put_blob(sha, raw)
         return _quarantine(desk, sha, reason.splitlines()[0][:500], source, dedupe_key=f"sha:{sha}")
 

@@ -62,22 +62,28 @@ def abandoned(
     *,
     single_daemon: bool,
     alive: Callable[[int], bool] = pid_alive,
+    session_gone: Callable[[str], bool] | None = None,
 ) -> bool:
     """Whether a `sending` mail's holder is gone, so the mail should be sent again now.
 
-    Any store: the lease expired. A single-daemon store (SQLite, whose lock the running daemon
-    holds): also when the holder ran on this host and is not alive, or is this pid with another
-    token (a process that died and whose pid we inherited), or ran on another host and took the
-    lease before this process started.
+    Any store: the lease expired. A store shared by several daemons (PostgreSQL): also when
+    `session_gone(token)` says the holder's presence session has ended (it died or froze). A
+    single-daemon store (SQLite, whose lock the running daemon holds): also when the holder ran
+    on this host and is not alive, or is this pid with another token (a process that died and
+    whose pid we inherited), or ran on another host and took the lease before this process
+    started.
     """
     if mail.state != OutboxState.SENDING:
         return False
     if mail.next_attempt is not None and mail.next_attempt <= now:
         return True
-    if not single_daemon or not mail.lease_holder:
+    if not mail.lease_holder:
         return False
     host, _, rest = mail.lease_holder.partition(" ")
     pid_text, _, token = rest.partition(" ")
+    if not single_daemon:
+        mine = token == me.token
+        return bool(token) and not mine and session_gone is not None and session_gone(token)
     if host == me.host and pid_text.isdigit():
         pid = int(pid_text)
         if pid == me.pid:

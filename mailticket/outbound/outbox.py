@@ -139,6 +139,9 @@ def drain_outbox(desk: Desk, send: Sender, *, me: Holder | None = None) -> Drain
     """
     me = me or current_process()
     result = DrainResult()
+    # PostgreSQL: hold our presence lock before taking any lease, so other daemons can tell
+    # a mail we are sending from one whose sender is gone.
+    desk.store.presence(me.token, desk.config.storage.failover_seconds)
     while True:
         batch = _due(desk, me, result)
         if not batch:
@@ -154,9 +157,10 @@ def _due(desk: Desk, me: Holder, result: DrainResult) -> list[OutgoingMail]:
     """The next batch: queued mail whose time came, and `sending` mail of a gone sender."""
     store, now = desk.store, desk.clock()
     single = store.engine.dialect.name == "sqlite"
+    gone = None if single else store.holder_gone
     due = {m.id: m for m in store.due_outgoing(now)}
     for mail in store.outbox(OutboxState.SENDING):
-        if mail.id not in due and abandoned(mail, me, now, single_daemon=single):
+        if mail.id not in due and abandoned(mail, me, now, single_daemon=single, session_gone=gone):
             due[mail.id] = mail
     for mail in due.values():
         if mail.state == OutboxState.SENDING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailticket.store.leader import LeaderStore
 from mailticket.store.listing import ListingStore, TicketFilter
 from mailticket.store.outbox import OutboxStore
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from mailticket.config import Config
 
 
-class Store(ListingStore, OutboxStore):
+class Store(ListingStore, OutboxStore, LeaderStore):
     """Domain operations over the tables; every public method runs in a transaction."""
 
 

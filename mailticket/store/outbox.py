@@ -21,6 +21,21 @@ _SAVE = update(_O).where(_O.c.id == bindparam("b_id"))
 _CLAIM = _SAVE.where(_O.c.state == bindparam("b_state"))
 _CLAIM_AT_ONCE = _CLAIM.where(_O.c.next_attempt.is_(None))
 _CLAIM_AT = _CLAIM.where(_O.c.next_attempt == bindparam("b_when"))
+# PostgreSQL: the same claim through `FOR UPDATE SKIP LOCKED`, so a row another daemon is
+# claiming this moment is passed over instead of waited for.
+_FREE = select(_O.c.id).where(_O.c.id == bindparam("b_id"), _O.c.state == bindparam("b_state"))
+_SKIP_LOCKED_AT_ONCE = update(_O).where(
+    _O.c.id.in_(
+        _FREE.where(_O.c.next_attempt.is_(None)).with_for_update(skip_locked=True).scalar_subquery()
+    )
+)
+_SKIP_LOCKED_AT = update(_O).where(
+    _O.c.id.in_(
+        _FREE.where(_O.c.next_attempt == bindparam("b_when"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+)
 _AUTOMATIC_SINCE = select(func.count()).where(
     _R.c.address == bindparam("b_address"),
     _R.c.created >= bindparam("b_since"),
@@ -122,9 +137,11 @@ class OutboxStore(StoreBase):
         if when is not None:
             values["b_when"] = when
         with self.transaction(durable=False):  # see `transaction`: a lost claim re-sends once
-            return bool(
-                self._c.execute(_CLAIM_AT_ONCE if when is None else _CLAIM_AT, values).rowcount
-            )
+            if self._c.dialect.name == "postgresql":  # another sender's claim: skipped, not awaited
+                statement = _SKIP_LOCKED_AT_ONCE if when is None else _SKIP_LOCKED_AT
+            else:  # BEGIN IMMEDIATE: no one else is writing
+                statement = _CLAIM_AT_ONCE if when is None else _CLAIM_AT
+            return bool(self._c.execute(statement, values).rowcount)
 
     def due_outgoing(self, now: datetime) -> list[OutgoingMail]:
         """Queued mail whose time has come, and `sending` mail whose sender died mid-send.

@@ -25,6 +25,7 @@ _CHUNK = 500  # ids per IN (...) list
 # Built once and executed with values (see `base`): the statements every mail runs.
 _T, _M = schema.tickets, schema.messages
 _TICKET_DOC = select(_T.c.doc).where(_T.c.id == bindparam("b_id"))
+_LOCK_TICKET = _TICKET_DOC.with_for_update()
 _UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("b_id"))
 _F = schema.sla_fired
 _FIRED = (
@@ -131,6 +132,16 @@ class TicketStore(StoreBase):
             if record is None:
                 raise NotFoundError(f"no ticket {ticket_id}")
             return self._tickets_of([record])[0]
+
+    def lock_ticket(self, ticket_id: str) -> Ticket:
+        """Inside a transaction: the ticket as of now, its row locked until the transaction
+        ends (PostgreSQL `FOR UPDATE`; SQLite's BEGIN IMMEDIATE locks everything), so two
+        processes acting on it one after the other each see what the other wrote."""
+        with self.transaction():
+            row = self._c.execute(_LOCK_TICKET, {"b_id": ticket_id}).first()
+            if row is None:
+                raise NotFoundError(f"no ticket {ticket_id}")
+            return self._tickets_of([dict(row[0])])[0]
 
     def find_ticket(self, ticket_id: str) -> Ticket | None:
         try:

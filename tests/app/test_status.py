@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -49,4 +51,6 @@ def test_status_shows_a_refused_imap_login_until_it_is_fixed(
     assert main(["--config", str(path), "status"]) == 0
     out = capsys.readouterr().out
     assert "needs a person / 需要处理           none / 无" in out
+    leader = next(line for line in out.splitlines() if line.startswith("intake leader / 收件"))
+    assert f" {socket.gethostname()} pid {os.getpid()}, epoch 2, since 20" in leader
     assert f"{imap_account.username}@{imap_account.host}/INBOX uidvalidity" in out
