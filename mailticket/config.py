@@ -117,6 +117,9 @@ class AgentsConfig:
     require_authentication: bool = True
     trusted_authserv_ids: list[str] = field(default_factory=list)
     reopen_days: int = 7
+    # The customer's files attached to an agent's notice, at most this many bytes a mail (the
+    # rest listed; `#attachments` sends them all); 0 lists them only.
+    attach_max_bytes: int = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -504,6 +507,8 @@ def _validate(config: Config, text: str) -> None:
             fail("agents", "domains", f"{domain!r} is not a domain (write it without @)")
     if config.agents.reopen_days < 0:
         fail("agents", "reopen_days", "must be 0 or more")
+    if config.agents.attach_max_bytes < 0:
+        fail("agents", "attach_max_bytes", "must be 0 or more")
 
 
 def _validate_calendar(part: CalendarConfig, fail: Callable[[str, str, str], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import shutil
 import subprocess
 import sys
@@ -95,7 +96,9 @@ def complaint(
     sender: str = "张伟 <zhang.wei@qq.example>",
     message_id: str = "<c1@qq.example>",
     in_reply_to: str | None = None,
+    attachments: tuple[tuple[str, bytes], ...] = (),
 ) -> bytes:
+    """A customer's mail as a mail client writes it; `attachments` are (file name, bytes)."""
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = sender
     message["To"] = "complaints@okwallet.example"
@@ -106,6 +109,10 @@ def complaint(
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to
     message.set_content(body, charset="utf-8")
+    for filename, data in attachments:
+        known = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        maintype, _, subtype = known.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return message.as_bytes()
 
 
@@ -131,8 +138,9 @@ def folder_contents(account: ImapAccount, folder: str) -> list[tuple[str, tuple[
 
 
 def run_cli(
-    config_path: Path, *args: str, stdin: bytes | None = None
+    config_path: Path, *args: str, stdin: bytes | None = None, umask: int = -1
 ) -> subprocess.CompletedProcess:
+    """`mailticket --config CONFIG ARGS...` in a child process (with `umask`, if given)."""
     return subprocess.run(
         [sys.executable, "-m", "mailticket", "--config", str(config_path), *args],
         input=stdin,
@@ -140,6 +148,7 @@ def run_cli(
         check=False,
         cwd=PROJECT,
         timeout=60,
+        umask=umask,
     )
 
 

@@ -28,11 +28,12 @@ KINDS = {
         "outbound.compose", "outbound.headers", "oauth.tokens", "oauth.config",
     },
     "edges": {
-        "config", "store", "intake.imap", "outbound.smtp", "outbound.lease",
+        "config", "private", "store", "intake.imap", "outbound.smtp", "outbound.lease",
         "oauth", "oauth.microsoft", "oauth.google", "oauth.http", "oauth.command",
     },
     "orchestration": {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
+        "desk.customer_mail", "desk.files",
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
         "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
         "app.cli", "app.checks", "app.exits", "app.rules_test", "app.daemon", "app.views",

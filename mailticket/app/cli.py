@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("mailticket").setLevel(logging.WARNING)
     if not args.verbose:  # Alembic says "Context impl SQLiteImpl." at every start
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Every file and folder any command creates (the store, exports, token caches, a demo's
+    # Maildir) is its user's alone, whatever the umask of the shell, cron job or unit.
+    init.private_umask()
     try:
         return _dispatch(args)
     except MailticketError as exc:
@@ -153,7 +156,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         code = check(config, args.json, logins.connect_report(config) if args.connect else {})
         return code
-    init.private_umask()  # from here on commands may write the store (`run` above all)
     if args.command == "ingest":
         return _ingest(config, args.file)
     if args.command == "status":

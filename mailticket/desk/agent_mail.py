@@ -4,17 +4,21 @@ customer, resolution terms and telling the assignee.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mailticket.desk import agents
 from mailticket.desk.commands import USAGE, Problem, parse_commands
-from mailticket.desk.context import Desk
+from mailticket.desk.context import Desk, log
+from mailticket.desk.customer_mail import tell_customer
 from mailticket.desk.decide import (
+    AgentDecision,
     decide_agent_mail,
+    throttle_reason,
     with_status,
 )
-from mailticket.desk.sweep import tell_customer
+from mailticket.desk.files import agent_files, bundles, customer_files
 from mailticket.desk.tickets import (
     Effects,
     category,
@@ -24,12 +28,14 @@ from mailticket.desk.tickets import (
     with_deadline,
 )
 from mailticket.model import (
+    Attachment,
     InboundMail,
     MessageKind,
     Ticket,
 )
 from mailticket.outbound import compose
-from mailticket.outbound.outbox import notify_agents
+from mailticket.outbound.headers import header_safe
+from mailticket.outbound.outbox import next_outbox_id, notify_agents
 
 
 def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
@@ -49,11 +55,13 @@ def agent_claim(desk: Desk, mail: InboundMail) -> agents.Verdict | None:
 def act_on_agent_mail(
     desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects
 ) -> tuple[Ticket, MessageKind]:
-    """An authenticated agent's mail on a ticket: its commands applied and its words relayed
-    to the customer; or, when a command line is not understood, nothing done and the agent
-    told which line. Returns the ticket and how the mail is recorded (AGENT or NOTE)."""
-    now, sender, assigned = desk.clock(), mail.from_addr, ticket.assignee
+    """An authenticated agent's mail on a ticket: its commands applied and its words (and
+    files) relayed to the customer; or, when a command line is not understood, nothing done
+    and the agent told which line. Returns the ticket and how the mail is recorded (AGENT or
+    NOTE)."""
+    now, sender = desk.clock(), mail.from_addr
     rules = desk.rules.current if desk.rules else None
+    files = agent_files(desk, ticket, mail.attachments)
     # The "history when nothing else" text is for customers' mail: an agent's reply with no
     # words of its own would relay our internal notice (score, flags, assignee) to the customer.
     decision = decide_agent_mail(
@@ -63,23 +71,15 @@ def act_on_agent_mail(
         addressed_customer=ticket.customer.lower() in (a.lower() for a in (*mail.to, *mail.cc)),
         is_agent=desk.config.is_agent,
         categories=[c.id for c in rules.categories] if rules else [],
+        files=len(files),
     )
     effects.notes.extend(decision.notes)
     if decision.problems:
         problems = "; ".join(str(p) for p in decision.problems)
         effects.notes.append(f"not understood, nothing done: {problems}")
-        notify_agents(
-            desk,
-            ticket,
-            "command_error",
-            effects,
-            recipients=[sender],
-            kind=MessageKind.COMMAND_ERROR,
-            thread=(*mail.references, mail.message_id),
-            problems=list(decision.problems),
-            usages=list(USAGE.values()),
-        )
+        _tell_sender(desk, ticket, mail, "command_error", effects, problems=decision.problems)
         return ticket, decision.kind
+    assigned = ticket.assignee
     if decision.status is not None:
         ticket = with_status(ticket, decision.status, now)
     if decision.priority is not None and decision.priority != ticket.priority:
@@ -93,30 +93,94 @@ def act_on_agent_mail(
         )
     if decision.public and ticket.first_response_at is None:
         ticket = replace(ticket, first_response_at=now)
-    if decision.send is not None:
-        terms = (
-            _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
-        )
-        tell_customer(desk, ticket, decision.send, effects, now, text=decision.text, **terms)
-    if decision.send is None and not decision.text and not decision.notes:
-        effects.notes.append("agent mail with no words of its own: nothing sent to the customer")
-        notify_agents(
-            desk,
-            ticket,
-            "command_error",
-            effects,
-            recipients=[sender],
-            kind=MessageKind.COMMAND_ERROR,
-            thread=(*mail.references, mail.message_id),
-            problems=[Problem("(没有新的文字 no new text)", "只有引用 only quoted text")],
-            usages=list(USAGE.values()),
-        )
+    _answer(desk, ticket, mail, decision, files if decision.files else [], effects)
     if decision.assignee not in ("", sender.lower(), assigned):
         last = last_customer_mail(desk, ticket)
         notify_assignee(
             desk, ticket, "assigned", effects, assigned_by=sender, text=last.text if last else ""
         )
     return ticket, decision.kind
+
+
+def _answer(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    decision: AgentDecision,
+    files: list[Attachment],
+    effects: Effects,
+) -> None:
+    """The agent's words and files to the customer (or the agent told why not), and the
+    customer's files to the agent on `#attachments`."""
+    now = desk.clock()
+    if decision.send is not None:
+        terms = (
+            _resolution_terms(desk, ticket, now) if decision.send == MessageKind.RESOLUTION else {}
+        )
+        [bundle] = bundles(desk, files, sum(f.size for f in files), split=False)
+        _, held = tell_customer(
+            desk,
+            ticket,
+            decision.send,
+            effects,
+            now,
+            attachments=bundle.attached,
+            text=decision.text,
+            files=list(bundle.listed),
+            **terms,
+        )
+        if held:
+            _tell_sender(desk, ticket, mail, "not_sent", effects, reason=held)
+    if decision.fetch:
+        _send_customer_files(desk, ticket, mail, effects)
+    if decision.send is None and not decision.text and not decision.notes:
+        effects.notes.append("agent mail with no words of its own: nothing sent to the customer")
+        problem = Problem("(没有新的文字 no new text)", "只有引用 only quoted text")
+        _tell_sender(desk, ticket, mail, "command_error", effects, problems=[problem])
+
+
+def _send_customer_files(desk: Desk, ticket: Ticket, mail: InboundMail, effects: Effects) -> None:
+    """`#attachments`: every file the customer sent on the ticket, to the agent who asked, in
+    as many mails as `[agents] attach_max_bytes` allows (never to anyone else)."""
+    found = customer_files(desk, ticket)
+    parts = bundles(desk, found, desk.config.agents.attach_max_bytes, split=True)
+    for number, bundle in enumerate(parts, 1):
+        _tell_sender(
+            desk,
+            ticket,
+            mail,
+            "attachments",
+            effects,
+            attachments=bundle.attached,
+            files=list(bundle.listed),
+            part=number,
+            parts=len(parts),
+        )
+    effects.notes.append(f"{len(found)} file(s) of the customer's sent to {mail.from_addr}")
+
+
+def _tell_sender(
+    desk: Desk,
+    ticket: Ticket,
+    mail: InboundMail,
+    template: str,
+    effects: Effects,
+    attachments: Sequence[Attachment] = (),
+    **context: object,
+) -> None:
+    """A mail to the agent who wrote `mail`, in answer to it."""
+    notify_agents(
+        desk,
+        ticket,
+        template,
+        effects,
+        recipients=[mail.from_addr],
+        kind=MessageKind.COMMAND_ERROR,
+        thread=(*mail.references, mail.message_id),
+        attachments=attachments,
+        usages=list(USAGE.values()),
+        **context,
+    )
 
 
 def _resolution_terms(desk: Desk, ticket: Ticket, now: datetime) -> dict[str, object]:
@@ -132,11 +196,17 @@ def _resolution_terms(desk: Desk, ticket: Ticket, now: datetime) -> dict[str, ob
 
 
 def notify_assignee(
-    desk: Desk, ticket: Ticket, occasion: str, effects: Effects, **context: object
+    desk: Desk,
+    ticket: Ticket,
+    occasion: str,
+    effects: Effects,
+    files: Sequence[Attachment] = (),
+    **context: object,
 ) -> None:
-    """Tell the assignee, or the team while nobody is assigned, what happened on a ticket.
-    Each notice answers the ticket's previous one and has Reply-To the desk, so an agent's
-    answer comes back here, on this ticket."""
+    """Tell the assignee, or the team while nobody is assigned, what happened on a ticket,
+    with the customer's new `files` attached up to `[agents] attach_max_bytes` (the rest
+    listed). Each notice answers the ticket's previous one and has Reply-To the desk, so an
+    agent's answer comes back here, on this ticket."""
     to = ticket.assignee or desk.config.team_for(ticket.category)
     if not to:
         return
@@ -148,6 +218,7 @@ def notify_assignee(
         for m in desk.store.messages(ticket.id, bodies=False)  # headers are enough
         if m.kind == MessageKind.AGENT_NOTIFICATION
     ]
+    [bundle] = bundles(desk, files, desk.config.agents.attach_max_bytes, split=False)
     notify_agents(
         desk,
         ticket,
@@ -156,7 +227,48 @@ def notify_assignee(
         recipients=[to],
         kind=MessageKind.AGENT_NOTIFICATION,
         thread=tuple(earlier[-10:]),
+        attachments=bundle.attached,
+        files=list(bundle.listed),
         occasion=occasion,
         **compose.ticket_facts(ticket, category(desk, ticket), desk.config.zone),
         **context,
+    )
+
+
+def answer_unmatched_agent(desk: Desk, mail: InboundMail) -> None:
+    """An agent's mail that matches no ticket (a reply to the digest, a new thread) is kept
+    in quarantine, never a ticket with the agent as its customer; the agent is told how to
+    reach a ticket, at most `[limits] auto_replies_per_sender_per_hour` times an hour."""
+    store, now = desk.store, desk.clock()
+    kinds = {MessageKind.COMMAND_ERROR.value}
+    sent = store.automatic_replies_since(mail.from_addr, kinds, now - timedelta(hours=1))
+    held = throttle_reason(sent, desk.config.limits.auto_replies_per_sender_per_hour, False)
+    if held:
+        log.warning(
+            "%s not told that %s matched no ticket: %s", mail.from_addr, mail.message_id, held
+        )
+        return
+    text, html = desk.templates.render(
+        "no_ticket",
+        "agent",
+        subject=header_safe(mail.subject),
+        prefix=desk.config.desk.ticket_prefix,
+        desk_name=desk.config.desk.name,
+    )
+    store.enqueue(
+        compose.build_mail(
+            desk=desk.identity,
+            outbox_id=next_outbox_id(store),
+            ticket_id="UNMATCHED",  # about no ticket: a reply to it matches none either
+            kind=MessageKind.COMMAND_ERROR,
+            recipients=[("", mail.from_addr)],
+            subject=text.strip().splitlines()[0],
+            text=text,
+            html=html,
+            now=now,
+            language="zh",
+            auto_submitted="auto-replied",
+            in_reply_to=mail.message_id,
+            references=mail.references,
+        )
     )

@@ -1,5 +1,6 @@
 """Commands agents write at the top of a mail, before their text: `#status resolved`,
-`#assign me`, `#priority high`, `#category withdrawal_delayed`, `#note`, `#resolve`.
+`#assign me`, `#priority high`, `#category withdrawal_delayed`, `#note`, `#resolve`,
+`#attachments` (the customer's files, sent to the agent).
 
 Reading them is strict on purpose: a line that is not exactly a known command is reported back
 to the agent, never guessed, because a guess could close a ticket or mail a customer. Only the
@@ -23,6 +24,7 @@ USAGE = {
     "category": "#category <category id>",
     "note": "#note",
     "resolve": "#resolve",
+    "attachments": "#attachments",
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -70,7 +72,7 @@ def _read(line: str) -> Command | Problem:
         return Command(name, value, line)
     if name == "note":  # `#note text` on one line, as the notice suggests, or text below
         return Command(name, argument.strip(), line)
-    if name == "resolve":
+    if name in ("resolve", "attachments"):
         if argument:
             return Problem(line, f"{USAGE[name]} takes nothing after it; write the text below")
         return Command(name, "", line)

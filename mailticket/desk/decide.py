@@ -26,12 +26,13 @@ class Action(StrEnum):
 class Decision:
     action: Action
     kind: MessageKind
-    acknowledge: bool = False
+    acknowledge: bool = False  # answer the sender (QUARANTINE: an agent told it matched nothing)
     notes: tuple[str, ...] = ()
     reason: str = ""  # why it goes to quarantine
     reopen: bool = False  # a customer answered a resolved ticket in time
     resume: bool = False  # a customer answered a pending ticket: it is open again
     continues: str = ""  # NEW_TICKET: the resolved or closed ticket the customer answered
+    machine: str = ""  # NEW_TICKET: why its sender is a machine we never answer (a loop)
 
 
 _ROBOT_SENDER = re.compile(
@@ -126,10 +127,21 @@ def decide_inbound(
             MessageKind.AUTOMATED,
             reason="mail from the desk's own address that continues no ticket (a loop?)",
         )
-    if is_agent:
-        notes += ("no automatic reply: the sender is an agent",)
-        return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, notes=notes)
-    return Decision(Action.NEW_TICKET, MessageKind.COMPLAINT, acknowledge=not blocked, notes=notes)
+    if is_agent:  # a reply to the digest, a new thread: an agent is never a ticket's customer
+        return Decision(
+            Action.QUARANTINE,
+            MessageKind.AGENT,
+            acknowledge=not blocked,  # the agent is told; never their out-of-office
+            notes=notes,
+            reason="an agent's mail that matches no ticket",
+        )
+    return Decision(
+        Action.NEW_TICKET,
+        MessageKind.COMPLAINT,
+        acknowledge=not blocked,
+        notes=notes,
+        machine=blocked or "",
+    )
 
 
 def _customer_answer(ticket: Ticket, now: datetime, reopen_days: int) -> Decision:
@@ -194,6 +206,8 @@ class AgentDecision:
     text: str = ""  # what the customer reads: the agent's words without the commands
     public: bool = False  # the customer hears from an agent (relayed, or written directly)
     notes: tuple[str, ...] = ()
+    files: bool = False  # the agent's files go to the customer with `send`
+    fetch: bool = False  # `#attachments`: the customer's files go to the agent
 
 
 def decide_agent_mail(
@@ -204,10 +218,12 @@ def decide_agent_mail(
     addressed_customer: bool,
     is_agent: Callable[[str], bool],
     categories: Collection[str],
+    files: int = 0,
 ) -> AgentDecision:
     """Commands, and whether the agent's words go to the customer: as a reply, as the
     resolution (`#resolve`, `#status resolved`), not at all (`#note`, no words), or not
-    again (`addressed_customer`: the agent wrote to them directly and copied the desk)."""
+    again (`addressed_customer`: the agent wrote to them directly and copied the desk). The
+    agent's own `files` are content too: alone they go out with a short line from the desk."""
     problems = list(commands.problems)
     note = commands.get("note") is not None
     kind = MessageKind.NOTE if note else MessageKind.AGENT
@@ -229,13 +245,16 @@ def decide_agent_mail(
     priority = commands.get("priority")
     notes = [f"#{c.name} {c.argument}".rstrip() + f" by {sender}" for c in commands.commands]
     words = "" if note else commands.text
+    content = bool(words) or (files > 0 and not note)
     send: MessageKind | None = None
-    if words and addressed_customer:
+    if content and addressed_customer:
         notes.append("written to the customer directly (desk copied): not sent again")
-    elif words and ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
+    elif content and ticket.customer.lower() in (a.lower() for a in ticket.undeliverable):
         notes.append(f"not sent: {ticket.customer} is marked undeliverable")
-    elif words:
+    elif content:
         send = MessageKind.RESOLUTION if status == TicketStatus.RESOLVED else MessageKind.REPLY
+        if not words:
+            notes.append(f"{files} file(s) of the agent's, no words: sent with the desk's line")
     return AgentDecision(
         kind,
         status=status,
@@ -244,8 +263,10 @@ def decide_agent_mail(
         category=category.argument if category else "",
         send=send,
         text=words,
-        public=send is not None or (bool(words) and addressed_customer),
+        public=send is not None or (content and addressed_customer),
         notes=tuple(notes),
+        files=send is not None and files > 0,
+        fetch=commands.get("attachments") is not None,
     )
 
 

@@ -10,14 +10,8 @@ from datetime import datetime
 
 from mailticket.desk import sla
 from mailticket.desk.context import Desk, log
-from mailticket.desk.tickets import (
-    Effects,
-    agents_for,
-    category,
-    last_customer_mail,
-    save_ticket,
-    undeliverable,
-)
+from mailticket.desk.customer_mail import tell_customer
+from mailticket.desk.tickets import Effects, agents_for, save_ticket
 from mailticket.model import (
     MessageKind,
     Ticket,
@@ -25,7 +19,7 @@ from mailticket.model import (
     replaced,
 )
 from mailticket.outbound import compose
-from mailticket.outbound.outbox import next_outbox_id, notify_agents, queue_effects
+from mailticket.outbound.outbox import notify_agents, queue_effects
 
 
 @dataclass(frozen=True)
@@ -139,7 +133,7 @@ def _act(
         )
     elif threshold.action == "delay":
         new_due = sla.extended_due(ticket, desk.config.business_calendar, desk.sla_policy, now)
-        recipients = tell_customer(
+        recipients, _ = tell_customer(
             desk,
             ticket,
             MessageKind.DELAY_NOTICE,
@@ -150,40 +144,10 @@ def _act(
         )
         ticket = replaced(ticket, due=new_due, updated=now)
     elif threshold.action == "info_reminder":
-        recipients = tell_customer(desk, ticket, MessageKind.INFO_REMINDER, effects, now)
+        recipients, _ = tell_customer(desk, ticket, MessageKind.INFO_REMINDER, effects, now)
     elif threshold.action == "auto_close":
-        recipients = tell_customer(desk, ticket, MessageKind.CLOSING_NOTICE, effects, now)
+        recipients, _ = tell_customer(desk, ticket, MessageKind.CLOSING_NOTICE, effects, now)
         ticket = replaced(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
     else:  # close_resolved: the reopening window has passed; nothing to send
         ticket = replaced(ticket, status=TicketStatus.CLOSED, closed_at=now, updated=now)
     return ticket, SweepAction(ticket.id, threshold.name, threshold.action, tuple(recipients))
-
-
-def tell_customer(
-    desk: Desk,
-    ticket: Ticket,
-    kind: MessageKind,
-    effects: Effects,
-    now: datetime,
-    **context: object,
-) -> list[str]:
-    """Queue a mail to the customer (scheduled, or an agent's words), threaded under their
-    last mail."""
-    if undeliverable(ticket, ticket.customer):
-        effects.notes.append(f"no {kind.value}: the address is marked undeliverable")
-        return []
-    last = last_customer_mail(desk, ticket, bodies=False)
-    outgoing, text = compose.scheduled_customer_mail(
-        desk.templates,
-        desk.identity,
-        ticket,
-        kind,
-        outbox_id=next_outbox_id(desk.store),
-        now=now,
-        in_reply_to=last.message_id if last else "",
-        references=last.references if last else (),
-        category=category(desk, ticket),
-        **context,
-    )
-    effects.outgoing.append((outgoing, text))
-    return list(outgoing.rcpt_to)

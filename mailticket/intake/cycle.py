@@ -158,7 +158,7 @@ def _take_in_alone(
     desk: Desk, fetched: FetchedMail, key: str, counts: Counter[str], fence: Fence | None
 ) -> str:
     source = f"imap:{key}:{fetched.uid}"
-    result = take_in_alone(desk, fetched.raw, source, writing=lambda: _writing(desk.store, fence))
+    result = take_in_alone(desk, fetched.raw, source, lambda: _writing(desk.store, fence))
     counts[result.outcome] += 1
     return result.destination
 

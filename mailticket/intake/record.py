@@ -9,21 +9,25 @@ import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
-from mailticket.completeness.rules import Category
 from mailticket.completeness.score import Assessment
 from mailticket.desk import agents
-from mailticket.desk.agent_mail import act_on_agent_mail, agent_claim, notify_assignee
+from mailticket.desk.agent_mail import (
+    act_on_agent_mail,
+    agent_claim,
+    answer_unmatched_agent,
+    notify_assignee,
+)
 from mailticket.desk.context import Desk, log
+from mailticket.desk.customer_mail import hold_as_loop, reply_automatically
 from mailticket.desk.decide import (
     Action,
     Decision,
     decide_inbound,
-    throttle_reason,
     wants_information_reply,
     with_status,
 )
@@ -36,7 +40,6 @@ from mailticket.desk.tickets import (
     new_ticket,
     rescore,
     save_ticket,
-    undeliverable,
 )
 from mailticket.errors import StoreBusyError, StoreError
 from mailticket.intake.bounces import apply_bounce, returned_mail
@@ -52,8 +55,7 @@ from mailticket.model import (
     TicketMessage,
     TicketStatus,
 )
-from mailticket.outbound import compose
-from mailticket.outbound.outbox import next_outbox_id, queue_effects
+from mailticket.outbound.outbox import queue_effects
 from mailticket.store.leader import FencedError
 
 PROCESSED = "processed"
@@ -102,20 +104,14 @@ class _Failed(Exception):
 
 
 def take_in_alone(
-    desk: Desk,
-    raw: bytes,
-    source: str,
-    *,
-    writing: Callable[[], AbstractContextManager[Any]] | None = None,
-    attempts: int = 2,
+    desk: Desk, raw: bytes, source: str, writing: Callable[[], AbstractContextManager[Any]]
 ) -> IntakeResult:
-    """`take_in` in a transaction of its own (`writing`, by default the store's), for a mail
-    whose batch failed: a mail the store still refuses (a value it cannot keep, a failure at
-    commit) after `attempts` is quarantined with the store's reason, so it cannot hold up the
-    mails behind it. Raises `StoreError` only when the store is busy, another daemon leads
-    (`FencedError`), or the quarantine record cannot be written either."""
-    writing = writing or desk.store.transaction
-    for attempt in range(attempts):
+    """`take_in` in a transaction of its own (`writing`), for a mail whose batch failed: a
+    mail the store still refuses twice (a value it cannot keep, a failure at commit) is
+    quarantined with the store's reason, so it cannot hold up the mails behind it. Raises
+    `StoreError` only when the store is busy, another daemon leads (`FencedError`), or the
+    quarantine record cannot be written either."""
+    for attempt in (1, 2):
         try:
             with writing():
                 return take_in(desk, raw, source)
@@ -123,7 +119,7 @@ def take_in_alone(
             raise
         except Exception as exc:  # whatever broke the commit: in the end, shunt the mail
             failure = exc
-            log.warning("%s failed alone (attempt %d): %s", source, attempt + 1, exc)
+            log.warning("%s failed alone (attempt %d): %s", source, attempt, exc)
     reason = f"the store refused this mail: {type(failure).__name__}: {failure}"
     sha = hashlib.sha256(raw).hexdigest()
     with writing():
@@ -254,7 +250,7 @@ def _record(
             decision = replace(decision, reopen=False, resume=False)
         if decision.action == Action.QUARANTINE:
             mail = case.mail
-            return _quarantine(
+            result = _quarantine(
                 desk,
                 mail.raw_sha256,
                 decision.reason,
@@ -262,6 +258,9 @@ def _record(
                 dedupe_key=mail.dedupe_key,
                 mail=mail,
             )
+            if case.is_agent and decision.acknowledge and result.outcome == "quarantined":
+                answer_unmatched_agent(desk, mail)
+            return result
         case.effects = Effects(notes=list(decision.notes))
         _note_provenance(desk, case)
         _open_or_update(desk, case, decision, report)
@@ -398,13 +397,15 @@ def _answer(desk: Desk, case: Recording, decision: Decision) -> None:
     """The acknowledgement, or a request for what is still missing."""
     assert case.ticket is not None and case.before is not None
     assessment = case.assessment
+    if decision.machine:  # nothing scheduled will go to it either
+        hold_as_loop(desk, case.ticket.customer, decision.machine)
     if decision.acknowledge:
         category = assessment.category if assessment else None
-        _reply_automatically(
+        reply_automatically(
             desk, case.ticket, case.mail, case.effects, category=category, redacted=case.redacted
         )
     elif assessment and wants_information_reply(case.before, case.ticket, decision.kind):
-        _reply_automatically(
+        reply_automatically(
             desk,
             case.ticket,
             case.mail,
@@ -433,63 +434,9 @@ def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
     if case.kind in CUSTOMER_KINDS:
         event = "new" if case.kind == MessageKind.COMPLAINT else "followup"
         event = "reopened" if decision.reopen else event
-        notify_assignee(desk, case.ticket, event, case.effects, text=case.mail.text)
-
-
-AUTOMATIC_CUSTOMER_KINDS = {
-    MessageKind.ACKNOWLEDGEMENT.value,
-    MessageKind.INFORMATION_REQUEST.value,
-}
-
-
-def _reply_automatically(
-    desk: Desk,
-    ticket: Ticket,
-    mail: InboundMail,
-    effects: Effects,
-    *,
-    category: Category | None,
-    redacted: tuple[str, ...],
-    received: tuple[str, ...] | None = None,
-) -> None:
-    """Queue the acknowledgement (or, with `received`, the answer to a follow-up) unless the
-    address is dead, the sender is storming us, or the same reply went out recently."""
-    store, limits, now = desk.store, desk.config.limits, desk.clock()
-    what = "acknowledgement" if received is None else "information request"
-    if undeliverable(ticket, ticket.customer):
-        effects.notes.append("no automatic reply: the address is marked undeliverable")
-        return
-    outbox_id = next_outbox_id(store)
-    try:
-        outgoing, text = compose.customer_reply(
-            desk.templates,
-            desk.identity,
-            ticket,
-            mail,
-            MessageKind.ACKNOWLEDGEMENT if received is None else MessageKind.INFORMATION_REQUEST,
-            outbox_id=outbox_id,
-            now=now,
-            category=category,
-            received=received or (),
-            redacted=redacted,
+        notify_assignee(
+            desk, case.ticket, event, case.effects, case.mail.attachments, text=case.mail.text
         )
-    except Exception as exc:
-        log.exception("%s: the %s could not be composed", ticket.id, what)
-        effects.notes.append(f"no {what}: composing it failed: {type(exc).__name__}: {exc}")
-        return
-    held = throttle_reason(
-        store.automatic_replies_since(
-            ticket.customer, AUTOMATIC_CUSTOMER_KINDS, now - timedelta(hours=1)
-        ),
-        limits.auto_replies_per_sender_per_hour,
-        store.has_identical_since(
-            ticket.id, outgoing.fingerprint, now - timedelta(hours=limits.identical_reply_hours)
-        ),
-    )
-    if held:
-        effects.notes.append(f"no automatic reply: {held}")
-        return
-    effects.outgoing.append((outgoing, text))
 
 
 def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:

@@ -19,6 +19,7 @@ from mailticket.errors import TokenError
 from mailticket.oauth.config import MICROSOFT_AUTHORITY, OAuthConfig
 from mailticket.oauth.http import Session
 from mailticket.oauth.tokens import Token, write_private
+from mailticket.private import make_private
 
 Clock = Callable[[], datetime]
 
@@ -76,6 +77,7 @@ class MicrosoftDelegated:
         self.table, self.clock, self.cache_file, self.username = table, clock, cache_file, username
         self.cache = msal.SerializableTokenCache()
         if cache_file.exists():
+            make_private(cache_file)  # the refresh token: an older copy may be 0644
             self.cache.deserialize(cache_file.read_text(encoding="utf-8"))
         self.app = msal.PublicClientApplication(
             table.client_id, token_cache=self.cache, **_options(table, ca_file)

@@ -14,6 +14,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -36,7 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailticket.completeness.guard import SECRET_NAMES
 from mailticket.completeness.rules import Category
-from mailticket.model import InboundMail, MessageKind, OutgoingMail, Ticket
+from mailticket.model import Attachment, InboundMail, MessageKind, OutgoingMail, Ticket
 from mailticket.outbound.headers import format_address, header_safe, raw_message
 
 # Values for every variable any shipped template uses: `Templates.check` renders each template
@@ -52,6 +53,8 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "customer": "zhang.wei@example.com",
     "recipient": "zhang.wei@example.com",
     "detail": "550 5.1.1 mailbox unavailable",
+    "reason": "zhang.wei@example.com is held back as a mail loop",
+    "prefix": "OKW",
     "original_subject": "[OKW-2026-000123] Re: 充值500元未到账",
     "category": "充值不到账",
     "complete": False,
@@ -77,6 +80,13 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "reopen_until": "2026年12月4日（星期五，北京时间）",
     "problems": [{"line": "#stauts closed", "why": "unknown command"}],
     "usages": ["#status open|pending|resolved|closed", "#note"],
+    "files": [
+        {"name": "扣款截图.png", "size": "120 KB", "state": "attached"},
+        {"name": "银行流水.pdf", "size": "6.2 MB", "state": "elsewhere"},
+        {"name": "录屏.mp4", "size": "31.0 MB", "state": "not_kept"},
+    ],
+    "part": 1,
+    "parts": 2,
 }
 
 
@@ -91,6 +101,8 @@ SAMPLE_CONTEXTS: tuple[dict[str, object], ...] = (
         "flags": [],
         "previous_ticket": "",
         "escalation_path": "",
+        "files": [],
+        "parts": 1,
     },
     SAMPLE_CONTEXT | {"occasion": "reopened", "assignee": ""},
     SAMPLE_CONTEXT | {"occasion": "followup"},
@@ -251,8 +263,10 @@ def build_mail(
     auto_submitted: str,
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
+    attachments: Sequence[Attachment] = (),
 ) -> OutgoingMail:
-    """A complete RFC 5322 message from the desk, fixed at enqueue (its Message-ID included)."""
+    """A complete RFC 5322 message from the desk, fixed at enqueue (its Message-ID included),
+    with `attachments` (their bytes in `payload`) after the text."""
     message_id = new_message_id(ticket_id, kind, desk.domain, desk.secret)
     subject = header_safe(subject, 300)
     sender = format_address(desk.address, desk.name)
@@ -281,7 +295,7 @@ def build_mail(
         mail_from=desk.address,
         rcpt_to=tuple(address for _, address in recipients),
         subject=subject,
-        raw=raw_message(headers, text, html),
+        raw=raw_message(headers, text, html, attachments),
         created=now,
         fingerprint=fingerprint(kind, ticket_id, text),
     )
@@ -366,6 +380,7 @@ def agent_notice(
     now: datetime,
     kind: MessageKind = MessageKind.NOTICE,
     thread: tuple[str, ...] = (),
+    attachments: Sequence[Attachment] = (),
     **context: object,
 ) -> tuple[OutgoingMail, str]:
     """A note to agents about a ticket: a reply that could not be delivered, a bounce, an SLA
@@ -395,6 +410,7 @@ def agent_notice(
         auto_submitted="auto-generated",
         in_reply_to=thread[-1] if thread else "",
         references=thread[:-1],
+        attachments=attachments,
     )
     return outgoing, text
 
@@ -426,6 +442,7 @@ def scheduled_customer_mail(
     in_reply_to: str,
     references: tuple[str, ...],
     category: Category | None = None,
+    attachments: Sequence[Attachment] = (),
     **context: object,
 ) -> tuple[OutgoingMail, str]:
     """A mail the schedule sends a customer (delay notice, reminder, closing notice), or an
@@ -456,5 +473,6 @@ def scheduled_customer_mail(
         auto_submitted="no" if kind in AGENT_WORDS else "auto-generated",
         in_reply_to=in_reply_to,
         references=references,
+        attachments=attachments,
     )
     return outgoing, text

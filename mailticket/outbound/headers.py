@@ -8,13 +8,17 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from email import base64mime, quoprimime
+from collections.abc import Sequence
+from email import base64mime, encoders, quoprimime
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formataddr
+
+from mailticket.model import Attachment
 
 # A printable ASCII header value on one line: no encoded-words, only spaces to fold at.
 _PLAIN_HEADER = re.compile(r"[!-~](?:[ -~]*[!-~])?")
@@ -110,15 +114,21 @@ _TEXT_PART = (
 )
 
 
-def raw_message(headers: list[tuple[str, str]], text: str, html: str | None) -> str:
+def raw_message(
+    headers: list[tuple[str, str]],
+    text: str,
+    html: str | None,
+    attachments: Sequence[Attachment] = (),
+) -> str:
     """The message as compat32 writes it with CRLF; a non-ASCII Subject as the encoded-words
     of `Header(subject, "utf-8")`, every other value is ASCII already.
 
     Plain text alone, the usual case, is written here directly: the same bytes as
     `MIMEText(...).as_bytes(policy=CRLF)` (tests/test_compose.py compares them) in a fraction
-    of the time. The compat32 classes, not `EmailMessage`'s header registry, for the rest.
+    of the time. The compat32 classes, not `EmailMessage`'s header registry, for the rest;
+    with `attachments` (their bytes in `payload`), multipart/mixed: the text, then them.
     """
-    if html is None:
+    if html is None and not attachments:
         lines = [_TEXT_PART]
         for name, value in headers:
             if name == "Subject" and not value.isascii():
@@ -128,15 +138,37 @@ def raw_message(headers: list[tuple[str, str]], text: str, html: str | None) -> 
         lines.append("\r\n")  # base64 in lines of 76, as `email.base64mime.body_encode`
         lines.append(base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n"))
         return "".join(lines)
-    message: Message = MIMEMultipart("alternative")
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
+    message: Message = MIMEText(text, "plain", "utf-8")
+    if html is not None:
+        message = MIMEMultipart("alternative")
+        message.attach(MIMEText(text, "plain", "utf-8"))
+        message.attach(MIMEText(html, "html", "utf-8"))
+    if attachments:
+        body, message = message, MIMEMultipart("mixed")
+        message.attach(body)
+        for attachment in attachments:
+            message.attach(_attachment_part(attachment))
     for name, value in headers:
         if name == "Subject" and not value.isascii():
             message[name] = Header(value, "utf-8")  # type: ignore[assignment]  # typeshed: str
         else:
             message[name] = value
     return message.as_bytes(policy=CRLF).decode("ascii")
+
+
+def _attachment_part(attachment: Attachment) -> Message:
+    """One file, base64, typed by what its bytes are (a declared type can lie) and named in
+    RFC 2231 form, so a Chinese file name survives."""
+    declared = attachment.sniffed_type or attachment.content_type or "application/octet-stream"
+    maintype, _, subtype = declared.lower().partition("/")
+    if not (maintype.isascii() and maintype.isalpha() and subtype.isascii() and subtype):
+        maintype, subtype = "application", "octet-stream"
+    part = MIMEBase(maintype, header_safe(subtype, 80))
+    part.set_payload(attachment.payload)
+    encoders.encode_base64(part)
+    name = header_safe(attachment.filename, 180) or "attachment"
+    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+    return part
 
 
 # RFC 2047 chrome of a utf-8 encoded-word (`=?utf-8?b?` and `?=`), and the Q-encoded length

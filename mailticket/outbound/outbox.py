@@ -22,6 +22,7 @@ from mailticket.errors import (
     TemporaryDeliveryError,
 )
 from mailticket.model import (
+    Attachment,
     Direction,
     MessageKind,
     OutboxState,
@@ -74,9 +75,11 @@ def notify_agents(
     recipients: list[str] | None = None,
     kind: MessageKind = MessageKind.NOTICE,
     thread: tuple[str, ...] = (),
+    attachments: Sequence[Attachment] = (),
     **context: object,
 ) -> None:
-    """Queue a note about `ticket` for `recipients` (default: every configured agent)."""
+    """Queue a note about `ticket` for `recipients` (default: every configured agent), with
+    `attachments` (their bytes in `payload`)."""
     agents = recipients or desk.config.agents.addresses
     if not agents:
         effects.notes.append(f"agents not told ({event}): no [agents] addresses configured")
@@ -92,6 +95,7 @@ def notify_agents(
         now=desk.clock(),
         kind=kind,
         thread=thread,
+        attachments=attachments,
         **context,
     )
     effects.outgoing.append((outgoing, text))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailticket.private import make_private
 from mailticket.store.leader import LeaderStore
 from mailticket.store.listing import ListingStore, TicketFilter
 from mailticket.store.outbox import OutboxStore
@@ -23,7 +24,9 @@ class Store(ListingStore, OutboxStore, LeaderStore):
 
 
 def open_store(config: Config) -> Store:
-    """The store `[storage]` names: its URL, password and lock timeout."""
+    """The store `[storage]` names: its URL, password and lock timeout; its folder on disk
+    made its user's alone first (repaired, with a log line, when it was not)."""
+    make_private(config.storage_path)
     return Store(
         config.storage_path,
         url=config.storage.url,

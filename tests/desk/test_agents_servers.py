@@ -53,8 +53,11 @@ COMPLETE = (
 class Desktop:
     """The mail servers, the desk and its clock, and the mail received so far."""
 
-    def __init__(self, tmp_path: Path, account: ImapAccount, sink: SmtpSink) -> None:
-        path = write_config(tmp_path, account, sink, extra=AGENTS)
+    def __init__(
+        self, tmp_path: Path, account: ImapAccount, sink: SmtpSink, *, agents: str = ""
+    ) -> None:
+        """`agents`: more TOML for the [agents] table (and any after it)."""
+        path = write_config(tmp_path, account, sink, extra=AGENTS + agents)
         text = path.read_text(encoding="utf-8")
         path.write_text(
             text.replace("[desk]\n", f'[desk]\nescalation_path = "{ESCALATION}"\n', 1),

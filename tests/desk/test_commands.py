@@ -6,7 +6,7 @@ import pytest
 
 from mailticket.desk.commands import Command, Problem, parse_commands
 
-UNKNOWN = "unknown command (known: status, assign, priority, category, note, resolve)"
+UNKNOWN = "unknown command (known: status, assign, priority, category, note, resolve, attachments)"
 
 
 def test_commands_at_the_top_then_the_text() -> None:

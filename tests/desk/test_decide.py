@@ -176,7 +176,7 @@ def test_auto_reply_without_a_ticket_opens_one_silently() -> None:
     assert decision.notes == ("no automatic reply: Auto-Submitted: auto-replied",)
 
 
-def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
+def test_an_agent_mail_that_matches_no_ticket_opens_none_and_the_agent_is_told() -> None:
     decision = decide_inbound(
         mail(from_addr="alice@pfx.example"),
         None,
@@ -185,9 +185,16 @@ def test_agent_opening_a_ticket_gets_no_acknowledgement() -> None:
         now=NOW,
         reopen_days=7,
     )
-    assert decision.action is Action.NEW_TICKET
-    assert decision.acknowledge is False
-    assert "no automatic reply: the sender is an agent" in decision.notes
+    assert (decision.action, decision.kind) == (Action.QUARANTINE, MessageKind.AGENT)
+    assert decision.reason == "an agent's mail that matches no ticket"
+    assert decision.acknowledge is True  # the agent is told
+    out_of_office = mail(
+        from_addr="alice@pfx.example", auto_headers={"auto-submitted": "auto-replied"}
+    )
+    decision = decide_inbound(
+        out_of_office, None, is_agent=True, own_addresses=OWN, now=NOW, reopen_days=7
+    )
+    assert (decision.action, decision.acknowledge) == (Action.QUARANTINE, False)
 
 
 def test_follow_up_on_a_ticket_is_appended() -> None:
@@ -397,7 +404,9 @@ def test_status_changes_carry_their_times() -> None:
 AGENTS = {"alice@pfx.example", "bob@pfx.example"}
 
 
-def agent_mail(text: str, *, on: Ticket | None = None, addressed: bool = False) -> AgentDecision:
+def agent_mail(
+    text: str, *, on: Ticket | None = None, addressed: bool = False, files: int = 0
+) -> AgentDecision:
     return decide_agent_mail(
         parse_commands(text),
         on or ticket(),
@@ -405,7 +414,29 @@ def agent_mail(text: str, *, on: Ticket | None = None, addressed: bool = False) 
         addressed_customer=addressed,
         is_agent=lambda address: address.lower() in AGENTS,
         categories=["topup_not_credited", "other"],
+        files=files,
     )
+
+
+def test_an_agents_file_alone_is_sent_with_no_words_and_never_with_a_note() -> None:
+    decision = agent_mail("", files=2)
+    assert (decision.send, decision.text, decision.files, decision.public) == (
+        MessageKind.REPLY,
+        "",
+        True,
+        True,
+    )
+    assert decision.notes == ("2 file(s) of the agent's, no words: sent with the desk's line",)
+    noted = agent_mail("#note\n内部文件。", files=1)
+    assert (noted.kind, noted.send, noted.files) == (MessageKind.NOTE, None, False)
+    assert agent_mail("", files=0).send is None
+    assert agent_mail("", files=1, addressed=True).send is None
+
+
+def test_attachments_asks_for_the_customers_files_and_sends_nothing_to_the_customer() -> None:
+    decision = agent_mail("#attachments")
+    assert (decision.fetch, decision.send, decision.problems) == (True, None, ())
+    assert agent_mail("#attachments all").problems[0].line == "#attachments all"
 
 
 def test_plain_words_are_relayed_as_a_reply() -> None:

@@ -130,7 +130,9 @@ def test_microsoft_delegated_device_login_keeps_rotated_refresh_tokens(
     (rotated,) = idp.refresh_tokens
     assert rotated in cache.read_text() and first_refresh not in cache.read_text()
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    cache.chmod(0o644)  # an older version, or a copy, left it readable: repaired when read
     again = token_source(config, "m365", lambda: NOW)  # another restart: the rotated one works
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     again.invalidate()
     again.get()
     idp.refresh_tokens.clear()  # revoked (password reset, 90 days unused)

@@ -445,3 +445,27 @@ def test_an_html_template_added_later_is_used(tmp_path: Path) -> None:
     assert templates.render("closing_notice", "en", **context)[1] is None  # remembered
     (tmp_path / "en" / "closing_notice.html").write_text("<p>{{ customer_name }}</p>\n")
     assert templates.render("closing_notice", "en", **context)[1] == "<p>Jane</p>\n"
+
+
+def test_attachments_follow_the_text_typed_by_their_bytes_and_named_in_utf8() -> None:
+    from email import message_from_string
+    from email.policy import default
+
+    from mailticket.model import Attachment
+    from mailticket.outbound.headers import raw_message
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(300)
+    files = [
+        Attachment("扣款\r\nX-Evil: 1.png", "application/octet-stream", len(png), "a" * 64,
+                   payload=png, sniffed_type="image/png"),
+        Attachment("odd", "not a type", 3, "b" * 64, payload=b"abc"),
+    ]  # fmt: skip
+    raw = raw_message([("Subject", "附件"), ("To", "a@b.example")], "见附件。", None, files)
+    assert raw.isascii() and "X-Evil: 1" not in raw.split("\r\n\r\n", 1)[0]
+    message = message_from_string(raw, policy=default)
+    assert message.get_content_type() == "multipart/mixed"
+    body, *parts = message.iter_parts()
+    assert body.get_content().strip() == "见附件。"
+    assert [p.get_content_type() for p in parts] == ["image/png", "application/octet-stream"]
+    assert [p.get_filename() for p in parts] == ["扣款 X-Evil: 1.png", "odd"]
+    assert [p.get_payload(decode=True) for p in parts] == [png, b"abc"]

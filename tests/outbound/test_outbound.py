@@ -26,9 +26,6 @@ AGENTS = """
 addresses = ["alice@okwallet.example"]
 trusted_authserv_ids = ["mx.okwallet.example"]
 """
-AUTHENTICATED = {
-    "Authentication-Results": "mx.okwallet.example; dkim=pass header.d=okwallet.example"
-}
 
 
 def with_headers(message_id: str, sender: str, headers: dict[str, str], **kwargs: str) -> bytes:
@@ -50,7 +47,6 @@ RULES = [
     ("empty-return-path", {"Return-Path": "<>"}, "c@x.example", "empty Return-Path"),
     ("noreply", {}, "noreply@shop.example", "automated sender"),
     ("no-reply", {}, "no-reply+123@shop.example", "automated sender"),
-    ("agent", AUTHENTICATED, "alice@okwallet.example", "the sender is an agent"),
 ]
 
 
