@@ -19,6 +19,7 @@ KINDS = {
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.content", "mail.feed", "mail.repair", "mail.attachments",
+        "mail.markers",
         "completeness.rules", "completeness.extract", "completeness.score", "completeness.guard",
         "completeness.normalise", "completeness.examples", "completeness.text",
         "completeness.contacts", "completeness.amounts", "completeness.dates",

@@ -71,3 +71,11 @@ def find_ticket(
         if ticket_id and ticket_exists(ticket_id):
             return ticket_id
     return None
+
+
+def sender_in_conversation(mail: InboundMail, participants: set[str]) -> bool:
+    """Whether the sender is one of `participants` (lower-cased addresses). A best-effort
+    address the parser marked invalid (`MAILER-DAEMON` with no domain, spaces in the local
+    part, `Name addr` without brackets) names nobody for sure and many senders alike: it never
+    counts, so such a mail never joins a ticket on its sender alone."""
+    return mail.from_valid and bool(mail.from_addr) and mail.from_addr.lower() in participants

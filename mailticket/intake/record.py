@@ -31,7 +31,12 @@ from mailticket.desk.decide import (
     wants_information_reply,
     with_status,
 )
-from mailticket.desk.match import find_ticket, forged_references, signed_ticket
+from mailticket.desk.match import (
+    find_ticket,
+    forged_references,
+    sender_in_conversation,
+    signed_ticket,
+)
 from mailticket.desk.tickets import (
     CUSTOMER_KINDS,
     Effects,
@@ -456,13 +461,12 @@ def _stranger(
     against our own sent mail elsewhere (`apply_bounce`)."""
     if ticket is None or is_agent or is_bounce:
         return False
-    sender = mail.from_addr.lower()
     participants = {ticket.customer.lower()}
     for message in desk.store.messages(ticket.id, bodies=False):
         if message.direction == Direction.IN:
             participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
     participants.discard(desk.config.desk.address.lower())
-    return sender not in participants
+    return not sender_in_conversation(mail, participants)
 
 
 def _inbound_message(

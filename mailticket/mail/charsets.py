@@ -338,13 +338,14 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
         notes.append(f"unknown charset {declared!r} / 未知字符集 {declared!r}")
     if codec is not None:
         text = _strict(data, codec)
+        if text is not None and codec.startswith("iso2022_jp") and not _decodes(data, codec):
+            notes.append(CP50220)  # `_strict` fell back to Microsoft's reading
         if text is not None:
             better = _better_than_label(data, codec, text)
-            if better is None:
-                return text
-            notes.append(_misfit(declared, better[1]))
+            if better is not None:
+                notes.append(_misfit(declared, better[1]))
             _note(defects, notes)
-            return better[0]
+            return text if better is None else better[0]
     if data.isascii() and b"\x1b" not in data:
         _note(defects, notes)
         return data.decode("ascii")
@@ -360,6 +361,8 @@ def decode_bytes(data: bytes, declared: str | None, defects: list[str] | None = 
     if found is not None:
         if codec is not None:
             notes.append(_misfit(declared, found[1]))
+        elif found[1] != "utf-8":
+            notes.append(_unlabelled(found[1]))
         _note(defects, notes)
         return found[0]
     label = declared or "none"
@@ -392,6 +395,24 @@ codecs.register_error("mailticket-stray-cp1252", _stray_as_cp1252)
 STRAY_CP1252 = (
     "stray 8-bit bytes in UTF-8 text read as cp1252 / UTF-8 正文中的零散 8 位字节按 cp1252 读取"
 )
+
+
+CP50220 = (
+    "ISO-2022-JP with Microsoft's extensions read as CP50220"
+    " / 含微软扩展字符的 ISO-2022-JP 已按 CP50220 读取"
+)
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _unlabelled(codec: str) -> str:
+    return f"8-bit text without a charset read as {codec} / 未声明字符集的 8 位文本按 {codec} 读取"
 
 
 def _misfit(declared: str | None, codec: str) -> str:

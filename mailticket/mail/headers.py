@@ -75,6 +75,23 @@ def decode_header_value(raw: str | None, defects: list[str] | None = None) -> st
 
 
 BROKEN_WORD = "broken encoded-word in header / 邮件头中的编码字已损坏"
+WORD_WITH_SPACES = (
+    "encoded-word with spaces inside read as one word / 含空格的编码字已按一个编码字读取"
+)
+EIGHT_BIT_IN_WORD = (
+    "raw 8-bit bytes inside an encoded-word read with its charset"
+    " / 编码字中的原始 8 位字节已按其字符集读取"
+)
+
+
+def _note_lenient_word(payload: str, defects: list[str]) -> None:
+    """An encoded word RFC 2047 forbids but we read anyway: spaces or raw 8-bit inside."""
+    if " " in payload or "\t" in payload:
+        defects.append(WORD_WITH_SPACES)
+    if not payload.isascii():
+        defects.append(EIGHT_BIT_IN_WORD)
+
+
 REPLACEMENT_DROPPED = (
     "replacement characters (U+FFFD) the sender wrote into a header dropped"
     " / 发件方写入邮件头的替换字符 (U+FFFD) 已删除"
@@ -99,6 +116,8 @@ def _decode_header_value(raw: str | None, defects: list[str] | None) -> str:
         between = raw[position : match.start()]
         charset = match.group(1).split("*", 1)[0]
         decoded = _decode_encoded_word(match.group(2), match.group(3), charset)
+        if decoded is not None and defects is not None:
+            _note_lenient_word(match.group(3), defects)
         if decoded is None:
             if defects is not None:
                 defects.append(BROKEN_WORD)
@@ -187,8 +206,9 @@ def split_addresses(raw: str) -> list[tuple[str, str]]:
 def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
     """(name, address, valid) of the first address in a From-like header. A strictly valid
     address wins; else `Name addr@x` read leniently; else a best-effort address the strict
-    parser drops (`MAILER-DAEMON`, spaces in the local part), kept but marked invalid, so the
-    desk still knows who wrote and never answers them automatically."""
+    parser drops (`MAILER-DAEMON`, spaces in the local part). Both are kept but marked
+    invalid, so the desk still knows who wrote and never answers them automatically: in
+    `wang wei@163.example` the mailbox may be "wang wei", and `wei@163.example` a stranger's."""
     pairs = split_addresses(raw or "")
     for name, address in pairs:
         address = _clean_address(address)
@@ -199,7 +219,7 @@ def first_address(raw: str, defects: list[str]) -> tuple[str, str, bool]:
     if lenient is not None:
         defects.append(LENIENT_SENDER)
         name = raw[: lenient.start()].strip(" \t\"'<")
-        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", True
+        return decode_header_value(name, defects), _clean_address(lenient.group(0)) or "", False
     for name, address in pairs:
         kept = _best_effort_address(address)
         if kept:
@@ -236,7 +256,8 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 # no comma. Bounded: no nested quantifiers, so no backtracking blow-up on a long header.
 _LENIENT_ADDRESS = re.compile(r"[^\s<>@,;:\"()\[\]]{1,64}@[^\s<>@,;:\"()\[\]]{1,255}")
 LENIENT_SENDER = (
-    "sender address read leniently from a malformed header / 从格式有误的邮件头中宽松读取发件人地址"
+    "sender address read leniently from a malformed header; no automatic reply"
+    " / 从格式有误的邮件头中宽松读取发件人地址，不自动回复"
 )
 
 

@@ -8,12 +8,16 @@ import re
 from html.parser import HTMLParser
 from typing import ClassVar
 
-# Elements (by id or class) where clients put the quoted thread or the sender's signature.
+# Elements (by id or class) where clients put the quoted thread or the sender's signature:
+# Gmail, Outlook (web, desktop, for Mac), QQ Mail, NetEase (web, iOS), Yahoo, Thunderbird
+# (replies and forwards), Zoho, Proton.
 _HISTORY_CONTAINERS = frozenset(
     name.lower()
     for name in (
         "gmail_quote", "gmail_signature", "divRplyFwdMsg", "appendonsend", "qqmail_quote",
         "isReplyContent", "yahoo_quoted", "moz-cite-prefix", "OutlookMessageHeader",
+        "moz-forward-container", "zmail_extra", "protonmail_quote", "isForwardContent",
+        "ntes-iosmail-quote", "mail-editor-reference-message-container",
     )
 )  # fmt: skip
 # Nesting shown in text (`>` per blockquote, indent per list): deeper nesting is drawn as this
@@ -49,6 +53,7 @@ class _HtmlToText(HTMLParser):
         self.href: str | None = None
         self.link_text: list[str] = []
         self.history_at: int | None = None
+        self.quotes: list[bool] = []  # per open <blockquote>: a quote (True) or an indent
 
     def _emit(self, text: str) -> None:
         self.chunks.append((text, self.depth))
@@ -83,7 +88,9 @@ class _HtmlToText(HTMLParser):
         elif tag in self._LINE:
             self._break(1)
         if tag == "blockquote":
-            self.depth += 1
+            indent = _is_indentation(attributes)
+            self.quotes.append(not indent)
+            self.depth += 0 if indent else 1
         elif tag == "pre":
             self.pre += 1
         elif tag in ("ul", "ol"):
@@ -128,7 +135,8 @@ class _HtmlToText(HTMLParser):
             self.href = None
         if tag == "blockquote":
             self._break(1)
-            self.depth = max(0, self.depth - 1)
+            if self.quotes.pop() if self.quotes else True:
+                self.depth = max(0, self.depth - 1)
         elif tag == "pre":
             self.pre = max(0, self.pre - 1)
         elif tag in ("ul", "ol") and self.lists:
@@ -172,6 +180,16 @@ class _HtmlToText(HTMLParser):
         lines.append(quote_prefix(depth) + _visible("".join(current)))
         text = "\n".join(line.rstrip() for line in lines)
         return re.sub(r"\n{3,}", "\n\n", clean_text(text)).strip()
+
+
+def _is_indentation(attributes: dict[str, str | None]) -> bool:
+    """Gmail's and Outlook's "indent more" is a `<blockquote>` with a margin and no border: the
+    writer's own words moved right, not a quote. A quote has `type="cite"`, a class, or a
+    border on its left."""
+    if attributes.get("type") or attributes.get("class") or attributes.get("cite"):
+        return False
+    style = (attributes.get("style") or "").replace(" ", "").lower()
+    return "border:none" in style and "border-left" not in style and "margin" in style
 
 
 def _visible(line: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email
+import email.errors
 import email.feedparser
 import email.message
 import email.utils
@@ -93,7 +94,7 @@ def _eight_bit_param(
     if found is None:
         return None
     data = (found.group(1) or found.group(2) or "").encode("utf-8", "surrogateescape")
-    text = decode_bytes(data, None, defects)
+    text = decode_bytes(data, None)  # the charset it was read in is this one note's business
     if "\ufffd" in text:
         return None
     defects.append(EIGHT_BIT_FILENAME)
@@ -225,6 +226,8 @@ def _leaf(
         walk.attachments.append(_attachment(part, payload, filename, index, walk.limit))
         return
     payload = read[2] if read is not None else payload_bytes(part)
+    if any(isinstance(d, _DAMAGED_BASE64) for d in part.defects):
+        walk.defects.append(DAMAGED_BASE64)  # (found by decoding, after the walk noted defects)
     if content_type == "text/html":
         walk.cids |= _cids_referenced(payload)
     disposition = (part.get_content_disposition() or "").lower()
@@ -240,6 +243,16 @@ def _leaf(
         else:
             kind, text = "text/plain", plain_text(params, payload, walk.defects)
         walk.texts.append((kind, text))
+
+
+_DAMAGED_BASE64 = (
+    email.errors.InvalidBase64CharactersDefect,
+    email.errors.InvalidBase64PaddingDefect,
+    email.errors.InvalidBase64LengthDefect,
+)
+DAMAGED_BASE64 = (
+    "damaged base64 in a part decoded as far as it goes / 某部分的 base64 已损坏，已尽量解码"
+)
 
 
 def _alternative_choice(

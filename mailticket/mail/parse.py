@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.message
 import hashlib
 import re
+from datetime import datetime
 from email.errors import MissingHeaderBodySeparatorDefect
 
 from mailticket.errors import MailticketError
@@ -57,12 +58,15 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         return decode_header_value(headers.get(name), defects)
 
     from_name, from_addr, from_valid = _sender(message, defects)
+    message_id = normalise_message_id(headers.get("message-id", ""))
+    date = parse_date(headers.get("date", ""))
+    _note_mended(headers, message_id, date, defects)
 
     body = read_body(message, max_attachment_bytes, defects)
     return InboundMail(
         raw_sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
-        message_id=normalise_message_id(headers.get("message-id", "")),
+        message_id=message_id,
         in_reply_to=message_ids_in(headers.get("in-reply-to", "")),
         references=message_ids_in(headers.get("references", "")),
         from_addr=from_addr,
@@ -71,7 +75,7 @@ def parse(raw: bytes, *, max_attachment_bytes: int = 20 * 1024 * 1024) -> Inboun
         to=addresses_in(headers, "to"),
         cc=addresses_in(headers, "cc"),
         subject=header("subject"),
-        date=parse_date(headers.get("date", "")),
+        date=date,
         text=body.text,
         attachments=body.attachments,
         auto_headers={name: header(name) for name in AUTO_HEADERS if name in headers},
@@ -114,6 +118,19 @@ def _read_message(raw: bytes, defects: list[str]) -> email.message.Message:
     return message
 
 
+def _note_mended(
+    headers: dict[str, str], message_id: str, date: datetime | None, defects: list[str]
+) -> None:
+    """Message-ID and Date as read differ from what the header says: say so (a missing or
+    reshaped Message-ID changes threading; a Date we cannot read is not the mail's time)."""
+    raw_id = " ".join(headers.get("message-id", "").split())
+    if raw_id and message_id != raw_id:
+        shown = message_id or "(none)"
+        defects.append(f"Message-ID {raw_id[:80]!r} read as {shown} / Message-ID 按 {shown} 读取")
+    if headers.get("date", "").strip() and date is None:
+        defects.append("unreadable Date header ignored / 无法解析的 Date 邮件头已忽略")
+
+
 def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, str, bool]:
     """(name, address, valid) from the first usable From header (there may be several), else
     from Sender, else Reply-To, the fallback recorded as a defect: a customer with no sender
@@ -127,6 +144,8 @@ def _sender(message: email.message.Message, defects: list[str]) -> tuple[str, st
             if found[2]:
                 if name != "from":
                     defects.append(SENDER_FALLBACK.format(name.title(), name.title()))
+                    if best_effort and best_effort[1] == found[1] and not found[0]:
+                        found = (best_effort[0], found[1], True)  # the From's name, confirmed
                 elif notes:
                     defects.extend(notes)
                 return found

@@ -27,79 +27,73 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailticket.mail.forwards import forward_marker, forwarded_body_start
+from mailticket.mail.forwards import forward_marker, forwarded_body_start, unquoted_once
+from mailticket.mail.markers import FIELD_CANDIDATE, ORIGINAL_MESSAGE, WROTE, header_field
 
-# "wrote" as clients localise it: German, Dutch, French, Italian, Spanish, Portuguese, the
-# Scandinavian languages, Polish, Russian, Japanese, Korean.
-_WROTE = (
-    r"wrote|写道|寫道|schrieb|schreef|a écrit|ha scritto|escribió|escreveu|skrev|kirjoitti"
-    r"|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|пишет|書きました|작성"
-)
-_WROTE_END = re.compile(rf"({_WROTE})\s*[:：]\s*$", re.IGNORECASE)
+_WROTE_END = re.compile(rf"({WROTE})\s*[:：]\s*$", re.IGNORECASE)
 _ATTRIBUTIONS = (
     re.compile(r"^On\s.{4,400}\bwrote\s*[:：]$", re.IGNORECASE),
-    re.compile(r"^.{0,200}于\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
+    re.compile(r"^.{0,200}(于|於)\s*\d{4}\s*年.{0,80}(写道|寫道)\s*[:：]$"),
     re.compile(r"^(在|於)\s*\d{4}\s*[年\-/.].{0,300}(写道|寫道)\s*[:：]$"),
 )
 # Am/Le/El/Il giorno/Op/Den/W dniu/Em ... <verb>: with a date or an address, not starting
 # with the wrapped tail of another attribution ("<addr> wrote:").
 _ANY_LANGUAGE = re.compile(
-    rf"^(?![<(]|{_WROTE})(?=.{{0,400}}(\d{{1,2}}:\d{{2}}|\d{{4}}|@)).{{4,400}}({_WROTE})\s*[:：]$",
+    rf"^(?![<(]|{WROTE})(?=.{{0,400}}(\d{{1,2}}:\d{{2}}|\d{{4}}|@)).{{4,400}}({WROTE})\s*[:：]$",
     re.IGNORECASE,
+)
+# "Name wrote:", "Name said:", "Name wrote on <date>:" with neither date nor address: an
+# attribution only when quoted lines follow.
+_SHORT_WROTE = re.compile(rf"^[^:：]{{1,80}}\b({WROTE}|said)(\son\s.{{1,60}})?\s*[:：]$", re.I)
+# Old Gmail's "2009/11/24 Name <addr>" and "2016-03-03 17:21 GMT+01:00 Name" above the quote:
+# a date and a sender, no verb, no colon.
+_DATED_SENDER = re.compile(
+    r"^\d{4}[/-]\d{1,2}[/-]\d{1,2}\s+(\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\s+\S.{0,80}|\S.{0,150}"
+    r"(<[^\s<>]{1,64}@[^\s<>]{1,255}>|[^\s<>]{1,64}@[^\s<>]{1,255}))$"
 )
 _DATE_OR_ADDRESS = re.compile(r"\d{4}|\d{1,2}:\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|@")
-_HEADER_LINE = re.compile(
-    r"^\*?\s*(From|发件人|寄件者|寄件人|Sent|Date|发送时间|时间|日期|寄件日期|To|收件人|收件者"
-    r"|Cc|抄送|副本|Subject|主题|主旨|Von|Gesendet|Datum|An|Betreff|De|Envoyé|Objet|À|Enviado"
-    r"|Fecha|Para|Asunto|Da|Data|Inviato|A|Oggetto|Från|Skickat|Till|Ämne|Van|Verzonden|Aan"
-    r"|Onderwerp|Reply-To|Importance|Bcc)\s*\*?\s*[:：]",
-    re.IGNORECASE,
-)
-_HEADER_KEYS = {
-    "from": "from", "发件人": "from", "寄件者": "from", "寄件人": "from",
-    "sent": "sent", "date": "sent", "发送时间": "sent", "时间": "sent", "日期": "sent",
-    "寄件日期": "sent", "to": "to", "收件人": "to", "收件者": "to", "cc": "cc", "抄送": "cc",
-    "副本": "cc", "subject": "subject", "主题": "subject", "主旨": "subject",
-    "von": "from", "de": "from", "da": "from", "från": "from", "van": "from",
-    "gesendet": "sent", "datum": "sent", "envoyé": "sent", "enviado": "sent", "fecha": "sent",
-    "data": "sent", "inviato": "sent", "skickat": "sent", "verzonden": "sent",
-    "an": "to", "à": "to", "para": "to", "a": "to", "till": "to", "aan": "to",
-    "betreff": "subject", "objet": "subject", "asunto": "subject", "oggetto": "subject",
-    "ämne": "subject", "onderwerp": "subject",
-    "reply-to": "other", "importance": "other", "bcc": "other",
-}  # fmt: skip
+# Runs of rule characters are possessive (`{2,}+`): a line of 100,000 dashes fails at once
+# instead of retrying the words after every shorter run (quadratic: 11 s).
 _SEPARATOR = re.compile(
-    r"^\s*(_{5,}|[-*]{2,}\s*(original message|原始邮件|邮件原件|原邮件|回复的原邮件|原始信息"
-    r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
-    r"|oorspronkelijk bericht|originalmeddelande|mensagem original|исходное сообщение)"
-    r"\s*[-*]{2,}|-{2,}\s*On\s.{4,300}\bwrote\s*-{2,})\s*$",  # the last: Zoho's attribution
+    rf"^\s*+(_{{5,}}+|[-*]{{2,}}+\s*+({ORIGINAL_MESSAGE})\s*+[-*]{{2,}}+"
+    rf"|-{{2,}}+\s*+\S.{{4,300}}\b({WROTE})\s*+-{{2,}}+)\s*$",  # the last: Zoho's attribution
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
 _MOBILE_SIGNATURE = re.compile(
     r"^("
     r"Sent from my [\w\-. ]{1,40}"
-    r"|Sent from (Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi)\b[\w\-. ]{0,40}"
+    r"|Sent (from|via) (Mail|Windows Mail|Outlook|Yahoo Mail|Samsung|Huawei|Xiaomi|Gmail"
+    r"|Proton ?Mail|AOL|Zoho|Spark|BlueMail|Edison|myMail|Aqua Mail|Nine|Newton|the Samsung)"
+    r"\b[\w\-.,& ]{0,60}"
     r"|Sent with [\w\-. ]{1,40}(\(.*\))?"
-    r"|Get Outlook for (iOS|Android)"
-    r"|Envoyé (de|depuis) mon [\w\-. ]{1,40}"
+    r"|[(<]{0,2}Sent (from|via|by) (a |my )?(mobile|phone|tablet)( device)?[)>]{0,2}"
+    r"|Diese Nachricht wurde von [\w\-. ]{1,60} gesendet"
+    r"|Get Outlook for (iOS|Android)|Outlook für (iOS|Android) herunterladen"
+    r"|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android)"
+    r"|获取\s*(Outlook for (iOS|Android)|(iOS|Android)\s*版\s*Outlook)"
+    r"|Envoyé (de|depuis) (mon [\w\-. ]{1,40}|Yahoo Mail.{0,30})"
     r"|Von meinem [\w\-. ]{1,40} gesendet"
+    r"|Gesendet (von|mit) (der |meinem )?(Mail|Outlook|Yahoo|iPhone|iPad|WEB\.DE|GMX)\b"
+    r"[\w\-. ]{0,40}"
     r"|(Sendt|Skickat|Skickad) från min [\w\-. ]{1,40}|Sendt fra min [\w\-. ]{1,40}"
     r"|Enviado (desde|de) mi [\w\-. ]{1,40}|Enviado do meu [\w\-. ]{1,40}"
-    r"|Inviato da [\w\-. ]{1,40}|Verzonden (vanaf|met) (mijn )?[\w\-. ]{1,40}"
+    r"|Inviato da [\w\-. ]{1,40}|(Verzonden|Verstuurd) (vanaf|met) (mijn )?[\w\-. ]{1,40}"
+    r"|Lähetetty [\w\-]{1,30}(sta|stä)|Wysłane z [\w\-.' ]{1,40}|Отправлено с [\w\-. ]{1,40}"
+    r"|[\w\- ]{1,20}から送信|[\w\- ]{1,20}에서 보냄"
     r"|Sent from (K-9 Mail|Airmail)\b.{0,40}"
     r"|Sent from my [\w\-. ]{1,40} with K-9 Mail\b.{0,60}"
-    r"|(发自|来自)(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀).{0,20}"
-    r"|从我的\s*\S.{0,20}发送"
-    r"|從我的\s*\S.{0,20}傳送"
-    r")\s*$",
+    r"|(发自|來自|来自|發自|寄自)\s*(我的|網易|网易|QQ|手机QQ|华为|小米|荣耀|Windows|iPhone|iPad).{0,20}"
+    r"|从\s*(我的|Windows).{0,20}发送"
+    r"|從\s*(我的|Windows).{0,20}傳送"
+    r")[.!。]?\s*(<https?://[^\s>]{1,200}>|\(https?://[^\s)]{1,200}\))?\s*$",
     re.IGNORECASE,
 )
 _DECORATION = re.compile(r"^[\s\-_=*~—]+$")
-# Matches where any of the three patterns above matches (one test instead of three for the
-# many lines that start no marker).
+# Matches where any of the three patterns above may match (one test instead of three for the
+# many lines that start no marker): a separator, a mobile signature, a "Name:" line.
 _MAY_START = re.compile(
-    "|".join(f"(?:{p.pattern})" for p in (_SEPARATOR, _HEADER_LINE, _MOBILE_SIGNATURE)),
+    "|".join(f"(?:{p.pattern})" for p in (_SEPARATOR, FIELD_CANDIDATE, _MOBILE_SIGNATURE)),
     re.IGNORECASE,
 )
 _MAX_SIGNATURE_LINES = 15
@@ -131,17 +125,57 @@ def split_reply_marked(text: str) -> tuple[str, str, bool]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     marker = forward_marker(lines)
     if marker is None:
-        return _split(lines)
+        inner = _quoted_forward(lines)
+        if inner is not None:  # the forward itself sits in a quote: read it one level down
+            new, history, _ = split_reply_marked("\n".join(inner))
+            return new, history, True
+        marker = _leading_header_block(lines)
+        if marker is None:
+            return _split(lines)
     if any(not _is_blank(line) for line in lines[:marker]):
         new, history, promoted = _split(lines[:marker])
         forwarded = _tidy(lines[marker:])
     else:
+        lines = lines[: marker + 1] + unquoted_once(lines[marker + 1 :])
         body = forwarded_body_start(lines, marker)
         new, history, _ = _split(lines[body:])
         forwarded, promoted = _tidy(lines[:body]), True
     if not new:
         return _tidy(lines), "", any(line.strip() for line in lines)
     return new, "\n\n".join(p for p in (history, forwarded) if p), promoted
+
+
+def _leading_header_block(lines: list[str]) -> int | None:
+    """Where a body opens with a quoted mail's header block (after Outlook's "-----Original
+    Message-----" or rule, or none): how Outlook and Outlook Express forward. Read like any
+    forward: the words below the block are the text."""
+    first = _next_nonblank(lines, 0)
+    if first is None:
+        return None
+    block: int | None = first
+    if _SEPARATOR.match(lines[first].strip()):
+        block = _next_nonblank(lines, first + 1)
+    return first if block is not None and _is_header_block(lines, block) else None
+
+
+def _quoted_forward(lines: list[str]) -> list[str] | None:
+    """A body that is only a quoted forward (Apple Mail's HTML forward puts the whole forwarded
+    mail, marker and all, in a `blockquote`): its lines as many quote levels down as the marker
+    sits (at most a few), else None."""
+    first = _next_nonblank(lines, 0)
+    if first is None or not lines[first].lstrip().startswith(">"):
+        return None
+    for _level in range(_MAX_FORWARD_QUOTE_DEPTH):
+        inner = unquoted_once(lines)
+        if inner is lines:
+            return None  # some line is not quoted: a reply below a quote, not a forward
+        lines = inner
+        if forward_marker(lines[first : first + 1]) is not None:
+            return lines
+    return None
+
+
+_MAX_FORWARD_QUOTE_DEPTH = 3
 
 
 def _split(lines: list[str]) -> tuple[str, str, bool]:
@@ -155,7 +189,7 @@ def _split(lines: list[str]) -> tuple[str, str, bool]:
         _quote_from(quoted, _back_over_decoration(lines, first.start))
     else:
         _quote_inline(lines, quoted)
-        after = _first_marker(lines, quoted, kinds=("headers", "separator", "signature"))
+        after = _first_marker(lines, quoted)  # history left unquoted below the answers
         if after is not None and _has_text(lines, quoted, 0, after.start):
             _quote_from(quoted, _back_over_decoration(lines, after.start))
     new = _tidy([line for line, q in zip(lines, quoted, strict=True) if not q])
@@ -166,7 +200,10 @@ def _split(lines: list[str]) -> tuple[str, str, bool]:
 
 
 def _is_quote(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    """`>`-quoted, or `|`-quoted as some clients and list archives do (a table row, which ends
+    in `|` too, is not a quote)."""
+    bare = line.strip()
+    return bare.startswith(">") or (bare.startswith("|") and not bare.endswith("|"))
 
 
 def _is_blank(line: str) -> bool:
@@ -226,8 +263,6 @@ def _marker_starting_at(lines: list[str], i: int) -> _Marker | None:
         return _Marker(i, i, "headers")
     if _MOBILE_SIGNATURE.match(line):
         return _Marker(i, i, "signature")
-    if _SIGNATURE_DELIMITER.match(lines[i]) and _is_signature(lines, i):
-        return _Marker(i, i, "signature")
     return None
 
 
@@ -251,19 +286,22 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     """A quoted mail's header block (Outlook, Foxmail, QQ Mail, Hotmail): consecutive header
     lines with a From, and either an address on the From line or both a date and a subject.
     A customer's "From: my card / To: the merchant / Date: ..." transfer details are not one."""
-    if not _HEADER_LINE.match(lines[i].strip()):
-        return False  # (the loop below would find no header line either)
-    if i > 0 and _HEADER_LINE.match(lines[i - 1].strip()):
-        return False
     keys: dict[str, str] = {}
-    for line in lines[i : i + 7]:
-        found = _HEADER_LINE.match(line.strip())
-        if found is None:
+    for line in lines[i : i + 8]:
+        found = header_field(line)
+        if found is not None:
+            keys.setdefault(found[0], line)
+        elif keys and _WRAPPED_ADDRESS.match(line):  # "From: a long name" / "<addr>"
+            last = next(reversed(keys))
+            keys[last] += f" {line.strip()}"
+        else:
             break
-        keys.setdefault(_HEADER_KEYS[found.group(1).lower()], line)
-    if "from" not in keys or len(keys) < 3:
-        return False
+    if "from" not in keys or len(keys) < 3 or (i > 0 and header_field(lines[i - 1])):
+        return False  # (the block starts on the line above, if anywhere)
     return "@" in keys["from"] or ("sent" in keys and "subject" in keys)
+
+
+_WRAPPED_ADDRESS = re.compile(r"^\s*<[^\s<>]{1,64}@[^\s<>]{1,255}>[;,]?\s*$")
 
 
 def _short_tail(lines: list[str], start: int) -> bool:
@@ -285,6 +323,8 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     first (at most 3), so a customer's sentence above a wrapped attribution is never swallowed;
     other languages' attributions count when they carry a date or an address and `>` follows."""
     if not lines[end].rstrip().endswith((":", "：")):  # as `_bare(...)` would, more cheaply
+        if lines[end][:1].isdigit() and _dated_sender(lines, end):
+            return _Marker(end, end, "attribution")
         return None
     across = _attribution_across_blank(lines, end)
     if across is not None:
@@ -301,7 +341,7 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     for patterns in (_ATTRIBUTIONS, (_ANY_LANGUAGE,)):
         for start, joined in tried:
             if (
-                patterns is not _ATTRIBUTIONS
+                (patterns is not _ATTRIBUTIONS or _bare(lines[start]).startswith(_NAMELESS))
                 and start
                 and _continues(lines[start - 1], lines[start])
             ):
@@ -314,7 +354,14 @@ def _marker_ending_at(lines: list[str], end: int) -> _Marker | None:
     while start > max(end - 2, 0) and _continues(lines[start - 1], lines[start]):
         start -= 1
     joined = " ".join(_bare(lines[k]) for k in range(start, end + 1))
-    return _Marker(start, end, "attribution") if _DATE_OR_ADDRESS.search(joined) else None
+    if _DATE_OR_ADDRESS.search(joined) or _SHORT_WROTE.match(joined):
+        return _Marker(start, end, "attribution")
+    return None
+
+
+def _dated_sender(lines: list[str], end: int) -> bool:
+    """Old Gmail's dated sender line, directly above `>`-quoted lines."""
+    return bool(_DATED_SENDER.match(_bare(lines[end]))) and _followed_by_quote(lines, end)
 
 
 _SENTENCE_END = (".", "。", "!", "！", "?", "？")
@@ -337,10 +384,17 @@ def _bare(line: str) -> str:
     return line.strip().lstrip(">").strip()
 
 
+# Chinese Gmail's "于<date>写道：" with the name and address wrapped onto the line above.
+_NAMELESS = ("于", "於")
+
+
 def _continues(previous: str, line: str) -> bool:
     """A client wrapped one attribution over two lines (an address or a clause cut short)."""
-    return bool(previous.strip()) and (
-        previous.rstrip().endswith(("<", ",", "，")) or line.lstrip().startswith(("<", "wrote"))
+    head = previous.rstrip()
+    return bool(head) and (
+        head.endswith(("<", ",", "，"))
+        or line.lstrip().startswith(("<", "wrote"))
+        or (line.lstrip().startswith(_NAMELESS) and not head.endswith(_SENTENCE_END))
     )
 
 

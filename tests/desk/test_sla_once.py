@@ -1,5 +1,6 @@
-"""Two processes sweeping one PostgreSQL store at the same moment: each SLA threshold and the
-day's digest act once (the sweep locks each ticket's row; the digest claims its day's mark)."""
+"""Two sweeper processes on one PostgreSQL store at the same moment (test_sweep_once has
+threads): each SLA threshold and the day's digest act once (the sweep locks each ticket's row
+and claims each threshold in `sla_fired`; the digest claims its day's mark)."""
 
 from __future__ import annotations
 

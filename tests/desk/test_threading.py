@@ -3,6 +3,7 @@ quote a ticket's tag. On a real store; no servers needed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
+from mailticket.desk.agent_mail import agent_claim
 from mailticket.desk.context import Desk
-from mailticket.desk.match import signed_ticket
+from mailticket.desk.match import sender_in_conversation, signed_ticket
 from mailticket.intake.record import take_in
+from mailticket.mail.parse import parse
 from mailticket.model import MessageKind
 from mailticket.outbound.compose import new_message_id
 
@@ -124,3 +127,44 @@ def test_an_agents_forward_becomes_the_customers_ticket(tmp_path: Path) -> None:
     assert record.text.startswith("我11月21日提现2000元")
     [ack] = desk.store.outbox()
     assert ack.rcpt_to == ("WangFang@163.example",)
+
+
+INVALID = "王伟 <wang wei@163.example>"  # best effort '"wang wei"@163.example', marked invalid
+
+
+@pytest.mark.parametrize(("mode", "joins"), [("new_ticket", False), ("attach", True)])
+def test_an_invalid_sender_address_never_joins_a_ticket_on_its_own(
+    tmp_path: Path, mode: str, joins: bool
+) -> None:
+    desk = desk_for(tmp_path, f'stranger_tag = "{mode}"\n')
+    first = take_in(desk, mail(INVALID, "转账失败", "<w1@163.example>"), "t")
+    ticket = desk.store.get_ticket(first.ticket_id)
+    assert ticket.customer == '"wang wei"@163.example'
+    # The same best-effort address again, with the tag and a reference: it names nobody for
+    # sure (many senders' broken headers read the same), so it is judged a stranger.
+    again = take_in(
+        desk,
+        mail(INVALID, f"Re: [{ticket.id}] 转账失败", "<w2@163.example>", "<w1@163.example>"),
+        "t",
+    )
+    assert (again.ticket_id == ticket.id) is joins
+    assert any("stranger" in n or "claims" in n for n in inbound_notes(desk, again.ticket_id))
+    # A valid sender who is in the conversation still joins silently.
+    valid = take_in(desk, mail("c@qq.example", "充值没到账", "<c1@qq.example>"), "t")
+    own = take_in(desk, mail("c@qq.example", f"[{valid.ticket_id}]", "<c2@qq.example>"), "t")
+    assert own.ticket_id == valid.ticket_id
+    assert [m.notes for m in desk.store.messages(own.ticket_id) if m.direction.value == "in"] == [
+        (),
+        (),
+    ]
+
+
+def test_an_invalid_sender_is_never_an_agent(tmp_path: Path) -> None:
+    desk = desk_for(tmp_path, AGENT_CONFIG)
+    raw = mail("Alice <alice@okwallet.example>", "#note 已处理", "<a1@okwallet.example>")
+    valid = parse(raw)
+    assert agent_claim(desk, valid) is not None  # the control: a valid From is an agent's
+    invalid = replace(valid, from_valid=False)  # as the parser marks a best-effort address
+    assert agent_claim(desk, invalid) is None
+    assert not sender_in_conversation(invalid, {"alice@okwallet.example"})
+    assert sender_in_conversation(valid, {"alice@okwallet.example"})

@@ -46,7 +46,7 @@ def test_a_question_mark_still_ends_an_encoded_word() -> None:
 )
 def test_a_sender_without_brackets_keeps_its_address(raw: str, name: str, address: str) -> None:
     defects: list[str] = []
-    assert first_address(raw, defects) == (name, address, True)
+    assert first_address(raw, defects) == (name, address, False)  # kept, never answered
     assert defects == [LENIENT_SENDER]
 
 
