@@ -153,6 +153,8 @@ class Daemon:
         else:
             names = ", ".join(c.id for c in rules.current.categories)
             log.info("rules reloaded from %s: %s", rules.folder, names)
+            for warning in rules.current.warnings:
+                log.warning("rules: %s", warning)
 
     def intake(self) -> None:
         if self.mailbox is None:

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailticket.completeness.patterns import (
+    Pattern,
+    PatternError,
+    compile_pattern,
+    nested_quantifiers,
+)
 from mailticket.errors import RuleError
 from mailticket.toml_lines import KeyLines, KeyPath, decode_error_line
 
@@ -56,7 +62,7 @@ class Field:
     hint: Bilingual
     weight: int
     required: bool
-    patterns: tuple[re.Pattern[str], ...] = ()  # kind "pattern"
+    patterns: tuple[Pattern, ...] = ()  # kind "pattern", run on RE2 (`patterns`)
     labels: tuple[str, ...] = ()  # kind "pattern": words a code is written after (references)
     keywords: tuple[str, ...] = ()  # kind "keyword"
     types: tuple[str, ...] = ()  # kind "attachment": media types, "image/*" allowed
@@ -83,6 +89,7 @@ class Category:
 @dataclass(frozen=True)
 class RuleSet:
     categories: tuple[Category, ...]  # exactly one of them is the catch-all
+    warnings: tuple[RuleError, ...] = ()  # worth fixing; `rules check` and the daemon say them
 
     @property
     def catch_all(self) -> Category:
@@ -103,8 +110,11 @@ def load_rules(folder: Path) -> RuleSet:
     return rules
 
 
-def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
-    """Every rule file of `folder` read and validated; the rules only when there is no error."""
+def check_rules(
+    folder: Path, found_warnings: list[RuleError] | None = None
+) -> tuple[RuleSet | None, list[RuleError]]:
+    """Every rule file of `folder` read and validated; the rules only when there is no error.
+    Warnings (the rules load all the same) go to `found_warnings` and the rules' `warnings`."""
     if not folder.is_dir():
         return None, [RuleError("is not a folder of rule files", path=str(folder))]
     files = sorted(folder.glob("*.toml"))
@@ -112,6 +122,7 @@ def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
         return None, [RuleError("no rule files (*.toml) in this folder", path=str(folder))]
     categories: list[Category] = []
     errors: list[RuleError] = []
+    warnings: list[RuleError] = []
     seen: dict[str, str] = {}
     catch_all: str | None = None
     for path in files:
@@ -129,11 +140,14 @@ def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
                 catch_all = catch_all or str(path)
             categories.append(category)
         errors.extend(reader.errors)
+        warnings.extend(reader.warnings)
     if catch_all is None and not errors:
         errors.append(
             RuleError("no catch-all category: set `catch_all = true` in one file", path=str(folder))
         )
-    return (None if errors else RuleSet(tuple(categories))), errors
+    if found_warnings is not None:
+        found_warnings.extend(warnings)
+    return (None if errors else RuleSet(tuple(categories), tuple(warnings))), errors
 
 
 def _display(path: KeyPath) -> str:
@@ -149,17 +163,22 @@ class _FileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.errors: list[RuleError] = []
+        self.warnings: list[RuleError] = []  # worth fixing, but the rules still load
         self.text = ""
         self.lines = KeyLines("")
 
     def error(self, message: str, *where: str | int) -> None:
-        self.errors.append(
-            RuleError(
-                message,
-                path=str(self.path),
-                key=_display(where) or None,
-                line=self.lines.line(*where, nearest=True),
-            )
+        self.errors.append(self._at(message, where))
+
+    def warn(self, message: str, *where: str | int) -> None:
+        self.warnings.append(self._at(message, where))
+
+    def _at(self, message: str, where: KeyPath) -> RuleError:
+        return RuleError(
+            message,
+            path=str(self.path),
+            key=_display(where) or None,
+            line=self.lines.line(*where, nearest=True),
         )
 
     def category(self) -> Category | None:
@@ -263,20 +282,26 @@ class _FileReader:
         assert kind and field_id and label and hint and weight is not None
         return Field(field_id, kind, label, hint, weight, required, **found)
 
-    def _patterns(
-        self, table: dict[str, Any], where: KeyPath
-    ) -> tuple[re.Pattern[str], ...] | None:
+    def _patterns(self, table: dict[str, Any], where: KeyPath) -> tuple[Pattern, ...] | None:
         sources = self._strings(table, where, "patterns", required=True)
         if sources is None:
             return None
         compiled = []
         for i, source in enumerate(sources):
             try:
-                pattern = re.compile(source)
-            except re.error as exc:
+                pattern = compile_pattern(source)
+            except PatternError as exc:
                 self.error(f"bad regular expression {source!r}: {exc}", *where, "patterns", i)
                 continue
-            if pattern.search("") is not None:
+            if nested_quantifiers(source):
+                self.warn(
+                    f"{source!r} repeats a repetition (like (a+)+): matched safely here (RE2 "
+                    "never backtracks), but it would hang a backtracking engine; simplify it",
+                    *where,
+                    "patterns",
+                    i,
+                )
+            if pattern.search(""):
                 self.error(f"{source!r} matches an empty text", *where, "patterns", i)
                 continue
             compiled.append(pattern)
