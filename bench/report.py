@@ -44,6 +44,7 @@ def last_full_month(today: date) -> str:
 def commands(config: Path, month: str, deep: str, show: str) -> dict[str, list[str]]:
     base = [sys.executable, "-m", "mailticket", "--config", str(config)]
     return {
+        "--version (start-up floor: imports only)": [*base, "--version"],
         f"report --month {month} --json": [*base, "report", "--month", month, "--json"],
         "tickets list": [*base, "tickets", "list"],
         "tickets list --status open --category topup": [

@@ -234,6 +234,7 @@ def _load_config(path: str) -> Any:
 
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     """`mailticket poll --once`, repeated until the inbox is empty and the outbox drained."""
+    from mailticket.completeness.normalise import load_readers
     from mailticket.desk.context import Desk
     from mailticket.intake.cycle import intake_and_send, open_mailbox
     from mailticket.intake.imap import Mailbox
@@ -245,6 +246,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     cpu_start, _ = common.rusage_self()
     started = time.perf_counter()
     desk = Desk.open(config)
+    load_readers()  # as `mailticket run` does at start, before its first mail
     store_open = time.perf_counter() - started
     cpu_open, rss_open = common.rusage_self()
     stages = Stages()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import operator
 import types
 import typing
@@ -121,8 +122,14 @@ class InboundMail:
 
     @property
     def dedupe_key(self) -> str:
-        """Same Message-ID (or, without one, same bytes) means the same mail delivered twice."""
-        return f"mid:{self.message_id}" if self.message_id else f"sha:{self.raw_sha256}"
+        """Same Message-ID (or, without one, same bytes) means the same mail delivered twice.
+        A Message-ID too long for the store's key column (128; a Message-ID may have 900
+        characters, and PostgreSQL refuses a longer value) is kept by its SHA-256."""
+        if not self.message_id:
+            return f"sha:{self.raw_sha256}"
+        if len(self.message_id) <= 124:
+            return f"mid:{self.message_id}"
+        return f"mid-sha256:{hashlib.sha256(self.message_id.encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -233,6 +240,10 @@ class QuarantineRecord:
     message_id: str = ""
     from_addr: str = ""
     subject: str = ""
+    # `quarantine release`: when the mail was taken in again (once), and what it became: a
+    # ticket id, or the quarantine record it went back to with a new reason
+    released_at: datetime | None = None
+    released_as: str = ""
 
 
 # --- records: dataclass <-> JSON-safe dict -------------------------------------------------

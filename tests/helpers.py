@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 
 from mailticket import config as config_module
-from mailticket.config import Config
+from mailticket.config import BUILTIN_RULES, Config
 from mailticket.desk.context import Desk
 from mailticket.intake.cycle import intake_cycle, open_mailbox
 from mailticket.outbound.outbox import drain_outbox, smtp_sender
@@ -149,3 +150,54 @@ def run_cli(
         timeout=60,
         umask=umask,
     )
+
+
+EVIL_FIELD = """
+[[fields]]
+id = "evil"
+kind = "pattern"
+weight = 5
+label = {{ zh = "测试", en = "Test" }}
+hint = {{ zh = "测试", en = "Test" }}
+patterns = [
+    '{pattern}',
+]
+"""
+
+
+def rules_with(folder: Path, pattern: str) -> Path:
+    """The built-in rules with one more pattern field in every category."""
+    shutil.copytree(BUILTIN_RULES, folder)
+    for path in folder.glob("*.toml"):
+        with path.open("a", encoding="utf-8") as out:
+            out.write(EVIL_FIELD.format(pattern=pattern))
+    return folder
+
+
+def dsn_for(
+    message_id: str,
+    recipient: str,
+    action: str = "failed",
+    status: str = "5.1.1",
+    *,
+    subject: str = "Undelivered Mail Returned to Sender",
+) -> bytes:
+    """A delivery status notification the way Postfix writes one."""
+    return (
+        "From: MAILER-DAEMON@mx.qq.example (Mail Delivery System)\r\n"
+        "To: complaints@okwallet.example\r\n"
+        f"Subject: {subject}\r\n"
+        f"Message-ID: <bounce-{status}-{recipient}@mx.qq.example>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.qq.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} mailbox does not exist\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "From: complaints@okwallet.example\r\n"
+        f"To: {recipient}\r\nMessage-ID: {message_id}\r\nSubject: receipt\r\n"
+        "--B--\r\n"
+    ).encode()

@@ -22,7 +22,7 @@ from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
 from mailticket.config import BUILTIN_RULES, Config, DeskConfig, LimitsConfig
 from mailticket.desk.match import find_ticket
-from mailticket.errors import ConfigError, MailticketError
+from mailticket.errors import ConfigError, MailticketError, RuleError
 from mailticket.mail.parse import ParseError, detect_language, parse
 from mailticket.model import InboundMail, system_clock
 from mailticket.outbound.compose import Templates
@@ -209,8 +209,10 @@ def rules_check(args: argparse.Namespace) -> int:
                 key="rules.path",
             )
         folder = config.rules_path
-    rules, rule_errors = check_rules(folder)
+    rule_warnings: list[RuleError] = []
+    rules, rule_errors = check_rules(folder, rule_warnings)
     errors = [str(e) for e in rule_errors]
+    warnings = [str(w) for w in rule_warnings]
     errors += Templates(config.templates_path if config else None).check()
     categories: list[dict[str, Any]] = [
         {
@@ -225,7 +227,12 @@ def rules_check(args: argparse.Namespace) -> int:
         for c in (rules.categories if rules else ())
     ]
     if args.json:
-        result = {"folder": str(folder), "categories": categories, "errors": errors}
+        result = {
+            "folder": str(folder),
+            "categories": categories,
+            "errors": errors,
+            "warnings": warnings,
+        }
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         for c in categories:
@@ -237,6 +244,8 @@ def rules_check(args: argparse.Namespace) -> int:
             )
         for error in errors:
             print(error)
+        for warning in warnings:
+            print(f"warning / 警告: {warning}")
         verdict = "rules and templates OK / 规则与模板有效"
         print(f"{len(errors)} errors / 有错误" if errors else verdict)
     return 1 if errors else 0

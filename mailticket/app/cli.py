@@ -20,6 +20,7 @@ from mailticket.app import (
     logins,
     logs,
     preflight,
+    quarantine,
     report_view,
     rules_test,
     status,
@@ -86,10 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("id")
     outbox_commands.add_parser("send", help="send every due mail now")
 
-    quarantine = commands.add_parser("quarantine", help="mail that could not be ticketed")
-    quarantine_commands = quarantine.add_subparsers(dest="action", required=True, metavar="ACTION")
-    q_list = quarantine_commands.add_parser("list", help="list quarantined mail with reasons")
-    q_list.add_argument("--json", action="store_true")
+    quarantine.add_parser(commands)
 
     checks.add_parsers(commands)
 
@@ -200,9 +198,7 @@ def _with_desk(desk: Desk, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if args.command == "quarantine":
-        records = [to_record(r) for r in desk.store.quarantine()]
-        emit_table(records, args.json, ["id", "created", "from_addr", "subject", "reason"])
-        return 0
+        return quarantine.run(desk, args, smtp_sender(desk.config))
     raise AssertionError(args.command)
 
 

@@ -21,6 +21,7 @@ from types import FrameType
 import schedule
 
 from mailticket import __version__
+from mailticket.completeness.normalise import load_readers
 from mailticket.desk.context import Desk
 from mailticket.desk.digest import send_digests
 from mailticket.desk.sweep import sweep
@@ -204,6 +205,8 @@ class Daemon:
         else:
             names = ", ".join(c.id for c in rules.current.categories)
             log.info("rules reloaded from %s: %s", rules.folder, names)
+            for warning in rules.current.warnings:
+                log.warning("rules: %s", warning)
 
     def intake(self) -> None:
         if self.mailbox is None:
@@ -302,6 +305,8 @@ class Daemon:
             signal.signal(signal.SIGINT, self._on_signal)
         log.info("mailticket running for %s", self.desk.config.desk.address)
         self._guarded("smtp", self.check_smtp)
+        if self.desk.rules is not None:
+            load_readers()
         self._guarded("outbox", self.drain)
         try:
             while not self.stopping.is_set():

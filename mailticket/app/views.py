@@ -108,7 +108,14 @@ def _clip(text: str, limit: int) -> str:
     return text
 
 
-def emit_table(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+def emit_table(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    columns: list[str],
+    headings: dict[str, str] | None = None,
+) -> None:
+    """Rows as JSON, or as a table sized to the text (Chinese counts double); `headings`
+    names columns (bilingual, say) instead of their keys in capitals."""
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -117,8 +124,11 @@ def emit_table(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) ->
         return
     cells = [[_clip(str(row.get(c, "") or ""), 48) for c in columns] for row in rows]
     sized = [[(value, _width(value)) for value in row] for row in cells]
-    widths = [max(_width(c), *(r[i][1] for r in sized)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    titles = [(headings or {}).get(c, c.upper()) for c in columns]
+    widths = [max(_width(t), *(r[i][1] for r in sized)) for i, t in enumerate(titles)]
+    lines = [
+        "  ".join(t + " " * (w - _width(t)) for t, w in zip(titles, widths, strict=True)).rstrip()
+    ]
     for row in sized:
         lines.append(
             "  ".join(v + " " * (w - n) for (v, n), w in zip(row, widths, strict=True)).rstrip()

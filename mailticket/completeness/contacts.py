@@ -65,7 +65,58 @@ def _mobiles(folded: str) -> list[Found]:
         for match in matcher:
             tries -= 1
             _keep_mobile(match, start, found)
+    if not found:
+        _local_mobiles(folded, found)
     return [Found(start, e164) for _, start, e164 in sorted(found)]
+
+
+# Regions whose customers write their number without the country code (0912 345 678,
+# 6123 4567), in the order an ambiguous number is read (0917… is a Philippine and an Indian
+# mobile; India's ranges are the widest, so last).
+_LOCAL_REGIONS = ("HK", "MO", "TW", "SG", "MY", "PH", "NG", "IN")
+# Words before a number that say it is one: 手机 13…, 電話 6123 4567, My number 0917…
+_LABEL_WORDS = (
+    r"(?:手机|手機|电话|電話|联系|聯絡|号码|號碼|我的号|phone|mobile|mob|tel|cell|my number|contact"
+    r"|whatsapp|viber)"
+)
+_PHONE_LABEL = re.compile(_LABEL_WORDS + r"\W{0,3}(?:\w{1,3}\W{1,2})?$", re.IGNORECASE)
+_LABEL_REACH = 16  # characters before a number looked at for its label
+_LOCAL_TRIES = 3  # stretches of digits tried in every region, at most, per mail
+# A number in its national form: a leading 0 after a space or a sign, then groups of digits
+# (0912-345-678, 0917 123 4567); not the 05 of 2026-11-05.
+_TRUNK = re.compile(r"(?<![A-Za-z0-9+.:/-])0\d{1,4}[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)")
+
+
+def _local_mobiles(folded: str, found: list[tuple[bool, int, str]]) -> None:
+    """Mobiles of the other regions written without their country code, when nothing else
+    was found: only after a phone label or in the national form with its leading 0, since a
+    bare run of eight digits (a reference, 88002233) is a valid Singapore mobile too."""
+    seen: set[int] = set()
+    tried = 0
+    for start, end in _windows(folded):
+        if found or tried >= _LOCAL_TRIES:
+            return  # the first local mobile is the one the field takes
+        if not any(
+            _TRUNK.match(folded, run.start())
+            or _PHONE_LABEL.search(folded[max(0, run.start() - _LABEL_REACH) : run.start()])
+            for run in _DIGITS.finditer(folded, start, end)
+        ):
+            continue  # no run of digits after a label or with a leading 0: no region tried
+        tried += 1
+        for region in _LOCAL_REGIONS:
+            matcher = phonenumbers.PhoneNumberMatcher(
+                folded[start:end], region, leniency=phonenumbers.Leniency.VALID, max_tries=4
+            )
+            for match in matcher:
+                where = start + match.start
+                before = folded[max(0, where - _LABEL_REACH) : where]
+                trunk = match.raw_string.startswith("0")
+                if where in seen or not (trunk or _PHONE_LABEL.search(before)):
+                    continue
+                count = len(found)
+                _keep_mobile(match, start, found)
+                if len(found) > count:
+                    seen.add(where)
 
 
 def _keep_mobile(

@@ -20,6 +20,20 @@ _MONTH_WORD = (
 # Each pattern with the words it cannot match without (None: digits are enough), looked for
 # first in the text's `ignorecase_key`, as for `_AMOUNTS`.
 _MONTH_STEMS = re.compile("|".join(_MONTHS))
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY = rf"(?P<en_wd>{'|'.join(_WEEKDAYS)})"
+_ZH_WEEKDAY = "一二三四五六日天1234567"
+_EN_COUNT = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+}
 _DATES = (
     (
         re.compile(
@@ -57,15 +71,53 @@ _DATES = (
     ),
     (
         re.compile(
-            r"(?P<rel>大前天|前天|前日|昨天|昨日|昨晚|今天|今日|今早|今晚|今朝|琴日|寻晚|尋晚|啱啱"
+            r"(?P<rel>大前天|前天|前日|前晚|昨天|昨日|昨晚|昨儿|今天|今日|今早|今晚|今朝|琴日|寻晚|尋晚"
+            r"|啱啱|刚才|刚刚|剛才|剛剛"
             r"|the day before yesterday|yesterday|today|this morning|this afternoon"
-            r"|this evening|last night|tonight|just now)",
+            r"|this evening|last night|tonight|just now|(?<![a-z])(?:kahapon|semalam"
+            r"|zuotian|zuo tian|zuowan|zuo wan|qiantian|qian tian)(?![a-z]))",
             re.IGNORECASE,
         ),
         re.compile(
-            "前天|前日|昨|今|琴日|寻晚|尋晚|啱啱|yesterday|today|this morning|this afternoon"
-            "|this evening|last night|tonight|just now"
+            "前天|前日|前晚|昨|今|琴日|寻晚|尋晚|啱啱|刚|剛|yesterday|today|this morning"
+            "|this afternoon|this evening|last night|tonight|just now|kahapon|semalam"
+            "|zuo ?tian|zuo ?wan|qian ?tian"
         ),
+    ),
+    # 上周四, 上个礼拜五, 上個禮拜三, 这周一, 周日下午: a weekday of this or an earlier week.
+    (
+        re.compile(
+            r"(?P<zh_back>上上个|上上個|上上|上个|上個|上|这个|這個|这|這|本)?\s*"
+            r"(?:周|週|星期|礼拜|禮拜)(?P<zh_wd>[一二三四五六日天1-7])"
+        ),
+        re.compile("周|週|星期|礼拜|禮拜"),
+    ),
+    # last Sunday evening, on Wednesday, since Monday: the latest such day before the mail.
+    (
+        re.compile(
+            rf"(?<![a-z])(?:(?P<en_back>last|this past|past)\s+)?{_WEEKDAY}(?![a-z])",
+            re.IGNORECASE,
+        ),
+        re.compile("day"),
+    ),
+    # 3天前, 五日前, 5 days ago, two days ago
+    (
+        re.compile(
+            rf"(?<![\d.])(?P<ago>\d{{1,2}}|[{_ZH_SMALL}]{{1,3}}|an?|one|two|three|four|five|six"
+            r"|seven)\s*(?:天前|日前|(?<![a-z])days?\s+ago(?![a-z]))",
+            re.IGNORECASE,
+        ),
+        re.compile("天前|日前|ago"),
+    ),
+    # 11/24, 23/11, 11.25 without a year: month first in Chinese mail, day first otherwise
+    # (each only when the other order is impossible); never an amount (99.9元, RM3.50) or a
+    # clock time (10.15pm) or a version (v2.3).
+    (
+        re.compile(
+            r"(?<![\d/.:,A-Za-z$¥₹₱₦-])(?P<sa>\d{1,2})(?P<ssep>[/.])(?P<sb>\d{1,2})"
+            r"(?![\d/:,]|\.\d|\s*(?:[%万千元块圆蚊kK]|[ap]\.?m(?![a-z])|号|號|日))"
+        ),
+        re.compile("[/.]"),
     ),
 )
 _RELATIVE_DAYS = {
@@ -92,6 +144,21 @@ _RELATIVE_DAYS = {
     "寻晚": 1,
     "尋晚": 1,
     "啱啱": 0,
+    "前晚": 2,
+    "昨儿": 1,
+    "刚才": 0,
+    "刚刚": 0,
+    "剛才": 0,
+    "剛剛": 0,
+    # Tagalog and Malay "yesterday", and the pinyin of a mail typed without characters
+    "kahapon": 1,
+    "semalam": 1,
+    "zuotian": 1,
+    "zuo tian": 1,
+    "zuowan": 1,
+    "zuo wan": 1,
+    "qiantian": 2,
+    "qian tian": 2,
     "this afternoon": 0,
     "this evening": 0,
     "just now": 0,
@@ -113,6 +180,9 @@ _TIME = re.compile(
     r"(?:\s*(?P<ampm>[ap])\.?m(?![a-z])\.?)?",
     re.IGNORECASE,
 )
+_HAN = re.compile("[\u4e00-\u9fff]")
+_EVENINGS = ("昨晚", "今晚", "前晚", "寻晚", "尋晚", "tonight", "last night")
+_EVENING = re.compile(r"wan\b|[晚夜]")
 _AFTERNOON = ("下午", "傍晚", "晚上", "夜里")
 
 
@@ -130,6 +200,7 @@ def datetimes(text: str, reference: datetime) -> list[Found]:
 
 def _datetimes(folded: str, key: str, reference: datetime) -> list[Found]:
     today = reference.date()
+    chinese = not folded.isascii() and _HAN.search(folded) is not None
     found: list[Found] = []
     taken: list[tuple[int, int]] = []
     for pattern, words in _DATES:
@@ -138,7 +209,7 @@ def _datetimes(folded: str, key: str, reference: datetime) -> list[Found]:
         for match in pattern.finditer(folded):
             if any(start < match.end() and match.start() < end for start, end in taken):
                 continue
-            day = _date(match, today)
+            day = _date(match, today, chinese)
             if day is None or day > today:
                 continue
             end, clock = _time_after(folded, match.end(), match.group(0))
@@ -161,11 +232,22 @@ def _small(number: str) -> int | None:
     return int(number) if number.isdigit() else chinese_number(number)
 
 
-def _date(match: re.Match[str], today: date) -> date | None:
+def _date(match: re.Match[str], today: date, chinese: bool) -> date | None:
     groups = match.groupdict()
     if groups.get("rel"):
         # ignorecase_key, not lower(): the pattern matched "yeſterday" and "thİs morning" too
         return today - timedelta(days=_RELATIVE_DAYS[ignorecase_key(groups["rel"])])
+    if groups.get("zh_wd"):
+        return _zh_weekday(groups["zh_wd"], groups["zh_back"] or "", today)
+    if groups.get("en_wd"):
+        weekday = _WEEKDAYS.index(ignorecase_key(groups["en_wd"]))
+        back = (today.weekday() - weekday) % 7 or (7 if groups.get("en_back") else 0)
+        return today - timedelta(days=back)
+    if groups.get("ago"):
+        count = _EN_COUNT.get(ignorecase_key(groups["ago"])) or _small(groups["ago"])
+        return today - timedelta(days=count) if count is not None and count <= 60 else None
+    if groups.get("sa"):
+        return _short_date(int(groups["sa"]), int(groups["sb"]), today, chinese)
     day = _small(groups["d"])
     month = (
         _MONTHS.index(ignorecase_key(groups["mon"])[:3]) + 1
@@ -179,11 +261,16 @@ def _date(match: re.Match[str], today: date) -> date | None:
     year = int(groups["y"]) if groups.get("y") else today.year
     if year < 2000:
         return None
+    return _on_or_before(year, month, day, today, bool(groups.get("y")))
+
+
+def _on_or_before(year: int, month: int, day: int, today: date, year_given: bool) -> date | None:
+    """The date; without a year written, its latest occurrence not after `today`."""
     try:
         result = date(year, month, day)
     except ValueError:
         return None
-    if not groups.get("y") and result > today:
+    if not year_given and result > today:
         try:
             result = date(year - 1, month, day)
         except ValueError:  # 29 February
@@ -191,10 +278,38 @@ def _date(match: re.Match[str], today: date) -> date | None:
     return result
 
 
+def _zh_weekday(written: str, back: str, today: date) -> date:
+    """周四 is this week's Thursday when it has come (else last week's), 上周四 last week's,
+    上上周四 the week before; weeks start on Monday, 周日/周天/星期7 ends them."""
+    weekday = 6 if written in "日天7" else _ZH_WEEKDAY.index(written) % 7
+    monday = today - timedelta(days=today.weekday())
+    weeks = 2 if back.startswith("上上") else 1 if back.startswith("上") else 0
+    result = monday - timedelta(weeks=weeks) + timedelta(days=weekday)
+    if not back and result > today:
+        result -= timedelta(weeks=1)
+    return result
+
+
+# A date written without a year and read either way is taken when it is this recent.
+_RECENT = timedelta(days=92)
+
+
+def _short_date(first: int, second: int, today: date, chinese: bool) -> date | None:
+    """11/24 or 23/11: month first in a Chinese mail, day first in another, unless that order
+    is impossible or not recent and the other one is."""
+    orders = [(first, second), (second, first)]  # (month, day)
+    if not chinese:
+        orders.reverse()
+    dates = [d for m, d_ in orders if (d := _on_or_before(today.year, m, d_, today, False))]
+    recent = [d for d in dates if today - d <= _RECENT]
+    chosen = recent or dates
+    return chosen[0] if chosen else None
+
+
 def _time_after(text: str, position: int, date_text: str) -> tuple[int, tuple[int, int] | None]:
     """The time of day written right after a date, and where it ends."""
     match = _TIME.match(text, position)
-    implied = "晚上" if date_text in ("昨晚", "今晚") else None
+    implied = "晚上" if date_text in _EVENINGS or _EVENING.search(date_text) else None
     if match is None:
         return position, None
     groups = match.groupdict()

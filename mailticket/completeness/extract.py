@@ -19,6 +19,8 @@ from mailticket.completeness.amounts import _amounts
 from mailticket.completeness.contacts import _emails, _mobiles
 from mailticket.completeness.dates import _datetimes
 from mailticket.completeness.normalise import simplified
+from mailticket.completeness.patterns import Pattern
+from mailticket.completeness.references import labelled_codes
 from mailticket.completeness.rules import Field
 from mailticket.completeness.text import Found, fold_width, ignorecase_key
 from mailticket.model import Attachment
@@ -26,23 +28,18 @@ from mailticket.model import Attachment
 # --- rule-defined fields ----------------------------------------------------------------------
 
 
-def pattern_values(text: str, patterns: Sequence[re.Pattern[str]]) -> list[Found]:
+def pattern_values(text: str, patterns: Sequence[Pattern]) -> list[Found]:
     """The `value` group of an admin's pattern, else its first group, else the whole match."""
     return _pattern_values(fold_width(text), patterns)
 
 
-def _pattern_values(folded: str, patterns: Sequence[re.Pattern[str]]) -> list[Found]:
-    found = []
-    for pattern in patterns:
-        for match in pattern.finditer(folded):
-            if "value" in pattern.groupindex:
-                value, start = match.group("value"), match.start("value")
-            elif pattern.groups:
-                value, start = match.group(1), match.start(1)
-            else:
-                value, start = match.group(0), match.start()
-            if value and value.strip():
-                found.append(Found(start, value.strip()))
+def _pattern_values(folded: str, patterns: Sequence[Pattern]) -> list[Found]:
+    found = [
+        Found(start, value.strip())
+        for pattern in patterns
+        for start, value in pattern.values(folded)
+        if value.strip()
+    ]
     return sorted(found, key=lambda f: f.start)
 
 
@@ -180,6 +177,8 @@ def field_value(
         values = _datetimes(folded, mail.key, reference)
     elif kind == "pattern":
         values = _pattern_values(folded, field.patterns)
+        if field.labels:
+            values = sorted([*values, *labelled_codes(folded, field.labels)], key=lambda f: f.start)
     else:
         raise KeyError(kind)
     return values[0].value if values else None

@@ -11,6 +11,7 @@ the original; the pinyin key does not and is only used to say whether a phrase i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,13 @@ def _lazy_pinyin() -> Callable[[str], list[str]]:
     return lazy_pinyin
 
 
+def load_readers() -> None:
+    """Load OpenCC and pypinyin now: a daemon does at start, so its first complaint does not
+    wait ~0.75 s for them (commands that never score leave them unloaded)."""
+    _converters()
+    _lazy_pinyin()
+
+
 def simplified(text: str) -> str:
     """`text` with traditional characters (and Taiwan vocabulary where it keeps the length)
     read as simplified; ASCII text is returned as it is, cheaply."""
@@ -61,7 +69,17 @@ def pinyin_key(text: str) -> str:
     toneless pinyin, without spaces: 充值, 冲值 and "chong zhi" all become "chongzhi"."""
     if len(text) <= _KEPT_RUN:
         return _short_pinyin_key(text)
-    return _pinyin_key(text)
+    # A long text by its pieces between punctuation and spaces (which the key drops anyway):
+    # the short pieces of a complaint recur from mail to mail and are remembered.
+    pieces = _BREAKS.split(text[:PINYIN_LIMIT])
+    return "".join(
+        _short_pinyin_key(piece) if len(piece) <= _KEPT_RUN else _pinyin_key(piece)
+        for piece in pieces
+        if piece
+    )
+
+
+_BREAKS = re.compile(r"[\s，。！？、；：,.!?;:()（）]+")
 
 
 @functools.lru_cache(maxsize=32768)
@@ -72,3 +90,20 @@ def _short_pinyin_key(text: str) -> str:
 def _pinyin_key(text: str) -> str:
     text = simplified(text[:PINYIN_LIMIT])
     return "".join(c for part in _lazy_pinyin()(text) for c in part.lower() if c.isalnum())
+
+
+def pinyin_syllables(text: str) -> tuple[str, ...]:
+    """The toneless pinyin of each Chinese character of `text`, lower-cased: 冲值 and 充值 are
+    both ("chong", "zhi"). Other characters come as pypinyin leaves them (runs, not letters)."""
+    if len(text) <= _KEPT_RUN:
+        return _short_syllables(text)
+    return _syllables(text)
+
+
+@functools.lru_cache(maxsize=32768)
+def _short_syllables(text: str) -> tuple[str, ...]:
+    return _syllables(text)
+
+
+def _syllables(text: str) -> tuple[str, ...]:
+    return tuple(part.lower() for part in _lazy_pinyin()(simplified(text[:PINYIN_LIMIT])))

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailticket.completeness.patterns import (
+    Pattern,
+    PatternError,
+    compile_pattern,
+    nested_quantifiers,
+)
 from mailticket.errors import RuleError
 from mailticket.toml_lines import KeyLines, KeyPath, decode_error_line
 
@@ -22,7 +28,7 @@ from mailticket.toml_lines import KeyLines, KeyPath, decode_error_line
 BUILT_IN_KINDS = ("mobile", "email", "amount", "datetime")
 KINDS = (*BUILT_IN_KINDS, "pattern", "keyword", "attachment", "description")
 _KIND_KEYS = {"pattern": "patterns", "keyword": "keywords", "attachment": "types"}
-_FIELD_KEYS = ("id", "kind", "required", "weight", "label", "hint", "min_length")
+_FIELD_KEYS = ("id", "kind", "required", "weight", "label", "hint", "min_length", "labels")
 _CATEGORY_KEYS = (
     "id", "name", "sla_working_days", "catch_all", "signals", "fields", "examples",
 )  # fmt: skip
@@ -56,7 +62,8 @@ class Field:
     hint: Bilingual
     weight: int
     required: bool
-    patterns: tuple[re.Pattern[str], ...] = ()  # kind "pattern"
+    patterns: tuple[Pattern, ...] = ()  # kind "pattern", run on RE2 (`patterns`)
+    labels: tuple[str, ...] = ()  # kind "pattern": words a code is written after (references)
     keywords: tuple[str, ...] = ()  # kind "keyword"
     types: tuple[str, ...] = ()  # kind "attachment": media types, "image/*" allowed
     min_length: int = 0  # kind "description": characters of the customer's own words
@@ -82,6 +89,7 @@ class Category:
 @dataclass(frozen=True)
 class RuleSet:
     categories: tuple[Category, ...]  # exactly one of them is the catch-all
+    warnings: tuple[RuleError, ...] = ()  # worth fixing; `rules check` and the daemon say them
 
     @property
     def catch_all(self) -> Category:
@@ -102,8 +110,11 @@ def load_rules(folder: Path) -> RuleSet:
     return rules
 
 
-def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
-    """Every rule file of `folder` read and validated; the rules only when there is no error."""
+def check_rules(
+    folder: Path, found_warnings: list[RuleError] | None = None
+) -> tuple[RuleSet | None, list[RuleError]]:
+    """Every rule file of `folder` read and validated; the rules only when there is no error.
+    Warnings (the rules load all the same) go to `found_warnings` and the rules' `warnings`."""
     if not folder.is_dir():
         return None, [RuleError("is not a folder of rule files", path=str(folder))]
     files = sorted(folder.glob("*.toml"))
@@ -111,6 +122,7 @@ def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
         return None, [RuleError("no rule files (*.toml) in this folder", path=str(folder))]
     categories: list[Category] = []
     errors: list[RuleError] = []
+    warnings: list[RuleError] = []
     seen: dict[str, str] = {}
     catch_all: str | None = None
     for path in files:
@@ -128,11 +140,14 @@ def check_rules(folder: Path) -> tuple[RuleSet | None, list[RuleError]]:
                 catch_all = catch_all or str(path)
             categories.append(category)
         errors.extend(reader.errors)
+        warnings.extend(reader.warnings)
     if catch_all is None and not errors:
         errors.append(
             RuleError("no catch-all category: set `catch_all = true` in one file", path=str(folder))
         )
-    return (None if errors else RuleSet(tuple(categories))), errors
+    if found_warnings is not None:
+        found_warnings.extend(warnings)
+    return (None if errors else RuleSet(tuple(categories), tuple(warnings))), errors
 
 
 def _display(path: KeyPath) -> str:
@@ -148,17 +163,22 @@ class _FileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.errors: list[RuleError] = []
+        self.warnings: list[RuleError] = []  # worth fixing, but the rules still load
         self.text = ""
         self.lines = KeyLines("")
 
     def error(self, message: str, *where: str | int) -> None:
-        self.errors.append(
-            RuleError(
-                message,
-                path=str(self.path),
-                key=_display(where) or None,
-                line=self.lines.line(*where, nearest=True),
-            )
+        self.errors.append(self._at(message, where))
+
+    def warn(self, message: str, *where: str | int) -> None:
+        self.warnings.append(self._at(message, where))
+
+    def _at(self, message: str, where: KeyPath) -> RuleError:
+        return RuleError(
+            message,
+            path=str(self.path),
+            key=_display(where) or None,
+            line=self.lines.line(*where, nearest=True),
         )
 
     def category(self) -> Category | None:
@@ -182,8 +202,6 @@ class _FileReader:
             for i, table in enumerate(self._tables(data, "signals"))
             if (s := self._signal(table, ("signals", i))) is not None
         )
-        if catch_all and signals:
-            self.error("the catch-all is chosen when no other category fits: no signals", "signals")
         if not catch_all and not signals and "signals" not in data:
             self.error("needs at least one [[signals]] table to be recognised", "id")
         fields = tuple(
@@ -234,8 +252,9 @@ class _FileReader:
         for key in _KIND_KEYS.values():
             if key in table and key != extra and kind is not None:
                 self.error(f"is not used by a field of kind {kind!r}", *where, key)
-        if "min_length" in table and kind not in ("description", None):
-            self.error(f"is not used by a field of kind {kind!r}", *where, "min_length")
+        for key, used_by in (("min_length", "description"), ("labels", "pattern")):
+            if key in table and kind not in (used_by, None):
+                self.error(f"is not used by a field of kind {kind!r}", *where, key)
         field_id = self._id(table, where)
         weight = self._value(table, where, "weight", int, None, required=True)
         if weight is not None and weight < 0:
@@ -245,7 +264,10 @@ class _FileReader:
         hint = self._bilingual(table, where, "hint")
         found: dict[str, Any] = {}
         if kind == "pattern":
-            found["patterns"] = self._patterns(table, where)
+            found["labels"] = self._strings(table, where, "labels", required=False) or ()
+            found["patterns"] = (
+                self._patterns(table, where) if "patterns" in table or not found["labels"] else ()
+            )
         elif kind == "keyword":
             found["keywords"] = self._strings(table, where, "keywords", required=True)
         elif kind == "attachment":
@@ -260,20 +282,26 @@ class _FileReader:
         assert kind and field_id and label and hint and weight is not None
         return Field(field_id, kind, label, hint, weight, required, **found)
 
-    def _patterns(
-        self, table: dict[str, Any], where: KeyPath
-    ) -> tuple[re.Pattern[str], ...] | None:
+    def _patterns(self, table: dict[str, Any], where: KeyPath) -> tuple[Pattern, ...] | None:
         sources = self._strings(table, where, "patterns", required=True)
         if sources is None:
             return None
         compiled = []
         for i, source in enumerate(sources):
             try:
-                pattern = re.compile(source)
-            except re.error as exc:
+                pattern = compile_pattern(source)
+            except PatternError as exc:
                 self.error(f"bad regular expression {source!r}: {exc}", *where, "patterns", i)
                 continue
-            if pattern.search("") is not None:
+            if nested_quantifiers(source):
+                self.warn(
+                    f"{source!r} repeats a repetition (like (a+)+): matched safely here (RE2 "
+                    "never backtracks), but it would hang a backtracking engine; simplify it",
+                    *where,
+                    "patterns",
+                    i,
+                )
+            if pattern.search(""):
                 self.error(f"{source!r} matches an empty text", *where, "patterns", i)
                 continue
             compiled.append(pattern)

@@ -3,8 +3,8 @@
 Phrases catch the words an admin thought of; customers use others (充了, 转入钱包, reload,
 提領). A mail that shares many short character sequences with a category's examples is about
 the same thing even when no phrase matched. The text is compared twice: as simplified
-characters (bigrams and trigrams, so 帳戶被鎖 and 账户被锁 meet) and as its pinyin key (4-grams
-of letters, so 冲值 meets 充值); English by words. No model,
+characters (bigrams and trigrams, so 帳戶被鎖 and 账户被锁 meet) and as pinyin (pairs of
+syllables, so 冲值 meets 充值); English by words. No model,
 no download: cosine similarity of n-gram counts, each n-gram weighted by how few categories'
 examples share it (a gram every category has, such as 我的 or "my", says nothing).
 """
@@ -18,18 +18,20 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from mailticket.completeness.normalise import pinyin_key, simplified
+from mailticket.completeness.normalise import pinyin_syllables, simplified
 from mailticket.completeness.text import fold_width
 
 # Longest text compared: the opening of a complaint says what it is about.
 SIMILARITY_LIMIT = 600
+# Character or word n-grams (pinyin pairs aside) a mail must share with an example to be close.
+MIN_SHARED = 2
 _NOISE = re.compile(r"[\s\d\W_]+")
 _SCRIPT = re.compile(r"[a-z]+|[^a-z]+")  # ASCII words and Chinese runs of one written word
 
 
 def grams(text: str) -> Counter[str]:
-    """Character bigrams and trigrams of the simplified Chinese runs, letter 4-grams of their
-    pinyin (homophones typed by an input method meet), and English words by their first five
+    """Character bigrams and trigrams of the simplified Chinese runs, pairs of pinyin
+    syllables (homophones typed by an input method meet), and English words by their first five
     letters (refund/refunded) with word pairs. English is not cut into letter n-grams: short
     letter sequences (th, he, ing) are shared by any two English texts."""
     text = text[:SIMILARITY_LIMIT]
@@ -43,8 +45,9 @@ def grams(text: str) -> Counter[str]:
                 continue
             for n in (2, 3):
                 found.update(part[i : i + n] for i in range(len(part) - n + 1))
-            key = pinyin_key(part)
-            found.update("~" + key[i : i + 4] for i in range(len(key) - 3))
+            # Pairs of syllables, not letter n-grams: a letter sequence across two syllables
+            # (bu|chong -> "chon") would meet unrelated words.
+            found.update(f"~{a} {b}" for a, b in itertools.pairwise(pinyin_syllables(part)))
     found.update("w:" + word for word in words if len(word) > 2)
     found.update(f"w:{a} {b}" for a, b in itertools.pairwise(words))
     return found
@@ -82,14 +85,21 @@ class ExampleIndex:
         which example (its index in the category's list)."""
         vector, norm = self._normalised(grams(text))
         dots: dict[tuple[str, int], float] = {}
+        shared: dict[tuple[str, int], int] = {}
         for gram, weight in vector.items():
             for category, index, example_weight in self._postings.get(gram, ()):
                 key = (category, index)
                 dots[key] = dots.get(key, 0.0) + weight * example_weight
+                if gram[0] != "~":
+                    shared[key] = shared.get(key, 0) + 1
         result: dict[str, tuple[float, int]] = {}
         for category, examples in self._vectors.items():
             best, which = 0.0, -1
             for index, (_example, example_norm) in enumerate(examples):
+                # One word in common (登录, "security") is not closeness: a short mail that
+                # shares a single word with an example would count as a full phrase.
+                if shared.get((category, index), 0) < MIN_SHARED:
+                    continue
                 similarity = dots.get((category, index), 0.0) / (norm * example_norm)
                 if similarity > best:
                     best, which = similarity, index

@@ -44,6 +44,8 @@ class Desk:
     def open(cls, config: Config, clock: Clock = system_clock) -> Desk:
         """Raises `RuleError` on broken rules: a desk does not start without its rules."""
         rules = LiveRules.open(config.rules_path) if config.rules_path else None
+        for warning in rules.current.warnings if rules else ():
+            log.warning("rules: %s", warning)
         store = open_store(config)
         _warn_about_agents(config)
         return cls(

@@ -108,7 +108,7 @@ def decide_inbound(
             return Decision(
                 Action.QUARANTINE,
                 MessageKind.BOUNCE,
-                reason="delivery status notification that matches no ticket",
+                reason="delivery status notification that returns no mail we sent",
             )
         return Decision(Action.APPEND, MessageKind.BOUNCE, notes=notes)
     if ticket is not None:

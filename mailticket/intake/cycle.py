@@ -9,16 +9,17 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mailticket.config import Config
 from mailticket.desk.context import Desk, log
-from mailticket.errors import StoreError
-from mailticket.intake.imap import ImapSettings, Mailbox
-from mailticket.intake.record import PROCESSED, QUARANTINED, take_in
+from mailticket.errors import StoreBusyError
+from mailticket.intake.imap import FetchedMail, ImapSettings, Mailbox
+from mailticket.intake.record import PROCESSED, QUARANTINED, take_in, take_in_alone
 from mailticket.oauth import Tokens, section_tokens
 from mailticket.outbound.outbox import DrainResult, Sender, drain_outbox
 from mailticket.store import Store
-from mailticket.store.leader import Fence
+from mailticket.store.leader import Fence, FencedError
 
 # The store mark where the daemon keeps its last IMAP connection error (JSON), for `status`.
 IMAP_ERROR_MARK = "imap_error"
@@ -97,36 +98,70 @@ def intake_cycle(
         store.save_imap_position(key, position)
     fresh = [u for u in present if u > position["last_uid"]]
     for start in range(0, len(fresh), config.imap.batch_size):
-        done: dict[int, str] = {}
-        failure: StoreError | None = None
-        # One transaction per batch: its mails, blobs and position become durable together
-        # (three fsyncs a batch, not a few a mail); a mail that fails is undone alone.
-        with _writing(store, fence):
-            for fetched in mailbox.fetch(fresh[start : start + config.imap.batch_size]):
-                try:
-                    result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
-                except StoreError as exc:
-                    failure = exc
-                    break
-                done[fetched.uid] = result.destination
-                counts[result.outcome] += 1
+        batch = list(mailbox.fetch(fresh[start : start + config.imap.batch_size]))
+        taken: Counter[str] = Counter()
+        try:
+            position = _take_in_batch(desk, mailbox, batch, key, taken, fence)
+        except (StoreBusyError, FencedError):
+            raise  # the store is busy, or another daemon leads: nothing written, try later
+        except Exception as exc:  # at a mail or at commit: the whole batch was undone
+            log.warning("a batch of %d mails failed (%s): one by one now", len(batch), exc)
+            taken.clear()
+            done = {f.uid: _take_in_alone(desk, f, key, taken, fence) for f in batch}
+            position = _owed(mailbox, done)
             if done:
-                position = {
-                    "uidvalidity": mailbox.uidvalidity,
-                    "last_uid": max(done),
-                    "pending": {str(u): d for u, d in done.items()},
-                }
-                store.save_imap_position(key, position)
-        if done:
-            _move(mailbox, done, folders)
+                with _writing(store, fence):
+                    store.save_imap_position(key, position)
+        counts.update(taken)
+        if batch:
+            _move(mailbox, {int(u): d for u, d in position["pending"].items()}, folders)
             position["pending"] = {}
             with _writing(store, fence):
                 store.save_imap_position(key, position)
             if after_batch is not None:
                 after_batch()
-        if failure is not None:
-            raise failure
     return counts
+
+
+def _take_in_batch(
+    desk: Desk,
+    mailbox: Mailbox,
+    batch: list[FetchedMail],
+    key: str,
+    counts: Counter[str],
+    fence: Fence | None,
+) -> dict[str, Any]:
+    """One transaction for the batch: its mails, blobs and position become durable together
+    (three fsyncs a batch, not a few a mail); `take_in` undoes a mail that fails alone (a
+    savepoint) and quarantines it. A store failure (at a mail or at commit) undoes it all."""
+    done: dict[int, str] = {}
+    with _writing(desk.store, fence):
+        for fetched in batch:
+            result = take_in(desk, fetched.raw, source=f"imap:{key}:{fetched.uid}")
+            done[fetched.uid] = result.destination
+            counts[result.outcome] += 1
+        position = _owed(mailbox, done)
+        if done:
+            desk.store.save_imap_position(key, position)
+    return position
+
+
+def _owed(mailbox: Mailbox, done: dict[int, str]) -> dict[str, Any]:
+    """The position after `done`, with their moves still owed."""
+    return {
+        "uidvalidity": mailbox.uidvalidity,
+        "last_uid": max(done, default=0),
+        "pending": {str(u): d for u, d in done.items()},
+    }
+
+
+def _take_in_alone(
+    desk: Desk, fetched: FetchedMail, key: str, counts: Counter[str], fence: Fence | None
+) -> str:
+    source = f"imap:{key}:{fetched.uid}"
+    result = take_in_alone(desk, fetched.raw, source, lambda: _writing(desk.store, fence))
+    counts[result.outcome] += 1
+    return result.destination
 
 
 def intake_and_send(

@@ -6,8 +6,11 @@ as the decision sequence.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from mailticket.budget import BudgetExceeded, Deadline
 from mailticket.completeness import guard
@@ -44,8 +47,8 @@ from mailticket.desk.tickets import (
     rescore,
     save_ticket,
 )
-from mailticket.errors import StoreError
-from mailticket.intake.bounces import apply_bounce
+from mailticket.errors import StoreBusyError, StoreError
+from mailticket.intake.bounces import apply_bounce, returned_mail
 from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
 from mailticket.mail.forwards import Origin, forwarded_origin
 from mailticket.mail.parse import ParseError, parse
@@ -59,6 +62,7 @@ from mailticket.model import (
     TicketStatus,
 )
 from mailticket.outbound.outbox import queue_effects
+from mailticket.store.leader import FencedError
 
 PROCESSED = "processed"
 
@@ -72,6 +76,7 @@ class IntakeResult:
     destination: str  # PROCESSED or QUARANTINED: where the IMAP message belongs now
     ticket_id: str = ""
     reason: str = ""
+    quarantine_id: str = ""  # the record a quarantined mail went to
 
 
 def take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
@@ -102,6 +107,30 @@ class _Failed(Exception):
     def __init__(self, sha: str, reason: str, mail: InboundMail) -> None:
         super().__init__(reason)
         self.sha, self.reason, self.mail, self.dedupe_key = sha, reason, mail, mail.dedupe_key
+
+
+def take_in_alone(
+    desk: Desk, raw: bytes, source: str, writing: Callable[[], AbstractContextManager[Any]]
+) -> IntakeResult:
+    """`take_in` in a transaction of its own (`writing`), for a mail whose batch failed: a
+    mail the store still refuses twice (a value it cannot keep, a failure at commit) is
+    quarantined with the store's reason, so it cannot hold up the mails behind it. Raises
+    `StoreError` only when the store is busy, another daemon leads (`FencedError`), or the
+    quarantine record cannot be written either."""
+    for attempt in (1, 2):
+        try:
+            with writing():
+                return take_in(desk, raw, source)
+        except (StoreBusyError, FencedError):
+            raise
+        except Exception as exc:  # whatever broke the commit: in the end, shunt the mail
+            failure = exc
+            log.warning("%s failed alone (attempt %d): %s", source, attempt, exc)
+    reason = f"the store refused this mail: {type(failure).__name__}: {failure}"
+    sha = hashlib.sha256(raw).hexdigest()
+    with writing():
+        desk.store.put_blob(sha, raw)
+        return _quarantine(desk, sha, reason.splitlines()[0][:500], source, dedupe_key=f"sha:{sha}")
 
 
 def _take_in(desk: Desk, raw: bytes, source: str) -> IntakeResult:
@@ -169,7 +198,7 @@ def _quarantine(
         store.add_quarantine(record, dedupe_key)
     log.warning("quarantined %s as %s: %s", source, record.id, reason,
                 extra={"quarantine_id": record.id})  # fmt: skip
-    return IntakeResult("quarantined", QUARANTINED, reason=reason)
+    return IntakeResult("quarantined", QUARANTINED, reason=reason, quarantine_id=record.id)
 
 
 @dataclass
@@ -260,9 +289,15 @@ def _record(
 
 
 def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
-    """Which ticket the mail belongs to: tag, references, our signed Message-IDs, and for a
-    delivery report the Message-IDs it returns."""
+    """Which ticket the mail belongs to: tag, references, our signed Message-IDs; a delivery
+    report only by the signed Message-ID of a mail we sent (`returned_mail`), never by a tag
+    or a Message-ID anyone could quote."""
     store, config = desk.store, desk.config
+    if report is not None:
+        returned = returned_mail(desk, report)
+        case.ticket_id = returned[0].ticket_id if returned else None
+        case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
+        return
     case.ticket_id = find_ticket(
         case.mail,
         config.desk.ticket_prefix,
@@ -270,8 +305,6 @@ def _thread(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
         lambda candidate: store.find_ticket(candidate) is not None,
         lambda message_id: signed_ticket(message_id, config.desk_domain, desk.secret),
     )
-    if case.ticket_id is None and report is not None and report.message_ids:
-        case.ticket_id = store.ticket_for_message_ids(list(report.message_ids))
     case.ticket = store.find_ticket(case.ticket_id) if case.ticket_id else None
 
 

@@ -7,6 +7,7 @@ JSON; a message's `text` and `quoted` in their own columns. Both are put back on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -258,3 +259,45 @@ class TicketStore(StoreBase):
                 select(schema.quarantine.c.doc).order_by(schema.quarantine.c.id)
             ).all()
         return [from_record(QuarantineRecord, row[0]) for row in rows]
+
+    def quarantined(self, record_id: str) -> QuarantineRecord:
+        with self.transaction():
+            row = self._c.execute(
+                select(schema.quarantine.c.doc).where(schema.quarantine.c.id == record_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no quarantined mail {record_id}")
+        return from_record(QuarantineRecord, row[0])
+
+    def claim_release(self, record_id: str, at: datetime) -> QuarantineRecord | None:
+        """Mark a quarantined mail released, exactly once (a compare-and-set on its dedupe
+        key, which stops holding the mail back so it can be taken in again); None when it
+        was released already, by this call's caller or another."""
+        table = schema.quarantine
+        with self.transaction():
+            row = self._c.execute(
+                select(table.c.doc, table.c.dedupe_key).where(table.c.id == record_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"no quarantined mail {record_id}")
+            record = from_record(QuarantineRecord, row[0])
+            if record.released_at is not None:
+                return None
+            record = replace(record, released_at=at)
+            held = table.c.dedupe_key.is_(None) if row[1] is None else table.c.dedupe_key == row[1]
+            claimed = self._c.execute(
+                update(table)
+                .where(table.c.id == record_id, held)
+                .values(dedupe_key=None, doc={**row[0], **to_record(record)})
+            ).rowcount
+        return record if claimed == 1 else None
+
+    def note_release(self, record: QuarantineRecord) -> None:
+        """What a released mail became (`released_as`), on its quarantine record."""
+        table = schema.quarantine
+        with self.transaction():
+            row = self._c.execute(select(table.c.doc).where(table.c.id == record.id)).first()
+            if row is None:
+                raise NotFoundError(f"no quarantined mail {record.id}")
+            doc = {**row[0], **to_record(record)}
+            self._c.execute(update(table).where(table.c.id == record.id).values(doc=doc))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from mailticket.config import BUILTIN_RULES
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "rules" / "examples"
 HELD_OUT = PROJECT / "tests" / "fixtures" / "complaints-heldout"
+HELD_OUT_2 = PROJECT / "tests" / "fixtures" / "complaints-heldout2"
+DETAILS = ("account", "amount", "time", "transaction_id")
 RULES = str(BUILTIN_RULES)
 
 
@@ -21,28 +25,64 @@ def _report(capsys: pytest.CaptureFixture[str], folder: Path, *extra: str) -> tu
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_the_shipped_examples_keep_their_category_accuracy(
-    capsys: pytest.CaptureFixture[str],
+@dataclass(frozen=True)
+class Floor:
+    """What a labelled folder is read at today, as floors: a rule or code edit that reads fewer
+    of them right fails here. Not the issue's targets where unmet; raise them as reading
+    improves."""
+
+    right: float  # share of examples fully right (category and exactly the missing details)
+    category: float  # category accuracy over the folder
+    per_language: float  # in each language, this share rounded down (a language of 2 may miss 1)
+    precision: dict[str, float]  # of "missing", per detail
+    recall: dict[str, float]
+
+
+FLOORS = {
+    # 103 shipped examples: 102 fully right, every language's category 100% (2026-12-04)
+    "shipped": (
+        SHIPPED,
+        Floor(0.97, 0.98, 0.9, dict.fromkeys(DETAILS, 0.95), dict.fromkeys(DETAILS, 0.95)),
+    ),
+    # 20 held out, written by another session: 19 right, category 1.00
+    "heldout": (
+        HELD_OUT,
+        Floor(0.95, 0.95, 0.75, dict.fromkeys(DETAILS, 0.9), dict.fromkeys(DETAILS, 0.9)),
+    ),
+    # 67 held out (issue 13's unseen kinds): 62 right, category 0.94 (zh-Hans 16 of 19)
+    "heldout2": (
+        HELD_OUT_2,
+        Floor(0.92, 0.93, 0.75, {"account": 0.95, "amount": 0.8, "time": 0.95,
+              "transaction_id": 0.95}, {"account": 0.95, "amount": 0.8, "time": 0.9,
+              "transaction_id": 0.9}),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FLOORS)
+def test_the_labelled_folders_keep_their_figures(
+    capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    # A floor at today's figures, not the issue's target: a rule edit that reads fewer of them
-    # right fails here. Raise it as the reading improves. The folder grew from 70 to 103 with
-    # harder mails (other channels and regions, typos, passing mentions), so the category floor
-    # is the 103's 92 (0.89), not the 70's 0.95; 83 of 103 are fully right.
-    code, report = _report(capsys, SHIPPED, "--min-category", "0", "--min-precision", "0",
+    folder, floor = FLOORS[name]
+    code, report = _report(capsys, folder, "--min-category", "0", "--min-precision", "0",
                            "--min-recall", "0")  # fmt: skip
     assert code == 0
-    assert report["examples"] >= 100
-    assert report["category_accuracy"] >= 0.89
-    assert report["right"] >= 0.8 * report["examples"]
-    for detail in ("account", "amount", "time", "transaction_id"):
-        assert report["missing"][detail]["recall"] >= 0.95, detail
-    assert report["missing"]["time"]["precision"] >= 0.9
+    assert report["right"] >= floor.right * report["examples"]
+    assert report["category_accuracy"] >= floor.category
+    for language, figures in report["by_language"].items():
+        least = math.floor(floor.per_language * figures["examples"])
+        assert figures["right"] >= least, (language, figures)
+    for detail in DETAILS:
+        counts = report["missing"][detail]
+        assert counts["precision"] >= floor.precision[detail], (detail, counts)
+        assert counts["recall"] >= floor.recall[detail], (detail, counts)
 
 
 def test_thresholds_fail_the_command_and_name_what_fell_short(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, report = _report(capsys, HELD_OUT, "--min-category", "1.0")
+    # 1.01: no folder can meet it, so the failure path is always taken
+    code, report = _report(capsys, HELD_OUT_2, "--min-category", "1.01")
     assert code == 1
     assert any("category accuracy" in line for line in report["failures"])
     assert report["misses"] and all("explanation" in miss for miss in report["misses"])

@@ -23,6 +23,7 @@ from mailticket.completeness.extract import (
     phrase_positions,
     phrases_found,
 )
+from mailticket.completeness.patterns import compile_pattern
 from mailticket.completeness.rules import Bilingual, Field
 from mailticket.completeness.text import _WIDTH, fold_width, ignorecase_key
 from mailticket.model import Attachment
@@ -237,9 +238,9 @@ def test_a_date_is_not_followed_by_an_unrelated_number_as_its_time() -> None:
 
 
 def test_pattern_values_take_the_value_group_then_the_first_group_then_the_match() -> None:
-    named = [re.compile(r"单号\s*:?\s*(?P<x>x)?(?P<value>[A-Z0-9]{6,})")]
-    first = [re.compile(r"(?i)(?<![A-Za-z0-9])(TX\d{6,})")]
-    whole = [re.compile(r"WD\d{6,}")]
+    named = [compile_pattern(r"单号\s*:?\s*(?P<x>x)?(?P<value>[A-Z0-9]{6,})")]
+    first = [compile_pattern(r"(?i)(?:^|[^A-Za-z0-9])(TX\d{6,})")]
+    whole = [compile_pattern(r"WD\d{6,}")]
     text = "交易单号：ＴＸ２０２６１１２４ 还有 WD123456"
     assert values(pattern_values(text, named)) == ["TX20261124"]
     assert values(pattern_values(text, first)) == ["TX20261124"]
@@ -266,6 +267,7 @@ def make_field(kind: str, **extra: Any) -> Field:
 
 PNG = Attachment("shot.png", "image/png", 70, "a" * 64, inline=True)
 PDF = Attachment("bill.pdf", "application/pdf", 900, "b" * 64)
+TX_PATTERN = compile_pattern(r"(TX\d+)")
 HUGE = Attachment("huge.png", "image/png", 10**9, "c" * 64, too_large=True)
 
 
@@ -276,7 +278,13 @@ HUGE = Attachment("huge.png", "image/png", 10**9, "c" * 64, too_large=True)
         (make_field("email"), "", "邮箱 A@B.EXAMPLE", (), "A@b.example"),
         (make_field("amount"), "充值500元没到账", "金额是五百元", (), "500.00"),
         (make_field("datetime"), "", "昨天下午3点充值", (), "2026-11-24 15:00"),
-        (make_field("pattern", patterns=(re.compile(r"(TX\d+)"),)), "", "单号TX123", (), "TX123"),
+        (
+            make_field("pattern", patterns=(compile_pattern(r"(TX\d+)"),)),
+            "",
+            "单号TX123",
+            (),
+            "TX123",
+        ),
         (make_field("keyword", keywords=("支付宝", "Alipay")), "", "paid by alipay", (), "Alipay"),
         (make_field("attachment", types=("image/*",)), "", "", (PDF, PNG), "shot.png"),
         (make_field("attachment", types=("application/pdf",)), "", "", (PNG, PDF), "bill.pdf"),
@@ -394,7 +402,7 @@ def test_phrases_are_found_as_by_searching_each_one(text: str) -> None:
 @given(_texts, _texts)
 def test_find_fields_is_find_field_of_each(subject: str, text: str) -> None:
     fields = [make_field(kind) for kind in ("mobile", "email", "amount", "datetime")] + [
-        make_field("pattern", patterns=(re.compile(r"(?i)(TX\d+)"),)),
+        make_field("pattern", patterns=(compile_pattern(r"(?i)(TX\d+)"),)),
         make_field("keyword", keywords=("Locked", "充值", "top-up")),
         make_field("description", min_length=8),
         make_field("attachment", types=("image/*",)),

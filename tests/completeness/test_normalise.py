@@ -58,7 +58,7 @@ def test_traditional_and_pinyin_complaints_get_their_category(text: str, categor
 
 
 def test_a_pinyin_match_says_so_in_the_hits() -> None:
-    hits = classify(RULES, "昨天冲值500没到帐").hits
+    hits = [h for h in classify(RULES, "昨天冲值500没到帐").hits if not h.startswith("example ")]
     assert hits and all(hit.endswith("(pinyin)") for hit in hits)
 
 

@@ -63,9 +63,21 @@ def test_clear_complaints_get_their_category(text: str, category: str) -> None:
 
 
 def test_nothing_recognisable_goes_to_the_catch_all_flagged() -> None:
-    result = classify(RULES, "建议你们的App增加夜间模式")
+    result = classify(RULES, "你好，在吗")
     assert (result.category.id, result.confidence) == ("other", 0.0)
     assert result.flag == "category unknown: no phrases"
+
+
+def test_the_catch_all_s_own_topic_is_a_confident_choice_without_a_flag() -> None:
+    result = classify(RULES, "建议你们的App增加夜间模式")  # 建议, a suggestion
+    assert (result.category.id, result.flag) == ("other", "")
+    assert result.confidence >= 0.6 and "建议" in result.hits
+
+
+def test_a_passing_mention_of_a_withdrawal_in_a_fee_question_is_a_question() -> None:
+    result = classify(RULES, "请问提现到银行卡的手续费是多少？")
+    assert (result.category.id, result.flag) == ("other", "")
+    assert result.evidence["withdrawal_delayed"] > 0  # seen, and outweighed by 手续费
 
 
 def test_an_ambiguous_complaint_goes_to_the_catch_all_flagged_with_both() -> None:
@@ -79,7 +91,7 @@ def test_an_ambiguous_complaint_goes_to_the_catch_all_flagged_with_both() -> Non
 def test_weak_evidence_is_not_enough() -> None:
     result = classify(RULES, "登录的时候有点慢")  # one weak phrase: 登录 (1)
     assert result.category.id == "other"
-    assert result.flag == "category unclear: account_locked 1 (confidence 0.20)"
+    assert result.flag == "category unclear: account_locked 1 (confidence 0.33)"
 
 
 # --- a thread ---------------------------------------------------------------------------------

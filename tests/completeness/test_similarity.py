@@ -50,6 +50,6 @@ def test_a_passing_withdrawal_mention_in_a_locked_account_complaint_stays_locked
 
 
 def test_a_complaint_with_none_of_the_phrases_is_read_by_its_examples() -> None:
-    result = classify(RULES, "I put money into my e-wallet from my card and the bank took it")
+    result = classify(RULES, "I put money in my e-wallet with my card and the bank took it")
     assert result.category.id == "topup_not_credited"
     assert any(hit.startswith("example ") for hit in result.hits)

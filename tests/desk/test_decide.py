@@ -262,7 +262,7 @@ def test_bounce_matching_no_ticket_is_quarantined() -> None:
     assert decision.action is Action.QUARANTINE
     assert decision.kind is MessageKind.BOUNCE
     assert decision.acknowledge is False
-    assert decision.reason == "delivery status notification that matches no ticket"
+    assert decision.reason == "delivery status notification that returns no mail we sent"
 
 
 @pytest.mark.parametrize("sender", [DESK, "DESK@pfx.example"])

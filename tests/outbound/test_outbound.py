@@ -10,7 +10,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from helpers import complaint, cycle, folder_contents, load, write_config
+from helpers import complaint, cycle, dsn_for, folder_contents, load, write_config
 from servers import ImapAccount, SmtpSink, make_certificate
 
 from mailticket.app import status
@@ -102,8 +102,8 @@ def test_mail_from_ourselves_and_reports_matching_nothing_are_quarantined(
     assert desk.store.tickets() == []
     reasons = sorted(q.reason for q in desk.store.quarantine())
     assert reasons == [
-        "delivery status notification that matches no ticket",
-        "delivery status notification that matches no ticket",
+        "delivery status notification that returns no mail we sent",
+        "delivery status notification that returns no mail we sent",
         "mail from the desk's own address that continues no ticket (a loop?)",
     ]
     assert len(folder_contents(imap_account, "Quarantine")) == 3
@@ -193,30 +193,6 @@ def test_a_permanent_failure_marks_the_address_and_tells_the_agents(
     assert told["Subject"].startswith(f"[{ticket.id}] 回复无法送达")
     assert told["Auto-Submitted"] == "auto-generated"
     assert "550 5.1.1 no such user here" in told.get_content()
-
-
-def dsn_for(
-    message_id: str, recipient: str, action: str = "failed", status: str = "5.1.1"
-) -> bytes:
-    """A delivery status notification the way Postfix writes one."""
-    return (
-        "From: MAILER-DAEMON@mx.qq.example (Mail Delivery System)\r\n"
-        "To: complaints@okwallet.example\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        f"Message-ID: <bounce-{status}-{recipient}@mx.qq.example>\r\n"
-        "Auto-Submitted: auto-replied\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.qq.example\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; 550 {status} mailbox does not exist\r\n"
-        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        "From: complaints@okwallet.example\r\n"
-        f"To: {recipient}\r\nMessage-ID: {message_id}\r\nSubject: receipt\r\n"
-        "--B--\r\n"
-    ).encode()
 
 
 def test_a_bounce_marks_the_address_tells_the_agents_and_opens_no_ticket(

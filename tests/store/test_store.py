@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, event, select, text
 
 from mailticket.errors import NotFoundError, StoreError
+from mailticket.mail.parse import parse
 from mailticket.model import (
     Attachment,
     Direction,
@@ -221,6 +222,32 @@ def test_quarantine_round_trip(store: Store) -> None:
     )
     store.add_quarantine(record, "mid:<dsn@mx.example>")
     assert reopen(store).quarantine() == [record]
+
+
+def test_a_quarantined_mail_is_released_exactly_once(store: Store) -> None:
+    record = QuarantineRecord(
+        id="Q000001", raw_sha256=SHA_A, reason="too big", source="imap:x:1", created=NOW
+    )
+    store.add_quarantine(record, "mid:<big@qq.example>")
+    assert store.dedupe_destination("mid:<big@qq.example>") == "quarantine"
+    other = reopen(store)  # a second process on the same database
+    claimed = store.claim_release("Q000001", NOW + timedelta(hours=1))
+    assert claimed is not None and claimed.released_at == NOW + timedelta(hours=1)
+    assert other.claim_release("Q000001", NOW + timedelta(hours=2)) is None
+    assert store.claim_release("Q000001", NOW + timedelta(hours=3)) is None
+    assert store.dedupe_destination("mid:<big@qq.example>") is None  # free to be taken in
+    store.note_release(replace(claimed, released_as="PFX-2026-000009"))
+    assert other.quarantined("Q000001") == replace(claimed, released_as="PFX-2026-000009")
+    with pytest.raises(NotFoundError):
+        store.claim_release("Q000404", NOW)
+
+
+def test_a_mail_with_the_longest_message_id_is_kept_and_deduplicated(store: Store) -> None:
+    longest = "<" + "x" * 880 + "@qq.example>"  # 900 characters inside the brackets: kept
+    mail = parse(f"From: a@qq.example\r\nMessage-ID: {longest}\r\n\r\nhi\r\n".encode())
+    assert mail.message_id == longest and len(mail.dedupe_key) <= 128
+    store.add_message(make_message(message_id=longest, dedupe_key=mail.dedupe_key))
+    assert reopen(store).dedupe_destination(mail.dedupe_key) == "processed"
 
 
 def test_records_survive_json_and_ignore_unknown_keys() -> None:
