@@ -63,3 +63,46 @@ def test_parse_never_raises_anything_but_parse_error(raw: bytes) -> None:
     texts += list(mail.defects) + list(mail.auto_headers.values())
     assert all(isinstance(t, str) for t in texts)
     assert "\n" not in mail.subject
+
+
+# Header values as hostile senders and broken relays write them: 8-bit bytes of no charset,
+# control characters, NULs, encoded words cut in half.
+HEADER_BYTES = st.binary(max_size=300) | st.lists(
+    st.sampled_from([b"<", b">", b"@", b" ", b"\x00", b"\x07", b"\x1b", b"\x7f", b"\xc3", b"\xff",
+                     b"\xe5\x86\x99", b"=?utf-8?q?", b"?=", b"a", b"x.example", b"\t", b","]),
+    max_size=60,
+).map(b"".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    message_id=HEADER_BYTES,
+    in_reply_to=HEADER_BYTES,
+    references=HEADER_BYTES,
+    sender=HEADER_BYTES,
+    subject=HEADER_BYTES,
+)
+def test_headers_with_8bit_and_control_bytes_are_kept_only_as_clean_text(
+    message_id: bytes, in_reply_to: bytes, references: bytes, sender: bytes, subject: bytes
+) -> None:
+    raw = b"\r\n".join(
+        [
+            b"From: " + sender,
+            b"Subject: " + subject,
+            b"Message-ID: " + message_id,
+            b"In-Reply-To: " + in_reply_to,
+            b"References: " + references,
+            b"",
+            b"body",
+        ]
+    )
+    try:
+        mail = parse(raw)
+    except ParseError:
+        return
+    ids = [mail.message_id, *mail.in_reply_to, *mail.references]
+    # What we keep and would write into our own In-Reply-To/References: printable ASCII only.
+    assert all(len(i) <= 902 and all("!" <= c <= "~" for c in i) for i in ids if i)
+    assert not any(c < " " or c == "\x7f" for c in mail.subject + mail.from_addr)
+    mail.dedupe_key.encode("utf-8")  # stored as text: never a lone surrogate
+    assert len(mail.dedupe_key) <= 128
