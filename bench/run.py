@@ -558,12 +558,16 @@ def prefill(desk: Any, stored: int, seed: int) -> dict[str, int]:
                 language="en" if language == "en" else "zh", created=created,
                 updated=max(closed or updated, updated), due=due, sla_working_days=7,
                 category=str(category), assignee=ASSIGNEES[index % len(ASSIGNEES)],
+                complete=True,  # the rules found what they need: the SLA clock runs
             )  # fmt: skip
             if closed is not None and hasattr(ticket, "closed_at"):
                 ticket = replace(ticket, resolved_at=closed)
                 if status == TicketStatus.CLOSED:
                     ticket = replace(ticket, closed_at=closed)
-            store.add_ticket(plan(ticket, acted=index not in overdue))
+            planned = plan(ticket, acted=index not in overdue)
+            store.add_ticket(planned)
+            for threshold in getattr(planned, "sla_fired", ()):  # its own table since 0002
+                store.fire_threshold(planned.id, threshold)
             message_id = generate._message_id(rng, customer, created)
             store.add_message(
                 TicketMessage(
