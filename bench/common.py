@@ -34,7 +34,7 @@ from helpers import write_config  # noqa: E402
 from postgres import Postgres, find_postgres_bin  # noqa: E402
 from servers import Dovecot, ImapAccount, SmtpSink, find_dovecot  # noqa: E402
 
-from mailticket.config import BUILTIN_RULES  # noqa: E402
+from mailticket.config_sections import BUILTIN_RULES  # noqa: E402
 
 __all__ = ["Dovecot", "ImapAccount", "SmtpSink", "write_config"]
 

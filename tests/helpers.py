@@ -16,7 +16,8 @@ from imap_tools import MailBoxUnencrypted
 from servers import ImapAccount, SmtpSink
 
 from mailticket import config as config_module
-from mailticket.config import BUILTIN_RULES, Config
+from mailticket.config import Config
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.cycle import intake_cycle, open_mailbox
 from mailticket.outbound.outbox import drain_outbox, smtp_sender

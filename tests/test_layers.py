@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailticket"
 TOP = "top"  # the modules directly in mailticket/
 
 KINDS = {
-    "data": {"model", "errors", "toml_lines", "budget"},
+    "data": {"model", "errors", "toml_lines", "budget", "config_sections"},
     "pure": {
         "mail.parse", "mail.quotes", "mail.dsn", "mail.forwards", "mail.charsets", "mail.headers",
         "mail.html", "mail.mime", "mail.content", "mail.feed", "mail.repair", "mail.attachments",

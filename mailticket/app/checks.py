@@ -20,7 +20,8 @@ from mailticket.app.exits import EX_TEMPFAIL, load_config
 from mailticket.app.views import mail_report
 from mailticket.completeness.rules import RuleSet, check_rules, load_rules
 from mailticket.completeness.score import check_report
-from mailticket.config import BUILTIN_RULES, Config, DeskConfig, LimitsConfig
+from mailticket.config import Config, DeskConfig, LimitsConfig
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.match import find_ticket
 from mailticket.errors import ConfigError, MailticketError, RuleError
 from mailticket.mail.parse import ParseError, detect_language, parse

@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 
 from mailticket import config as config_module
 from mailticket.app.views import emit_table, ticket_detail, ticket_summary
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.cycle import maildir_cycle
 from mailticket.outbound.outbox import drain_outbox, smtp_sender

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mailticket.config import BUILTIN_RULES, DEFAULT_PATH
+from mailticket.config import DEFAULT_PATH
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.errors import UsageError
 
 PACKAGE = Path(__file__).resolve().parents[1]

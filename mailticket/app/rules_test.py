@@ -25,7 +25,7 @@ from typing import Any
 
 from mailticket.completeness.examples import Example, Report, evaluate
 from mailticket.completeness.rules import load_rules
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.errors import MailticketError
 from mailticket.mail.parse import ParseError, parse
 

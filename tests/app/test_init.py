@@ -15,7 +15,7 @@ import pytest
 from mailticket import config as config_module
 from mailticket.app.cli import main
 from mailticket.app.init import SERVICE_STORAGE, unit_text
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 
 PROJECT = Path(__file__).resolve().parents[2]
 

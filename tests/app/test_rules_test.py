@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailticket.app.cli import main
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "rules" / "examples"

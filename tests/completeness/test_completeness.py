@@ -14,7 +14,7 @@ import pytest
 
 from mailticket import config as config_module
 from mailticket.app.views import ticket_detail
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.record import take_in
 from mailticket.model import Direction, MessageKind, OutgoingMail

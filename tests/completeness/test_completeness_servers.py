@@ -13,7 +13,7 @@ import pytest
 from helpers import complaint, cycle, load, write_config
 from servers import ImapAccount, SmtpSink
 
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.model import Direction, MessageKind
 
 pytestmark = pytest.mark.integration

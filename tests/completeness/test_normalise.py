@@ -8,7 +8,7 @@ from mailticket.completeness.extract import caseless, phrase_positions
 from mailticket.completeness.normalise import PINYIN_LIMIT, pinyin_key, simplified
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import classify
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 
 RULES = load_rules(BUILTIN_RULES)
 

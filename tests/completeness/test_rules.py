@@ -14,7 +14,7 @@ import pytest
 from mailticket import config as config_module
 from mailticket.app.daemon import Daemon
 from mailticket.completeness.rules import LiveRules, check_rules, load_rules
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.errors import RuleError
 from mailticket.toml_lines import KeyLines

@@ -17,7 +17,7 @@ import pytest
 from mailticket.completeness.extract import find_field
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import ThreadMail, assess, check_report, classify
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.decide import wants_information_reply
 from mailticket.mail.parse import parse
 from mailticket.model import Attachment, MessageKind, Ticket, TicketStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mailticket.completeness.rules import load_rules
 from mailticket.completeness.score import SIMILAR_FLOOR, classify, opening
 from mailticket.completeness.similarity import ExampleIndex, grams
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 
 RULES = load_rules(BUILTIN_RULES)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailticket import config as config_module
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake.record import take_in
 from mailticket.model import MessageKind, OutgoingMail

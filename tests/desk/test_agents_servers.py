@@ -19,7 +19,7 @@ import pytest
 from helpers import complaint, cycle, load, run_cli, write_config
 from servers import ImapAccount, SmtpSink
 
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.model import Direction, MessageKind, TicketStatus
 

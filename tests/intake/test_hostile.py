@@ -12,7 +12,7 @@ from helpers import PROJECT, complaint, cycle, folder_contents, load, run_cli, w
 from servers import ImapAccount, SmtpSink
 
 from mailticket.completeness import guard
-from mailticket.config import BUILTIN_RULES
+from mailticket.config_sections import BUILTIN_RULES
 from mailticket.desk.context import Desk
 from mailticket.intake import record as intake_record
 from mailticket.model import InboundMail
