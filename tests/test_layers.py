@@ -36,7 +36,7 @@ KINDS = {
         "desk.context", "desk.tickets", "desk.agent_mail", "desk.sweep", "desk.digest",
         "desk.customer_mail", "desk.files",
         "desk.report_gather", "app.report_view", "app.report_html", "app.report_labels",
-        "outbound.outbox", "intake.record", "intake.bounces", "intake.cycle",
+        "outbound.outbox", "intake.record", "intake.standing", "intake.bounces", "intake.cycle",
         "app.cli", "app.checks", "app.exits", "app.rules_test", "app.daemon", "app.views",
         "app.demo", "app.logins",
         "app.init", "app.status", "app.preflight", "app.health", "app.logs",

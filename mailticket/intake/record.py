@@ -35,7 +35,6 @@ from mailticket.desk.decide import (
 from mailticket.desk.match import (
     find_ticket,
     forged_references,
-    sender_in_conversation,
     signed_ticket,
 )
 from mailticket.desk.tickets import (
@@ -49,8 +48,8 @@ from mailticket.desk.tickets import (
 )
 from mailticket.errors import StoreBusyError, StoreError
 from mailticket.intake.bounces import apply_bounce, returned_mail
+from mailticket.intake.standing import forwarded_customer, stranger
 from mailticket.mail.dsn import DeliveryReport, looks_like_bounce, read_report
-from mailticket.mail.forwards import Origin, forwarded_origin
 from mailticket.mail.parse import ParseError, parse
 from mailticket.model import (
     Direction,
@@ -313,7 +312,7 @@ def _take_over_forward(desk: Desk, case: Recording) -> None:
     mail = case.mail
     if not case.is_agent or case.ticket is not None:
         return
-    origin = _forwarded_customer(desk, mail)
+    origin = forwarded_customer(desk, mail)
     if origin is None:
         return
     case.forwarded_by, case.is_agent = mail.from_addr, False
@@ -329,7 +328,7 @@ def _take_over_forward(desk: Desk, case: Recording) -> None:
 def _judge_stranger(desk: Desk, case: Recording, report: DeliveryReport | None) -> None:
     """A stranger quoting a ticket's tag or Message-IDs opens their own ticket (or joins,
     flagged, changing nothing)."""
-    case.stranger = _stranger(desk, case.mail, case.ticket, case.is_agent, report is not None)
+    case.stranger = stranger(desk, case.mail, case.ticket, case.is_agent, report is not None)
     if case.stranger and desk.config.desk.stranger_tag == "new_ticket":
         case.ticket = None
     if case.ticket is not None and not case.is_agent:
@@ -449,31 +448,6 @@ def _keep_message(desk: Desk, case: Recording, decision: Decision) -> None:
         notify_assignee(
             desk, case.ticket, event, case.effects, case.mail.attachments, text=case.mail.text
         )
-
-
-def _forwarded_customer(desk: Desk, mail: InboundMail) -> Origin | None:
-    """The customer whose mail an agent forwarded to the desk: the ticket is theirs."""
-    origin = forwarded_origin(f"{mail.text}\n{mail.quoted}")
-    if origin is None or desk.config.is_agent(origin.address):
-        return None
-    return None if origin.address.lower() in desk.own_addresses else origin
-
-
-def _stranger(
-    desk: Desk, mail: InboundMail, ticket: Ticket | None, is_agent: bool, is_bounce: bool
-) -> bool:
-    """A mail that joins `ticket` (by its subject tag, or by In-Reply-To/References) from
-    someone who is neither its customer, nor in its conversation, nor an agent: it must not
-    silently join, nor change the ticket's fields or status. A delivery report is matched
-    against our own sent mail elsewhere (`apply_bounce`)."""
-    if ticket is None or is_agent or is_bounce:
-        return False
-    participants = {ticket.customer.lower()}
-    for message in desk.store.messages(ticket.id, bodies=False):
-        if message.direction == Direction.IN:
-            participants.update(a.lower() for a in (message.from_addr, *message.to, *message.cc))
-    participants.discard(desk.config.desk.address.lower())
-    return not sender_in_conversation(mail, participants)
 
 
 def _inbound_message(
